@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils import timezone
+
+from governance.accounts.roles import Role
+
+SERVICE_USERNAME_PREFIX = "svc."
+
+
+class User(AbstractUser):
+    """A person using the portal, or the identity of a service account (kind=service).
+
+    Service accounts are users so that the audit log's actor, object permissions and grants
+    work the same for people and training jobs; they have no usable password and cannot log
+    in to the portal."""
+
+    class Kind(models.TextChoices):
+        PERSON = "person", "Person"
+        SERVICE = "service", "Service account"
+
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PERSON)
+
+    class Meta(AbstractUser.Meta):
+        swappable = "AUTH_USER_MODEL"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind__in=["person", "service"]), name="accounts_user_kind_valid"
+            ),
+        ]
+
+    @property
+    def is_service_account(self) -> bool:
+        return self.kind == self.Kind.SERVICE
+
+    @property
+    def roles(self) -> list[str]:
+        """Role names (Django groups that are roles), sorted; uses prefetched groups if any."""
+        valid = set(Role.values)
+        return sorted(group.name for group in self.groups.all() if group.name in valid)
+
+    def has_role(self, *roles: str) -> bool:
+        return bool(set(self.roles) & set(roles))
+
+
+class ServiceAccount(models.Model):
+    """A training job's identity: an OAuth2 client-credentials application owned by a person."""
+
+    name = models.SlugField(max_length=64, unique=True)
+    description = models.TextField(blank=True, default="")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="service_account"
+    )
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="owned_service_accounts"
+    )
+    application = models.OneToOneField(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.PROTECT,
+        related_name="service_account",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        help_text="Empty when created from the command line.",
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(revoked_at__isnull=True) | ~models.Q(revoked_reason=""),
+                name="accounts_serviceaccount_revocation_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+
+    @property
+    def client_id(self) -> str:
+        return self.application.client_id

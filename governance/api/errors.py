@@ -1,0 +1,104 @@
+"""One error shape for the whole API: ``{"error": {"code", "message", "details"}}``.
+
+DRF exceptions, domain ``ApplicationError``s, Django's 404/403 and, through the URLconf
+handlers below, errors raised outside DRF (unknown URL, server error) all take it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.http import Http404, JsonResponse
+from django.template.response import TemplateResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import set_rollback
+
+from governance.errors import ApplicationError
+
+logger = logging.getLogger(__name__)
+
+MSG_INVALID = "The request has invalid fields; see details."
+MSG_NOT_FOUND = "Nothing exists at this address."
+MSG_SERVER_ERROR = "The server failed to answer; the error has been logged with the request id."
+MSG_FORBIDDEN = "You do not have permission to do this."
+
+_CODES: dict[type[exceptions.APIException], str] = {
+    exceptions.ParseError: "malformed_request",
+    exceptions.AuthenticationFailed: "authentication_failed",
+    exceptions.NotAuthenticated: "not_authenticated",
+    exceptions.PermissionDenied: "permission_denied",
+    exceptions.NotFound: "not_found",
+    exceptions.MethodNotAllowed: "method_not_allowed",
+    exceptions.NotAcceptable: "not_acceptable",
+    exceptions.UnsupportedMediaType: "unsupported_media_type",
+    exceptions.Throttled: "throttled",
+    exceptions.ValidationError: "invalid",
+}
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def exception_handler(exc: Exception, context: dict) -> Response | None:
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, DjangoPermissionDenied):
+        exc = exceptions.PermissionDenied()
+
+    if isinstance(exc, ApplicationError):
+        set_rollback()
+        return Response(error_body(exc.code, exc.message, exc.extra), status=exc.status_code)
+
+    if not isinstance(exc, exceptions.APIException):
+        return None  # a real bug: Django logs it and handler500 answers in the same shape
+
+    headers = {}
+    if getattr(exc, "auth_header", None):
+        headers["WWW-Authenticate"] = exc.auth_header
+    if getattr(exc, "wait", None):
+        headers["Retry-After"] = str(int(exc.wait))
+
+    code = next((c for cls, c in _CODES.items() if isinstance(exc, cls)), "error")
+    if isinstance(exc, exceptions.ValidationError):
+        details = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        message = MSG_INVALID
+    else:
+        details = {}
+        message = str(exc.detail)
+        if isinstance(exc, exceptions.Throttled):
+            details = {"retry_after_seconds": int(exc.wait or 0)}
+    set_rollback()
+    return Response(error_body(code, message, details), status=exc.status_code, headers=headers)
+
+
+def _wants_json(request) -> bool:
+    return request.path.startswith("/api/") or request.path.startswith("/o/")
+
+
+def handler404(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse(error_body("not_found", MSG_NOT_FOUND), status=404)
+    return TemplateResponse(request, "errors/404.html", status=404)
+
+
+def handler403(request, exception=None):
+    if _wants_json(request):
+        return JsonResponse(error_body("permission_denied", MSG_FORBIDDEN), status=403)
+    return TemplateResponse(request, "errors/403.html", status=403)
+
+
+def handler500(request):
+    request_id = getattr(request, "request_id", None)
+    if _wants_json(request):
+        return JsonResponse(
+            error_body("server_error", MSG_SERVER_ERROR, {"request_id": request_id}),
+            status=status.HTTP_500_INTERNAL_SERVER_ERROR,
+        )
+    # No template context processors here: they may be what failed.
+    from django.http import HttpResponseServerError
+    from django.template.loader import render_to_string
+
+    return HttpResponseServerError(render_to_string("errors/500.html", {"request_id": request_id}))

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+from auditlog.middleware import AuditlogMiddleware
+from django.conf import settings
+
+from governance.audit.context import (
+    REQUEST_ID_HEADER,
+    new_request_id,
+    reset_request_id,
+    set_request_id,
+)
+
+
+class RequestIdMiddleware:
+    """Give every request an id (the caller's X-Request-ID if it is a safe token), expose it on
+    the response, and make it the correlation id of every ledger entry written meanwhile."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        request_id = new_request_id(request.headers.get(REQUEST_ID_HEADER))
+        request.request_id = request_id
+        token = set_request_id(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            reset_request_id(token)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+class AuditContextMiddleware(AuditlogMiddleware):
+    """auditlog's middleware, except that X-Forwarded-For is trusted only when the deployment
+    says a proxy sets it (USE_X_FORWARDED_FOR); otherwise any client could write any address
+    into the audit log."""
+
+    @staticmethod
+    def _get_remote_addr(request):
+        if settings.AUDITLOG_DISABLE_REMOTE_ADDR:
+            return None
+        if getattr(settings, "USE_X_FORWARDED_FOR", False):
+            return AuditlogMiddleware._get_remote_addr(request)
+        return request.META.get("REMOTE_ADDR")
+
+    @staticmethod
+    def _get_remote_port(request):
+        if getattr(settings, "USE_X_FORWARDED_FOR", False):
+            return AuditlogMiddleware._get_remote_port(request)
+        return None

@@ -1,0 +1,113 @@
+"""The ledger: one append-only table for model changes (django-auditlog) and domain events.
+
+``LedgerEntry`` is auditlog's swappable LogEntry (AUDITLOG_LOGENTRY_MODEL), so every registered
+model's diff lands here, next to domain events written by ``audit.services.record``. The
+database refuses UPDATE, DELETE and TRUNCATE on it (migration 0002). ``ChainLink`` is where the
+sealer writes each entry's position in the hash chain; it is append-only as well, so sealing
+never needs to update a ledger row.
+"""
+
+from __future__ import annotations
+
+import re
+
+from auditlog.models import AbstractLogEntry
+from django.conf import settings
+from django.db import models
+
+EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
+
+_MODEL_EVENTS = {
+    AbstractLogEntry.Action.CREATE: "model.created",
+    AbstractLogEntry.Action.UPDATE: "model.updated",
+    AbstractLogEntry.Action.DELETE: "model.deleted",
+    AbstractLogEntry.Action.ACCESS: "model.accessed",
+}
+
+
+class LedgerEntry(AbstractLogEntry):
+    class Action(AbstractLogEntry.Action):
+        EVENT = 10
+        choices = (*AbstractLogEntry.Action.choices, (EVENT, "event"))
+
+    # Overridden from AbstractLogEntry: domain events may have no target (a failed login for an
+    # unknown user), and a content type or actor must never be deleted out from under the log.
+    content_type = models.ForeignKey(
+        "contenttypes.ContentType",
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    object_pk = models.CharField(db_index=True, max_length=255, blank=True, default="")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    action = models.PositiveSmallIntegerField(choices=Action.choices, db_index=True)
+
+    event = models.CharField(
+        max_length=100,
+        db_index=True,
+        help_text="What happened: model.created/updated/deleted for diffs, or a domain event "
+        "such as auth.login or access.check.",
+    )
+    actor_label = models.CharField(
+        max_length=150,
+        blank=True,
+        default="",
+        help_text="The actor's username when the entry was written (kept if renamed).",
+    )
+
+    class Meta(AbstractLogEntry.Meta):
+        swappable = "AUDITLOG_LOGENTRY_MODEL"
+        verbose_name = "ledger entry"
+        verbose_name_plural = "ledger entries"
+        ordering = ["-timestamp", "-id"]
+        indexes = [models.Index(fields=["event", "timestamp"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~models.Q(event=""), name="audit_ledgerentry_event_not_empty"
+            ),
+        ]
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise RuntimeError("ledger entries are append-only")
+        if not self.event:
+            self.event = _MODEL_EVENTS.get(self.action, "model.changed")
+        if self.actor_id is None:
+            # auditlog fills the actor in a pre_save receiver that runs after this method; take
+            # it from the same context here so the label below is written too.
+            from governance.audit.context import current_actor
+
+            actor = current_actor()
+            if actor is not None and getattr(actor, "is_authenticated", False):
+                self.actor = actor
+        if self.actor_id and not self.actor_label:
+            self.actor_label = getattr(self.actor, "username", "")[:150]
+        super().save(*args, **kwargs)
+
+
+class ChainLink(models.Model):
+    """The position of one ledger entry in the hash chain. Written once by the sealer."""
+
+    position = models.BigIntegerField(primary_key=True)
+    entry = models.OneToOneField(LedgerEntry, on_delete=models.PROTECT, related_name="link")
+    entry_hash = models.CharField(max_length=64)
+    chain_hash = models.CharField(max_length=64)
+    sealed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(position__gte=0), name="audit_chainlink_position_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.position} {self.chain_hash[:12]}"

@@ -1,0 +1,170 @@
+"""Typed readers for settings that come from the environment.
+
+Every variable the project reads goes through one of these helpers, which record it in
+``REGISTRY``. That registry is what `.env.example`, the README's configuration table and
+docker-compose.yml are checked against in the tests, so a variable cannot be added silently.
+A bad value raises ``ImproperlyConfigured`` naming the variable and what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+@dataclass(frozen=True)
+class Variable:
+    name: str
+    kind: str
+    default: object
+    help: str
+
+
+REGISTRY: dict[str, Variable] = {}
+
+
+def _raw(name: str, kind: str, default: object, help: str) -> str | None:
+    REGISTRY[name] = Variable(name=name, kind=kind, default=default, help=help)
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip()
+
+
+def env_str(name: str, default: str, help: str = "") -> str:
+    value = _raw(name, "str", default, help)
+    return default if value is None else value
+
+
+def env_bool(name: str, default: bool, help: str = "") -> bool:
+    value = _raw(name, "bool", default, help)
+    if value is None:
+        return default
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ImproperlyConfigured(
+        f"{name}={value!r} is not a boolean; use one of: true, false, 1, 0, yes, no, on, off."
+    )
+
+
+def env_int(name: str, default: int, help: str = "", *, minimum: int | None = None) -> int:
+    value = _raw(name, "int", default, help)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not an integer.") from None
+    if minimum is not None and number < minimum:
+        raise ImproperlyConfigured(f"{name}={number} is below the minimum of {minimum}.")
+    return number
+
+
+def env_list(name: str, default: list[str], help: str = "") -> list[str]:
+    value = _raw(name, "list", ",".join(default), help)
+    if value is None:
+        return list(default)
+    return [item.strip() for item in value.split(",") if item.strip()]
+
+
+def env_choice(name: str, default: str, choices: tuple[str, ...], help: str = "") -> str:
+    value = _raw(name, "choice", default, help)
+    if value is None:
+        return default
+    if value not in choices:
+        raise ImproperlyConfigured(f"{name}={value!r} is not one of: {', '.join(choices)}.")
+    return value
+
+
+def parse_database_url(
+    url: str,
+    *,
+    name: str = "DATABASE_URL",
+    pool: bool = True,
+    pool_max_size: int = 4,
+    base_dir: str = ".",
+) -> dict:
+    """Turn ``postgres://user:pass@host:port/db`` or ``sqlite:///path`` into a DATABASES entry.
+
+    SQLite runs in WAL mode with IMMEDIATE transactions so the web process, the worker and beat
+    can share the file without "database is locked" errors on write upgrades.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in {"postgres", "postgresql", "pgsql"}:
+        if not parts.path.strip("/"):
+            raise ImproperlyConfigured(f"{name} must name a database: postgres://user@host:5432/db")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} has an invalid port.") from None
+        options: dict = dict(parse_qsl(parts.query))
+        if pool:
+            options["pool"] = {"min_size": 1, "max_size": pool_max_size, "timeout": 10}
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parts.path.lstrip("/")),
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "",
+            "PORT": str(port or ""),
+            "CONN_MAX_AGE": 0,
+            "OPTIONS": options,
+            "TEST": {"NAME": f"test_{unquote(parts.path.lstrip('/'))}"},
+        }
+    if scheme == "sqlite":
+        # sqlite:///relative/path, sqlite:////absolute/path, sqlite://:memory:
+        path = parts.path[1:] if parts.path.startswith("/") else parts.path
+        if parts.netloc == ":memory:" or path == ":memory:":
+            path = ":memory:"
+        elif not path:
+            raise ImproperlyConfigured(f"{name} must name a file: sqlite:///var/governance.sqlite3")
+        elif not os.path.isabs(path):
+            path = os.path.join(base_dir, path)
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": path,
+            "OPTIONS": {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": (
+                    "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;"
+                ),
+            },
+        }
+    raise ImproperlyConfigured(
+        f"{name}={url!r} has an unsupported scheme {scheme!r}; use postgres:// or sqlite://."
+    )
+
+
+def env_database(
+    name: str, default: str, *, pool: bool, pool_max_size: int, base_dir: str, help: str = ""
+) -> dict:
+    value = _raw(name, "url", default, help)
+    return parse_database_url(
+        value or default, name=name, pool=pool, pool_max_size=pool_max_size, base_dir=base_dir
+    )
+
+
+def parse_cache_url(url: str, *, name: str = "CACHE_URL") -> dict:
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme in {"redis", "rediss"}:
+        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    if scheme == "locmem":
+        return {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": parts.netloc or "default",
+        }
+    raise ImproperlyConfigured(
+        f"{name}={url!r} has an unsupported scheme {scheme!r}; use redis:// or locmem://."
+    )

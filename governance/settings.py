@@ -1,0 +1,378 @@
+"""The one settings module. Every value comes from the environment (see governance/env.py and
+.env.example); the defaults are the embedded setup `make run` uses: SQLite in WAL mode and a
+Celery broker on the filesystem, both under VAR_DIR. Production behaviour is switched by DEBUG
+and the variables below, never by a second settings file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from django.core.exceptions import ImproperlyConfigured
+
+from governance.env import (
+    env_bool,
+    env_choice,
+    env_database,
+    env_int,
+    env_list,
+    env_str,
+    parse_cache_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(
+    env_str(
+        "VAR_DIR",
+        str(BASE_DIR / "var"),
+        "Folder for the embedded database, broker files, beat schedule and exports.",
+    )
+)
+
+# --- Core -----------------------------------------------------------------------------------
+DEBUG = env_bool(
+    "DEBUG",
+    False,
+    "Development mode. Off in production: then SECRET_KEY is "
+    "required and secure cookies, HSTS and the SSL redirect are on.",
+)
+
+_INSECURE_KEY = "django-insecure-local-development-key-never-use-in-production"
+SECRET_KEY = env_str(
+    "SECRET_KEY", "", "Django secret key; required (50+ random characters) when DEBUG is off."
+)
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "SECRET_KEY is required when DEBUG is off. Generate one with: python -c "
+            "'import secrets; print(secrets.token_urlsafe(50))'"
+        )
+    SECRET_KEY = _INSECURE_KEY
+elif not DEBUG and (len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecure")):
+    raise ImproperlyConfigured(
+        "SECRET_KEY is too weak for DEBUG off: use at least 50 random characters."
+    )
+
+ALLOWED_HOSTS = env_list(
+    "ALLOWED_HOSTS", ["localhost", "127.0.0.1"], "Host names this site answers to, comma-separated."
+)
+CSRF_TRUSTED_ORIGINS = env_list(
+    "CSRF_TRUSTED_ORIGINS", [], "Origins (https://host) allowed to POST forms, comma-separated."
+)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "guardian",
+    "auditlog",
+    "oauth2_provider",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_htmx",
+    "governance.audit",
+    "governance.accounts",
+    "datasets",
+    "consent",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "governance.audit.middleware.RequestIdMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "governance.audit.middleware.AuditContextMiddleware",
+]
+
+ROOT_URLCONF = "governance.urls"
+WSGI_APPLICATION = "governance.wsgi.application"
+ASGI_APPLICATION = "governance.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "governance.accounts.context_processors.navigation",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------------
+DATABASES = {
+    "default": env_database(
+        "DATABASE_URL",
+        "sqlite:///var/governance.sqlite3",
+        pool=env_bool("DATABASE_POOL", True, "Use Django's native psycopg pool on PostgreSQL."),
+        pool_max_size=env_int(
+            "DATABASE_POOL_MAX_SIZE",
+            4,
+            "Connections per process in the pool (gunicorn workers x this = connections used).",
+            minimum=1,
+        ),
+        base_dir=str(BASE_DIR),
+        help="postgres://user:password@host:5432/name or sqlite:///path (relative to the project).",
+    )
+}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {
+    "default": parse_cache_url(
+        env_str(
+            "CACHE_URL",
+            "locmem://default",
+            "Cache for throttling and sessions-adjacent "
+            "data: redis://host:6379/1 in production, locmem:// for a single process.",
+        )
+    )
+}
+
+# --- Auth -----------------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+        "OPTIONS": {"min_length": 12},
+    },
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+SESSION_COOKIE_AGE = env_int(
+    "SESSION_COOKIE_AGE", 8 * 3600, "Portal session lifetime in seconds.", minimum=60
+)
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_HTTPONLY = True
+
+# django-guardian: no anonymous user row; anonymous visitors get no object permissions.
+ANONYMOUS_USER_NAME = None
+GUARDIAN_RAISE_403 = True
+
+# --- Security (production) ------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if env_bool(
+    "USE_X_FORWARDED_PROTO",
+    False,
+    "Trust X-Forwarded-Proto from the reverse proxy (only behind one that sets it).",
+):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+USE_X_FORWARDED_FOR = env_bool(
+    "USE_X_FORWARDED_FOR",
+    False,
+    "Take the client address for the audit log from X-Forwarded-For (only behind a trusted proxy).",
+)
+SECURE_SSL_REDIRECT = env_bool(
+    "SECURE_SSL_REDIRECT", not DEBUG, "Redirect HTTP to HTTPS; defaults to on when DEBUG is off."
+)
+SECURE_HSTS_SECONDS = env_int(
+    "SECURE_HSTS_SECONDS",
+    0 if DEBUG else 31_536_000,
+    "HSTS max-age; a year when DEBUG is off.",
+    minimum=0,
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+
+# --- I18N / time ----------------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files ---------------------------------------------------------------------------
+STATIC_URL = "/static/"
+STATIC_ROOT = Path(
+    env_str(
+        "STATIC_ROOT",
+        str(BASE_DIR / "staticfiles"),
+        "Where collectstatic writes the hashed, compressed assets.",
+    )
+)
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STORAGES = {
+    "default": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": str(VAR_DIR / "media")},
+    },
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+
+# --- API ------------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "governance.accounts.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "governance.api.throttling.AnonThrottle",
+        "governance.api.throttling.PrincipalThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": env_str(
+            "API_THROTTLE_ANON",
+            "60/min",
+            "Request rate for unauthenticated API callers (DRF format: N/sec|min|hour|day).",
+        ),
+        "principal": env_str(
+            "API_THROTTLE_PRINCIPAL", "6000/min", "Request rate per user or service account."
+        ),
+    },
+    "EXCEPTION_HANDLER": "governance.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "TEST_REQUEST_DEFAULT_FORMAT": "json",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Data governance & consent registry API",
+    "DESCRIPTION": "Check access before reading data; record consent; read the audit trail. "
+    "Authenticate with an OAuth2 client-credentials token from /o/token/ or a portal session.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+}
+
+OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105
+OAUTH2_PROVIDER = {
+    "ACCESS_TOKEN_EXPIRE_SECONDS": env_int(
+        "OAUTH_ACCESS_TOKEN_SECONDS",
+        3600,
+        "Lifetime of a service-account access token.",
+        minimum=60,
+    ),
+    "SCOPES": {"read": "Read governance data", "write": "Record events and decisions"},
+    "DEFAULT_SCOPES": ["read", "write"],
+    "PKCE_REQUIRED": True,
+    # RFC 9700 (OAuth 2.0 Security BCP): tokens stored only as checksums, no implicit or
+    # password grants, bearer tokens only in the Authorization header.
+    **{
+        f"COMPLIANT_BCP_RFC9700_{name}": True
+        for name in (
+            "IMPLICIT_GRANT",
+            "PASSWORD_GRANT",
+            "PKCE_METHOD",
+            "ACCESS_TOKEN_TRANSPORT",
+            "AUTHZ_RESPONSE_ISS",
+            "TOKEN_STORAGE",
+            "REFRESH_TOKEN",
+            "REDIRECT_URI_SCHEME",
+            "REDIRECT_URI_MATCHING",
+            "PKCE_REQUIRED",
+        )
+    },
+}
+
+# --- Audit ----------------------------------------------------------------------------------
+AUDITLOG_LOGENTRY_MODEL = "audit.LedgerEntry"
+AUDITLOG_CID_GETTER = "governance.audit.context.get_request_id"
+AUDITLOG_DISABLE_REMOTE_ADDR = False
+AUDITLOG_STORE_JSON_CHANGES = True
+
+# --- Celery ---------------------------------------------------------------------------------
+CELERY_BROKER_URL = env_str(
+    "CELERY_BROKER_URL",
+    "filesystem://",
+    "redis://host:6379/0 in production; filesystem:// keeps the queue under VAR_DIR.",
+)
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # One folder both ways: the web process writes, the worker reads the same files.
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        # Longer than the longest task, or a late-acked task is redelivered while it runs.
+        "visibility_timeout": env_int(
+            "CELERY_VISIBILITY_TIMEOUT",
+            6 * 3600,
+            "Seconds before an unacknowledged task is redelivered (Redis).",
+            minimum=60,
+        ),
+    }
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_TIMEZONE = "UTC"
+
+# --- Logging --------------------------------------------------------------------------------
+LOG_LEVEL = env_choice(
+    "LOG_LEVEL",
+    "INFO",
+    ("DEBUG", "INFO", "WARNING", "ERROR"),
+    "Level of the application's logs on stderr.",
+)
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "governance.audit.context.RequestIdLogFilter"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["request_id"],
+        },
+    },
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+os.makedirs(VAR_DIR, exist_ok=True)

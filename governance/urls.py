@@ -1,0 +1,35 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from oauth2_provider import views as oauth2_views
+
+from governance.accounts import views as account_views
+from governance.accounts.apis import MeApi
+from governance.health import healthz
+
+api_v1 = [
+    path("me", MeApi.as_view(), name="me"),
+]
+
+# Only the token endpoints of django-oauth-toolkit: applications are created as service
+# accounts (portal or manage.py), never through DOT's own application views.
+oauth2 = [
+    path("token/", oauth2_views.TokenView.as_view(), name="token"),
+    path("revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="revoke-token"),
+    path("introspect/", oauth2_views.IntrospectTokenView.as_view(), name="introspect"),
+]
+
+urlpatterns = [
+    path("", account_views.dashboard, name="dashboard"),
+    path("accounts/", include("governance.accounts.urls")),
+    path("admin/", admin.site.urls),
+    path("healthz", healthz, name="healthz"),
+    path("o/", include((oauth2, "oauth2_provider"), namespace="oauth2_provider")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/v1/", include((api_v1, "api"), namespace="api")),
+]
+
+handler404 = "governance.api.errors.handler404"
+handler403 = "governance.api.errors.handler403"
+handler500 = "governance.api.errors.handler500"
