@@ -311,6 +311,9 @@ OAUTH2_PROVIDER = {
 
 # --- Audit ----------------------------------------------------------------------------------
 AUDITLOG_LOGENTRY_MODEL = "audit.LedgerEntry"
+# auditlog's own migrations create its default log table even when the model is swapped; that
+# orphan table would hold foreign keys to users (and block flushes). Our ledger replaces it.
+MIGRATION_MODULES = {"auditlog": None}
 AUDITLOG_CID_GETTER = "governance.audit.context.get_request_id"
 AUDITLOG_DISABLE_REMOTE_ADDR = False
 AUDITLOG_STORE_JSON_CHANGES = True

@@ -4,11 +4,15 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from oauth2_provider import views as oauth2_views
 
 from governance.accounts import views as account_views
-from governance.accounts.apis import MeApi
+from governance.accounts.apis import MeApi, ServiceAccountCreateApi, ServiceAccountListApi
 from governance.health import healthz
 
 api_v1 = [
     path("me", MeApi.as_view(), name="me"),
+    path("service-accounts", ServiceAccountListApi.as_view(), name="service-account-list"),
+    path(
+        "service-accounts/create", ServiceAccountCreateApi.as_view(), name="service-account-create"
+    ),
 ]
 
 # Only the token endpoints of django-oauth-toolkit: applications are created as service

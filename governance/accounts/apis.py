@@ -6,7 +6,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from governance.accounts import selectors, services
 from governance.accounts.models import User
+from governance.errors import ApplicationError
+
+MSG_OWNER_UNKNOWN = "No person with this username."
 
 
 class MeApi(APIView):
@@ -53,3 +57,57 @@ class MeApi(APIView):
             "service_account": service_account,
         }
         return Response(self.OutputSerializer(data).data)
+
+
+class ServiceAccountOutputSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    description = serializers.CharField()
+    owner = serializers.CharField(source="owner.username")
+    client_id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    is_active = serializers.BooleanField()
+
+
+class ServiceAccountListApi(APIView):
+    """Service accounts the caller may see (all for admins/auditors, own ones otherwise)."""
+
+    @extend_schema(
+        responses=ServiceAccountOutputSerializer(many=True), operation_id="service_accounts_list"
+    )
+    def get(self, request: Request) -> Response:
+        accounts = selectors.service_account_list(viewer=request.user)
+        return Response({"results": ServiceAccountOutputSerializer(accounts, many=True).data})
+
+
+class ServiceAccountCreateApi(APIView):
+    """Create a service account (administrators). The answer carries the client secret; it is
+    never shown again."""
+
+    class InputSerializer(serializers.Serializer):
+        name = serializers.CharField(max_length=64)
+        owner = serializers.CharField(max_length=150)
+        description = serializers.CharField(required=False, allow_blank=True, default="")
+
+    class OutputSerializer(ServiceAccountOutputSerializer):
+        client_secret = serializers.CharField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={201: OutputSerializer},
+        operation_id="service_accounts_create",
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        owner = User.objects.filter(username=data.validated_data["owner"]).first()
+        if owner is None:
+            raise ApplicationError(MSG_OWNER_UNKNOWN, {"field": "owner"})
+        account, secret = services.service_account_create(
+            name=data.validated_data["name"],
+            owner=owner,
+            description=data.validated_data["description"],
+            actor=request.user,
+        )
+        body = ServiceAccountOutputSerializer(account).data | {"client_secret": secret}
+        return Response(body, status=201, headers={"Cache-Control": "no-store"})

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import contextvars
+
 from auditlog.middleware import AuditlogMiddleware
 from django.conf import settings
 
 from governance.audit.context import (
     REQUEST_ID_HEADER,
     new_request_id,
-    reset_request_id,
     set_request_id,
 )
 
@@ -19,13 +20,16 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
+        # Run the request in a copy of the context: auditlog sets its actor context variable
+        # and never resets it, so without this a thread's next job (another request, a
+        # command) would inherit the previous caller as its actor.
+        return contextvars.copy_context().run(self._handle, request)
+
+    def _handle(self, request):
         request_id = new_request_id(request.headers.get(REQUEST_ID_HEADER))
         request.request_id = request_id
-        token = set_request_id(request_id)
-        try:
-            response = self.get_response(request)
-        finally:
-            reset_request_id(token)
+        set_request_id(request_id)
+        response = self.get_response(request)
         response[REQUEST_ID_HEADER] = request_id
         return response
 

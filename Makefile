@@ -1,0 +1,62 @@
+# Two commands matter: `make run` (the app with demo data, embedded SQLite + filesystem broker)
+# and `make test` (the whole suite against PostgreSQL and Redis). Both install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+
+# The test environment: PostgreSQL and Redis on this machine (see .env.example for all names).
+TEST_ENV := DEBUG=false \
+	SECRET_KEY=test-secret-key-not-for-production-0123456789-abcdefghijklmnopqrstuvwxyz \
+	DATABASE_URL=postgres://postgres@127.0.0.1:5432/governance \
+	CELERY_BROKER_URL=redis://127.0.0.1:6379/14 \
+	CACHE_URL=redis://127.0.0.1:6379/15 \
+	SECURE_SSL_REDIRECT=false \
+	STATIC_ROOT=$(CURDIR)/var/test-static \
+	DJANGO_ALLOW_ASYNC_UNSAFE=true
+
+.PHONY: help install run test lint format services chromium bench clean
+
+help:
+	@echo "make run    - the app with demo data on http://127.0.0.1:$(PORT) (SQLite, no servers)"
+	@echo "make test   - the whole suite on PostgreSQL + Redis (+ Chromium for browser tests)"
+	@echo "make lint   - ruff check and format check"
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: $(STAMP)
+	@bin/run-local $(PORT)
+
+services:
+	@bin/ensure-services
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "Installing Debian's chromium for browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: $(STAMP) services chromium
+	$(TEST_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(STAMP) services
+	$(TEST_ENV) $(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) var/test-static staticfiles .pytest_cache .ruff_cache

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import pytest
+from django.core.cache import cache
+from django.db import connections
+from django.test import TransactionTestCase
+from rest_framework.test import APIClient
+
+from tests.accounts.factories import UserFactory
+
+
+def pytest_configure(config):
+    from django.conf import settings
+
+    vendor = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    if vendor != "postgresql":
+        raise pytest.UsageError(
+            "The suite runs on PostgreSQL (tests about SQLite make their own database). "
+            "Run `make test`, or export DATABASE_URL=postgres://... as the Makefile does."
+        )
+
+
+# Transactional tests (live server, browser) end by flushing every table, which TRUNCATEs the
+# append-only ledger; its triggers rightly refuse. For that test-only flush, and only on the
+# test database, switch the session to replica mode, in which ordinary triggers do not fire.
+_original_fixture_teardown = TransactionTestCase._fixture_teardown
+
+
+def _fixture_teardown_allowing_ledger_flush(self):
+    names = list(self._databases_names(include_mirrors=False))
+    for name in names:
+        with connections[name].cursor() as cursor:
+            cursor.execute("SET session_replication_role = replica")
+    try:
+        _original_fixture_teardown(self)
+    finally:
+        for name in names:
+            with connections[name].cursor() as cursor:
+                cursor.execute("SET session_replication_role = DEFAULT")
+
+
+TransactionTestCase._fixture_teardown = _fixture_teardown_allowing_ledger_flush
+
+
+@pytest.fixture(autouse=True)
+def _clean_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def alice(db):
+    """Steward."""
+    return UserFactory(username="alice", roles=["steward"])
+
+
+@pytest.fixture
+def bob(db):
+    """Engineer."""
+    return UserFactory(username="bob", roles=["engineer"])
+
+
+@pytest.fixture
+def charlie(db):
+    """Outsider: a person with no role."""
+    return UserFactory(username="charlie", roles=[])
+
+
+@pytest.fixture
+def audrey(db):
+    """Auditor."""
+    return UserFactory(username="audrey", roles=["auditor"])
+
+
+@pytest.fixture
+def petra(db):
+    """Privacy officer."""
+    return UserFactory(username="petra", roles=["privacy_officer"])
+
+
+@pytest.fixture
+def ada(db):
+    """Administrator."""
+    return UserFactory(username="ada", roles=["admin"])
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
