@@ -9,6 +9,7 @@ A bad value raises ``ImproperlyConfigured`` naming the variable and what was exp
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -74,6 +75,20 @@ def env_list(name: str, default: list[str], help: str = "") -> list[str]:
     if value is None:
         return list(default)
     return [item.strip() for item in value.split(",") if item.strip()]
+
+
+_RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+
+
+def env_rate(name: str, default: str, help: str = "") -> str:
+    """A DRF throttle rate such as ``60/min``; checked here so a typo fails at start-up, not
+    as a 500 on the first throttled request."""
+    value = _raw(name, "rate", default, help)
+    if value is None:
+        return default
+    if not _RATE.match(value):
+        raise ImproperlyConfigured(f"{name}={value!r} is not a rate like 60/min or 1000/hour.")
+    return value
 
 
 def env_choice(name: str, default: str, choices: tuple[str, ...], help: str = "") -> str:

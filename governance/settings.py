@@ -290,6 +290,8 @@ OAUTH2_PROVIDER = {
     "SCOPES": {"read": "Read governance data", "write": "Record events and decisions"},
     "DEFAULT_SCOPES": ["read", "write"],
     "PKCE_REQUIRED": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "ALLOWED_REDIRECT_URI_SCHEMES": ["https"],
     # RFC 9700 (OAuth 2.0 Security BCP): tokens stored only as checksums, no implicit or
     # password grants, bearer tokens only in the Authorization header.
     **{
@@ -319,6 +321,12 @@ AUDITLOG_DISABLE_REMOTE_ADDR = False
 AUDITLOG_STORE_JSON_CHANGES = True
 
 # --- Celery ---------------------------------------------------------------------------------
+_visibility_timeout = env_int(
+    "CELERY_VISIBILITY_TIMEOUT",
+    6 * 3600,
+    "Seconds before an unacknowledged task is redelivered (Redis); longer than the longest task.",
+    minimum=60,
+)
 CELERY_BROKER_URL = env_str(
     "CELERY_BROKER_URL",
     "filesystem://",
@@ -336,12 +344,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Longer than the longest task, or a late-acked task is redelivered while it runs.
-        "visibility_timeout": env_int(
-            "CELERY_VISIBILITY_TIMEOUT",
-            6 * 3600,
-            "Seconds before an unacknowledged task is redelivered (Redis).",
-            minimum=60,
-        ),
+        "visibility_timeout": _visibility_timeout,
     }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True

@@ -17,10 +17,16 @@ class MeApi(APIView):
     """Who is calling: a person or a service account, its owner, its roles."""
 
     class OwnerSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "MeOwner"
+
         username = serializers.CharField()
         email = serializers.EmailField()
 
     class ServiceAccountSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "MeServiceAccount"
+
         name = serializers.CharField()
         client_id = serializers.CharField()
         owner = serializers.SerializerMethodField()
@@ -30,6 +36,9 @@ class MeApi(APIView):
             return MeApi.OwnerSerializer(obj.owner).data
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Me"
+
         kind = serializers.ChoiceField(choices=["user", "service_account"])
         username = serializers.CharField()
         name = serializers.CharField()
@@ -60,6 +69,9 @@ class MeApi(APIView):
 
 
 class ServiceAccountOutputSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "ServiceAccount"
+
     name = serializers.CharField()
     description = serializers.CharField()
     owner = serializers.CharField(source="owner.username")
@@ -85,11 +97,17 @@ class ServiceAccountCreateApi(APIView):
     never shown again."""
 
     class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ServiceAccountCreateInput"
+
         name = serializers.CharField(max_length=64)
         owner = serializers.CharField(max_length=150)
         description = serializers.CharField(required=False, allow_blank=True, default="")
 
     class OutputSerializer(ServiceAccountOutputSerializer):
+        class Meta:
+            ref_name = "ServiceAccountCreated"
+
         client_secret = serializers.CharField()
 
     @extend_schema(
