@@ -28,6 +28,7 @@ VAR_DIR = Path(
         "Folder for the embedded database, broker files, beat schedule and exports.",
     )
 )
+os.makedirs(VAR_DIR, exist_ok=True)
 
 # --- Core -----------------------------------------------------------------------------------
 DEBUG = env_bool(
@@ -341,6 +342,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
     }
+    # Created here, not lazily: the web process may publish before any worker has started.
+    for _folder in ("queue", "processed"):
+        os.makedirs(_broker_dir / _folder, exist_ok=True)
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         # Longer than the longest task, or a late-acked task is redelivered while it runs.
@@ -380,5 +384,3 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
-
-os.makedirs(VAR_DIR, exist_ok=True)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
+from django.contrib.staticfiles import handlers as staticfiles_handlers
 from django.core.cache import cache
 from django.db import connections
 from django.test import TransactionTestCase
@@ -40,6 +42,20 @@ def _fixture_teardown_allowing_ledger_flush(self):
 
 
 TransactionTestCase._fixture_teardown = _fixture_teardown_allowing_ledger_flush
+
+
+class _CollectedStaticFilesHandler(staticfiles_handlers.StaticFilesHandler):
+    """The live server serves the collected (hashed, as in production) static files from
+    STATIC_ROOT, which `make test` fills with collectstatic; Django's handler would look the
+    hashed names up in the source folders and find nothing."""
+
+    def serve(self, request):
+        from django.views.static import serve
+
+        return serve(request, self.file_path(request.path), document_root=settings.STATIC_ROOT)
+
+
+staticfiles_handlers.StaticFilesHandler = _CollectedStaticFilesHandler
 
 
 @pytest.fixture(autouse=True)
@@ -88,3 +104,14 @@ def ada(db):
 @pytest.fixture
 def api_client():
     return APIClient()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_connection_pools(django_db_setup, django_db_blocker):
+    """Django's native pool keeps connections open (the live server thread's too); close the
+    pools before pytest-django drops the test database, or PostgreSQL refuses to drop it."""
+    yield
+    with django_db_blocker.unblock():
+        for connection in connections.all():
+            if getattr(connection, "pool", None) is not None:
+                connection.close_pool()

@@ -83,10 +83,11 @@ def roles_sync(apps=None) -> dict[str, int]:
 
 
 def roles_sync_after_migrate(sender, **kwargs) -> None:
-    """post_migrate fires once per installed app, and auth creates each app's permissions in
-    its own turn; syncing on the last app's turn sees every permission."""
+    """post_migrate fires once per installed app that has models, and auth creates each app's
+    permissions in its own turn; syncing on the last such app's turn sees every permission."""
     from django.apps import apps as live_apps
 
-    if sender.label != list(live_apps.get_app_configs())[-1].label:
+    with_models = [a for a in live_apps.get_app_configs() if a.models_module is not None]
+    if sender.label != with_models[-1].label:
         return
     roles_sync(kwargs.get("apps"))
