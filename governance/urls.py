@@ -3,6 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from oauth2_provider import views as oauth2_views
 
+import consent.urls
+import datasets.urls
 from governance.accounts import views as account_views
 from governance.accounts.apis import MeApi, ServiceAccountCreateApi, ServiceAccountListApi
 from governance.health import healthz
@@ -32,6 +34,10 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
+    path("api/v1/datasets/", include((datasets.urls.api_urlpatterns, "datasets-api"))),
+    path("api/v1/consent/", include((consent.urls.api_urlpatterns, "consent-api"))),
+    path("datasets/", include("datasets.urls")),
+    path("consent/", include("consent.urls")),
 ]
 
 handler404 = "governance.api.errors.handler404"

@@ -113,5 +113,11 @@ def _close_connection_pools(django_db_setup, django_db_blocker):
     yield
     with django_db_blocker.unblock():
         for connection in connections.all():
+            # The live server thread may still hold a connection of its own: end it.
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
             if getattr(connection, "pool", None) is not None:
                 connection.close_pool()

@@ -42,6 +42,20 @@ ROLE_PERMISSIONS: dict[str, set[str]] = {
     Role.ADMIN: {ALL},
 }
 
+
+def declared_permissions(apps=None) -> dict[str, set[str]]:
+    """The declaration above merged with what each installed app contributes through a
+    ``role_permissions = {"steward": {"datasets.view_dataset", ...}}`` attribute on its AppConfig.
+    Apps contribute their own permissions this way, so accounts never imports them."""
+    from django.apps import apps as live_apps
+
+    merged = {role: set(perms) for role, perms in ROLE_PERMISSIONS.items()}
+    for app_config in live_apps.get_app_configs():
+        for role, perms in getattr(app_config, "role_permissions", {}).items():
+            merged[Role(role)] |= set(perms)
+    return merged
+
+
 # Permissions no role may hold, whatever ALL says: the ledger is append-only.
 NEVER_GRANTED = {
     "audit.change_ledgerentry",
@@ -73,7 +87,7 @@ def roles_sync(apps=None) -> dict[str, int]:
         )
     }
     counts = {}
-    for role, declared in ROLE_PERMISSIONS.items():
+    for role, declared in declared_permissions().items():
         group, _ = Group.objects.get_or_create(name=str(role))
         wanted = set(everything) if ALL in declared else declared & set(everything)
         wanted -= NEVER_GRANTED

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
@@ -9,6 +10,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.views.decorators.http import require_http_methods, require_POST
 
 from governance.accounts import selectors, services
@@ -74,6 +76,12 @@ def dashboard(request):
         )
     if Role.STEWARD in roles:
         panels.append({"role": Role.STEWARD.label, "stats": []})
+    # Apps contribute panels with ``dashboard_panels = "module.function"`` on their AppConfig:
+    # function(user) -> list of {"role": title, "stats": [(label, value)], "link": (text, url)}.
+    for app_config in apps.get_app_configs():
+        provider = getattr(app_config, "dashboard_panels", None)
+        if provider:
+            panels.extend(import_string(provider)(user))
     return render(request, "accounts/dashboard.html", {"panels": panels, "roles": roles})
 
 

@@ -1,6 +1,8 @@
+from django.apps import apps
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.utils.module_loading import import_string
 
 from governance.accounts.models import User
 from governance.accounts.roles import Role
@@ -58,6 +60,12 @@ class Command(BaseCommand):
                     user_roles_set(user=user, roles=[role], actor=None)
                 state = "exists"
             rows.append((username, demo_password(username), role.label, state))
+        # Apps add their demo data through ``demo_seeder = "module.function"`` on their AppConfig;
+        # each seeder takes (stdout=...) and must be idempotent.
+        for app_config in apps.get_app_configs():
+            seeder = getattr(app_config, "demo_seeder", None)
+            if seeder:
+                import_string(seeder)(stdout=self.stdout)
         self.stdout.write("Demo logins (local only):")
         for username, password, label, state in rows:
             self.stdout.write(f"  {username:<8} {password:<20} {label:<16} ({state})")
