@@ -91,6 +91,23 @@ def env_rate(name: str, default: str, help: str = "") -> str:
     return value
 
 
+def env_mapping(name: str, default: dict[str, str], help: str = "") -> dict[str, str]:
+    """``name1=value1;name2=value2`` (values may contain '=' and ',')."""
+    rendered = ";".join(f"{k}={v}" for k, v in default.items())
+    value = _raw(name, "mapping", rendered, help)
+    if value is None:
+        return dict(default)
+    mapping = {}
+    for item in value.split(";"):
+        if not item.strip():
+            continue
+        key, sep, item_value = item.partition("=")
+        if not sep or not key.strip() or not item_value.strip():
+            raise ImproperlyConfigured(f"{name} must look like name=value;name2=value2.")
+        mapping[key.strip()] = item_value.strip()
+    return mapping
+
+
 def env_choice(name: str, default: str, choices: tuple[str, ...], help: str = "") -> str:
     value = _raw(name, "choice", default, help)
     if value is None:

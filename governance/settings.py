@@ -16,6 +16,7 @@ from governance.env import (
     env_database,
     env_int,
     env_list,
+    env_mapping,
     env_str,
     parse_cache_url,
 )
@@ -277,6 +278,12 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "ENUM_NAME_OVERRIDES": {
+        "AttributeRoleEnum": "datasets.taxonomy.Role.CHOICES",
+        "SpecialCategoryEnum": "datasets.taxonomy.Special.CHOICES",
+        "TreatmentEnum": "datasets.models.Field.Treatment",
+        "StorageKindEnum": "datasets.models.Dataset.StorageKind",
+    },
 }
 
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
@@ -312,6 +319,33 @@ OAUTH2_PROVIDER = {
     },
 }
 
+# --- Catalog scanner ------------------------------------------------------------------------
+SCANNER_MAX_ROWS = env_int(
+    "SCANNER_MAX_ROWS", 1000, "Most rows a scan reads from a sample.", minimum=1
+)
+SCANNER_MAX_UPLOAD_BYTES = env_int(
+    "SCANNER_MAX_UPLOAD_BYTES",
+    50 * 1024 * 1024,
+    "Largest sample file a scan accepts, in bytes.",
+    minimum=1024,
+)
+SCANNER_FILE_ROOTS = [
+    Path(p).resolve()
+    for p in env_list(
+        "SCANNER_FILE_ROOTS",
+        [str(VAR_DIR / "samples")],
+        "Folders whose files a scan may reference by path (nothing outside).",
+    )
+]
+SCANNER_CONNECTIONS = env_mapping(
+    "SCANNER_CONNECTIONS",
+    {},
+    "PostgreSQL connections a scan may read tables from: "
+    "name=postgres://user:pass@host/db;other=... (use a read-only role).",
+)
+SCANNER_UPLOAD_DIR = VAR_DIR / "scans"
+FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+
 # --- Audit ----------------------------------------------------------------------------------
 AUDITLOG_LOGENTRY_MODEL = "audit.LedgerEntry"
 # auditlog's own migrations create its default log table even when the model is swapped; that
@@ -340,10 +374,11 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
     # Created here, not lazily: the web process may publish before any worker has started.
-    for _folder in ("queue", "processed"):
+    for _folder in ("queue", "processed", "control"):
         os.makedirs(_broker_dir / _folder, exist_ok=True)
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {

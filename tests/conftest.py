@@ -113,6 +113,8 @@ def _close_connection_pools(django_db_setup, django_db_blocker):
     yield
     with django_db_blocker.unblock():
         for connection in connections.all():
+            if connection.settings_dict["NAME"] != connection.creation._get_test_db_name():
+                continue  # no test database was set up in this session
             # The live server thread may still hold a connection of its own: end it.
             with connection.cursor() as cursor:
                 cursor.execute(
@@ -121,3 +123,18 @@ def _close_connection_pools(django_db_setup, django_db_blocker):
                 )
             if getattr(connection, "pool", None) is not None:
                 connection.close_pool()
+
+
+@pytest.fixture
+def celery_worker_thread(transactional_db):
+    """A real Celery worker consuming from the test Redis broker, in a thread of this process
+    (so it sees the test database). Queues are purged first so no stale task runs."""
+    from celery.contrib.testing.worker import start_worker
+
+    from governance.celery import app
+
+    app.control.purge()
+    with start_worker(
+        app, pool="solo", perform_ping_check=False, shutdown_timeout=30, loglevel="WARNING"
+    ) as worker:
+        yield worker

@@ -1,0 +1,222 @@
+"""Reads of the catalog, with the visibility rules applied here (not in templates):
+
+- administrators, privacy officers and auditors see every dataset;
+- stewards see the datasets they steward, and approved datasets;
+- engineers (and anyone else) see approved datasets only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Count, Prefetch, Q, QuerySet
+from django.urls import reverse
+from guardian.shortcuts import get_objects_for_user
+
+from datasets.models import DataCategory, Dataset, Field, Scan, Suggestion
+from datasets.services.common import can_manage
+from governance.accounts.models import User
+from governance.audit.models import LedgerEntry
+from governance.errors import NotFound
+
+MSG_DATASET_NOT_FOUND = "No such dataset."
+MSG_SCAN_NOT_FOUND = "No such scan."
+MSG_SUGGESTION_NOT_FOUND = "No such suggestion."
+MSG_FIELD_NOT_FOUND = "No such field."
+SEES_ALL = ("datasets.view_dataset",)
+
+
+def _sees_everything(viewer: User) -> bool:
+    # Stewards hold view_dataset too, but only to open their own; see dataset_list.
+    return viewer.has_perm("datasets.change_dataset") or viewer.has_role(
+        "privacy_officer", "auditor", "admin"
+    )
+
+
+def stewarded_ids(viewer: User) -> QuerySet:
+    return get_objects_for_user(
+        viewer, "datasets.change_dataset", klass=Dataset, accept_global_perms=False
+    ).values("pk")
+
+
+@dataclass(frozen=True)
+class DatasetFilters:
+    q: str = ""
+    status: str = ""
+    sensitivity: str = ""
+    owner: str = ""
+    tag: str = ""
+    category: str = ""
+    mine: bool = False
+
+
+def dataset_list(*, viewer: User, filters: DatasetFilters | None = None) -> QuerySet[Dataset]:
+    filters = filters or DatasetFilters()
+    queryset = (
+        Dataset.objects.select_related("owner")
+        .prefetch_related("tags")
+        .annotate(field_count=Count("fields", distinct=True))
+    )
+    if not _sees_everything(viewer):
+        visible = Q(status=Dataset.Status.APPROVED)
+        if viewer.has_role("steward"):
+            visible |= Q(pk__in=stewarded_ids(viewer))
+        queryset = queryset.filter(visible)
+    if filters.mine:
+        queryset = queryset.filter(pk__in=stewarded_ids(viewer))
+    if filters.q:
+        queryset = queryset.filter(
+            Q(slug__icontains=filters.q)
+            | Q(name__icontains=filters.q)
+            | Q(description__icontains=filters.q)
+            | Q(fields__name__icontains=filters.q)
+        ).distinct()
+    if filters.status:
+        queryset = queryset.filter(status=filters.status)
+    if filters.sensitivity:
+        queryset = queryset.filter(sensitivity=filters.sensitivity)
+    if filters.owner:
+        queryset = queryset.filter(owner__username=filters.owner)
+    if filters.tag:
+        queryset = queryset.filter(tags__name=filters.tag)
+    if filters.category:
+        queryset = queryset.filter(
+            Q(fields__category__key=filters.category)
+            | Q(fields__category__key__startswith=f"{filters.category}.")
+        ).distinct()
+    return queryset.order_by("slug")
+
+
+def dataset_get_for(*, viewer: User, slug: str) -> Dataset:
+    """The dataset if the viewer may see it; otherwise NotFound (existence is not disclosed)."""
+    try:
+        return dataset_list(viewer=viewer).get(slug=slug)
+    except Dataset.DoesNotExist:
+        raise NotFound(MSG_DATASET_NOT_FOUND) from None
+
+
+def dataset_fields(*, dataset: Dataset) -> QuerySet[Field]:
+    return dataset.fields.select_related("category", "classified_by").order_by("position", "name")
+
+
+def dataset_history(*, dataset: Dataset, limit: int = 50) -> QuerySet[LedgerEntry]:
+    """Ledger entries about the dataset, its fields, reviews and scans."""
+    field_ids = [str(pk) for pk in dataset.fields.values_list("pk", flat=True)]
+    scan_ids = [str(pk) for pk in dataset.scans.values_list("pk", flat=True)]
+    review_ids = [str(pk) for pk in dataset.reviews.values_list("pk", flat=True)]
+    about = (
+        Q(
+            content_type__app_label="datasets",
+            content_type__model="dataset",
+            object_pk=str(dataset.pk),
+        )
+        | Q(
+            content_type__app_label="datasets", content_type__model="field", object_pk__in=field_ids
+        )
+        | Q(content_type__app_label="datasets", content_type__model="scan", object_pk__in=scan_ids)
+        | Q(
+            content_type__app_label="datasets",
+            content_type__model="datasetreview",
+            object_pk__in=review_ids,
+        )
+    )
+    return (
+        LedgerEntry.objects.filter(about)
+        .select_related("content_type")
+        .order_by("-timestamp", "-id")[:limit]
+    )
+
+
+def field_get_for(*, viewer: User, dataset: Dataset, name: str) -> Field:
+    try:
+        return dataset.fields.select_related("category").get(name=name)
+    except Field.DoesNotExist:
+        raise NotFound(MSG_FIELD_NOT_FOUND) from None
+
+
+def scan_get_for(*, viewer: User, dataset: Dataset, scan_id: int) -> Scan:
+    try:
+        return dataset.scans.get(pk=scan_id)
+    except (Scan.DoesNotExist, ValueError):
+        raise NotFound(MSG_SCAN_NOT_FOUND) from None
+
+
+def suggestion_queue(
+    *, viewer: User, dataset: Dataset, status: str = "suggested"
+) -> QuerySet[Suggestion]:
+    queryset = Suggestion.objects.filter(field__dataset=dataset).select_related(
+        "field", "category", "scan", "decided_by"
+    )
+    if status:
+        queryset = queryset.filter(status=status)
+    return queryset.order_by("-scan__created_at", "field__position", "field__name")
+
+
+def suggestion_get_for(*, viewer: User, suggestion_id: int) -> Suggestion:
+    """A suggestion of a dataset the viewer may see."""
+    try:
+        suggestion = Suggestion.objects.select_related("field__dataset", "category").get(
+            pk=suggestion_id
+        )
+    except (Suggestion.DoesNotExist, ValueError):
+        raise NotFound(MSG_SUGGESTION_NOT_FOUND) from None
+    if not dataset_list(viewer=viewer).filter(pk=suggestion.field.dataset_id).exists():
+        raise NotFound(MSG_SUGGESTION_NOT_FOUND)
+    return suggestion
+
+
+def category_list() -> QuerySet[DataCategory]:
+    return DataCategory.objects.order_by("key")
+
+
+def category_get(key: str | None) -> DataCategory | None:
+    if not key:
+        return None
+    try:
+        return DataCategory.objects.get(key=key)
+    except DataCategory.DoesNotExist:
+        from governance.errors import ApplicationError
+
+        raise ApplicationError(f"Unknown data category {key!r}.", {"field": "category"}) from None
+
+
+def dashboard_panels(user: User) -> list[dict]:
+    panels = []
+    if user.has_role("steward"):
+        mine = Dataset.objects.filter(pk__in=stewarded_ids(user))
+        pending = Suggestion.objects.filter(
+            field__dataset__in=mine, status=Suggestion.Status.SUGGESTED
+        ).count()
+        panels.append(
+            {
+                "role": "Your datasets",
+                "stats": [
+                    ("Datasets you steward", mine.count()),
+                    ("Drafts", mine.filter(status=Dataset.Status.DRAFT).count()),
+                    ("Suggestions to review", pending),
+                ],
+                "link": ("Open the catalog", reverse("datasets:list") + "?mine=1"),
+            }
+        )
+    if user.has_perm("datasets.approve_dataset"):
+        waiting = Dataset.objects.filter(status=Dataset.Status.IN_REVIEW).count()
+        panels.append(
+            {
+                "role": "Privacy review",
+                "stats": [("Datasets waiting for your review", waiting)],
+                "link": ("Review queue", reverse("datasets:list") + "?status=in_review"),
+            }
+        )
+    return panels
+
+
+def can_manage_dataset(viewer: User, dataset: Dataset) -> bool:
+    return can_manage(viewer, dataset)
+
+
+def reviews_for(dataset: Dataset):
+    return dataset.reviews.select_related("submitted_by", "decided_by").order_by("-version")
+
+
+def prefetch_for_list():
+    return Prefetch("tags")

@@ -1,0 +1,66 @@
+"""A steward scans a sample in the browser, watches the progress, and accepts a suggestion;
+a privacy officer approves."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from datasets.models import Field
+from tests.accounts.factories import PASSWORD, UserFactory
+from tests.datasets.factories import make_dataset
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def sign_in(page: Page, base: str, username: str) -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+
+def test_steward_scans_watches_progress_and_accepts(
+    live_server, page: Page, celery_worker_thread, tmp_path, settings
+):
+    settings.SCANNER_UPLOAD_DIR = tmp_path
+    alice = UserFactory(username="alice", roles=["steward"])
+    make_dataset(alice, slug="tickets")
+    sample = tmp_path / "tickets.csv"
+    sample.write_text(
+        "ticket_id,email\n" + "".join(f"{i},person{i}@example.org\n" for i in range(30))
+    )
+
+    sign_in(page, live_server.url, "alice")
+    page.goto(f"{live_server.url}/datasets/tickets/scans/new/")
+    page.set_input_files("input[name=file]", str(sample))
+    page.get_by_role("button", name="Start scan").click()
+    # the progress bar is on the page and updates until the worker is done
+    expect(page.get_by_test_id("scan-bar")).to_be_visible()
+    expect(page.get_by_test_id("scan-status")).to_have_text("Succeeded", timeout=30_000)
+    expect(page.get_by_test_id("scan-bar")).to_have_attribute("value", "100")
+    page.get_by_test_id("to-review").click()
+    email = page.locator('[data-testid="suggestion"][data-field="email"]')
+    expect(email).to_contain_text("user.contact.email")
+    email.get_by_test_id("accept").click()
+    expect(page.get_by_role("status")).to_contain_text("email")
+    field = Field.objects.get(dataset__slug="tickets", name="email")
+    assert (field.category.key, field.classified_by.username) == ("user.contact.email", "alice")
+
+
+def test_privacy_officer_approves_a_dataset_in_review(live_server, page: Page):
+    from datasets import services
+    from tests.datasets.factories import ANSWERS, BASIC_FIELDS
+
+    alice = UserFactory(username="alice", roles=["steward"])
+    UserFactory(username="petra", roles=["privacy_officer"])
+    dataset = make_dataset(alice, slug="tickets", fields=BASIC_FIELDS)
+    services.dataset_submit(actor=alice, dataset=dataset, **ANSWERS)
+
+    sign_in(page, live_server.url, "petra")
+    page.goto(f"{live_server.url}/datasets/?status=in_review")
+    page.get_by_test_id("catalog").get_by_role("link", name="tickets").click()
+    expect(page.get_by_test_id("review")).to_contain_text(ANSWERS["anonymization"])
+    page.get_by_test_id("approve").click()
+    expect(page.get_by_test_id("status")).to_have_text("Approved")
