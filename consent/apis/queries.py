@@ -1,0 +1,252 @@
+"""APIs for training jobs (filter, export, snapshots) and consent receipts."""
+
+from __future__ import annotations
+
+import contextvars
+
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import serializers
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from consent import selectors, services
+from consent.apis.formats import (
+    CSV_HEADER,
+    BoundedJSONParser,
+    CSVRenderer,
+    NDJSONRenderer,
+    csv_rows,
+    ndjson_rows,
+)
+from consent.identifiers import DEFAULT_NAMESPACE
+from consent.models import ConsentSnapshot
+from governance.errors import ApplicationError, NotFound, NotPermitted
+
+MSG_FORMAT = "Unknown export format '{format}'; use ndjson or csv."
+MSG_SNAPSHOT_NOT_FOUND = "There is no snapshot with this id."
+MSG_SNAPSHOT_FORBIDDEN = (
+    "You may read only the snapshots you made (or hold consent.view_consentsnapshot)."
+)
+
+
+class SnapshotSerializer(serializers.Serializer):
+    class Meta:
+        ref_name = "ConsentSnapshot"
+
+    id = serializers.UUIDField()
+    kind = serializers.CharField()
+    purpose = serializers.CharField(source="purpose.slug")
+    purpose_version = serializers.IntegerField(source="purpose.version")
+    namespace = serializers.CharField()
+    as_of = serializers.DateTimeField()
+    known_at = serializers.DateTimeField()
+    requested_count = serializers.IntegerField(allow_null=True)
+    requested_sha256 = serializers.CharField()
+    count = serializers.IntegerField(allow_null=True)
+    sha256 = serializers.CharField()
+    created_by = serializers.CharField(source="created_by.username", allow_null=True)
+    created_at = serializers.DateTimeField()
+    completed_at = serializers.DateTimeField(allow_null=True)
+
+
+class ConsentFilterApi(APIView):
+    """Which of these subjects may be used for the purpose: the ids whose consent was valid
+    at ``as_of`` (default now), read from the history, and a snapshot naming this answer
+    (count and SHA-256 of the sorted ``namespace:id`` lines)."""
+
+    parser_classes = [BoundedJSONParser]
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ConsentFilterInput"
+
+        purpose = serializers.CharField(max_length=64)
+        namespace = serializers.CharField(max_length=64, default=DEFAULT_NAMESPACE)
+        subject_ids = serializers.ListField(
+            child=serializers.CharField(max_length=256), allow_empty=True
+        )
+        as_of = serializers.DateTimeField(required=False, allow_null=True)
+        known_at = serializers.DateTimeField(
+            required=False,
+            allow_null=True,
+            help_text="Count only events recorded by then (default now); a snapshot's known_at "
+            "reproduces its answer.",
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ConsentFilterAnswer"
+
+        purpose = serializers.CharField()
+        purpose_version = serializers.IntegerField()
+        namespace = serializers.CharField()
+        as_of = serializers.DateTimeField()
+        known_at = serializers.DateTimeField()
+        count = serializers.IntegerField()
+        subject_ids = serializers.ListField(child=serializers.CharField())
+        snapshot = SnapshotSerializer()
+
+    @extend_schema(
+        request=InputSerializer, responses=OutputSerializer, operation_id="consent_filter"
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        answer = services.consent_filter(
+            purpose=data.validated_data["purpose"],
+            namespace=data.validated_data["namespace"],
+            subject_ids=data.validated_data["subject_ids"],
+            as_of=data.validated_data.get("as_of"),
+            known_at=data.validated_data.get("known_at"),
+            actor=request.user,
+        )
+        snapshot = answer.snapshot
+        body = {
+            "purpose": answer.purpose.slug,
+            "purpose_version": answer.purpose.version,
+            "namespace": snapshot.namespace,
+            "as_of": snapshot.as_of,
+            "known_at": snapshot.known_at,
+            "count": snapshot.count,
+            "subject_ids": answer.subject_ids,
+            "snapshot": snapshot,
+        }
+        return Response(self.OutputSerializer(body).data)
+
+
+def _in_context(context: contextvars.Context, chunks):
+    """Run a streaming body in the request's context: the response is iterated after the
+    middleware has returned, and the ledger entries written at the end of the export must
+    still carry the request id and client address."""
+    try:
+        while True:
+            try:
+                chunk = context.run(next, chunks)
+            except StopIteration:
+                return
+            yield chunk
+    finally:
+        # Closed early (the client went away): end the export's read in the same context.
+        context.run(chunks.close)
+
+
+class ConsentExportApi(APIView):
+    """Every subject with valid consent for the purpose at ``as_of``, streamed (NDJSON by
+    default, CSV with ``?format=csv`` or ``Accept: text/csv``) straight from a server-side
+    cursor: memory stays flat at any size. The snapshot id is in the ``X-Consent-Snapshot``
+    header; its count and hash are filled in once the last line is sent."""
+
+    renderer_classes = [NDJSONRenderer, CSVRenderer]
+
+    def perform_content_negotiation(self, request, force=False):
+        requested = request.query_params.get("format")
+        if requested and requested not in ("ndjson", "csv") and not force:
+            raise ApplicationError(MSG_FORMAT.format(format=requested), {"field": "format"})
+        return super().perform_content_negotiation(request, force=force)
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if isinstance(response, Response):  # errors are JSON, whatever was asked for
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)
+
+    class QuerySerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ConsentExportQuery"
+
+        purpose = serializers.CharField(max_length=64)
+        namespace = serializers.CharField(max_length=64, required=False, default="")
+        as_of = serializers.DateTimeField(required=False, allow_null=True)
+        known_at = serializers.DateTimeField(required=False, allow_null=True)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("purpose", str, required=True),
+            OpenApiParameter("as_of", OpenApiTypes.DATETIME),
+            OpenApiParameter("known_at", OpenApiTypes.DATETIME),
+            OpenApiParameter("namespace", str, description="Only this namespace (default all)"),
+            OpenApiParameter("format", str, enum=["ndjson", "csv"]),
+        ],
+        responses={
+            (200, "application/x-ndjson"): OpenApiResponse(
+                OpenApiTypes.STR, description='{"namespace":"shop","subject_id":"c-1"} per line'
+            ),
+            (200, "text/csv"): OpenApiResponse(
+                OpenApiTypes.STR, description="namespace,subject_id"
+            ),
+        },
+        operation_id="consent_export",
+    )
+    def get(self, request: Request):
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        snapshot = services.consent_export_start(
+            purpose=query.validated_data["purpose"],
+            namespace=query.validated_data["namespace"],
+            as_of=query.validated_data.get("as_of"),
+            known_at=query.validated_data.get("known_at"),
+            actor=request.user,
+        )
+        csv = request.accepted_renderer.format == "csv"
+        chunks = services.export_lines(
+            snapshot,
+            render=csv_rows if csv else ndjson_rows,
+            header=CSV_HEADER if csv else "",
+        )
+        response = StreamingHttpResponse(
+            _in_context(contextvars.copy_context(), chunks),
+            content_type="text/csv; charset=utf-8" if csv else "application/x-ndjson",
+        )
+        stamp = snapshot.as_of.strftime("%Y%m%dT%H%M%SZ")
+        name = f"consent-{snapshot.purpose.slug}-v{snapshot.purpose.version}-{stamp}"
+        response["Content-Disposition"] = (
+            f'attachment; filename="{name}.{"csv" if csv else "ndjson"}"'
+        )
+        response["Cache-Control"] = "no-store"
+        response["X-Consent-Snapshot"] = str(snapshot.pk)
+        response["X-Consent-Purpose-Version"] = str(snapshot.purpose.version)
+        response["X-Consent-As-Of"] = snapshot.as_of.isoformat()
+        response["X-Consent-Known-At"] = snapshot.known_at.isoformat()
+        return response
+
+
+class SnapshotDetailApi(APIView):
+    """A filter or export answer as recorded: the question, the count and the hash."""
+
+    @extend_schema(responses=SnapshotSerializer, operation_id="consent_snapshots_retrieve")
+    def get(self, request: Request, snapshot_id) -> Response:
+        snapshot = (
+            ConsentSnapshot.objects.select_related("purpose", "created_by")
+            .filter(pk=snapshot_id)
+            .first()
+        )
+        allowed = request.user.has_perm("consent.view_consentsnapshot")
+        if not allowed and (snapshot is None or snapshot.created_by_id != request.user.pk):
+            raise NotPermitted(MSG_SNAPSHOT_FORBIDDEN)
+        if snapshot is None:
+            raise NotFound(MSG_SNAPSHOT_NOT_FOUND)
+        return Response(SnapshotSerializer(snapshot).data)
+
+
+class ReceiptApi(APIView):
+    """A subject's consent receipt for one purpose (ISO/IEC TS 27560 / Kantara in spirit):
+    the latest version of the purpose the subject has a record for, or ``?version=N``."""
+
+    @extend_schema(
+        parameters=[OpenApiParameter("version", int)],
+        responses={200: OpenApiTypes.OBJECT},
+        operation_id="consent_receipts_retrieve",
+    )
+    def get(self, request: Request, namespace: str, subject_id: str, slug: str) -> Response:
+        subject = selectors.subject_get_for(
+            viewer=request.user, namespace=namespace, external_id=subject_id
+        )
+        purpose = selectors.subject_record_purpose(
+            subject=subject, slug=slug, version=request.query_params.get("version")
+        )
+        receipt = services.receipt_issue(viewer=request.user, subject=subject, purpose=purpose)
+        return Response(receipt)

@@ -1,0 +1,83 @@
+"""Reads for the consent app. Split by subject: purposes, subjects (states, histories,
+receipts), history (as_of questions), stats (portal charts)."""
+
+from __future__ import annotations
+
+from django.db.models import Count, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from consent.models import ConsentState, Purpose
+from consent.selectors.history import answer_digest, valid_subject_pks, valid_subjects_stream
+from consent.selectors.purposes import (
+    notice_list,
+    purpose_get_for,
+    purpose_in_force,
+    purpose_list,
+    purpose_versions,
+    purposes_with_notices,
+)
+from consent.selectors.stats import line_chart, monthly_flows, state_summary
+from consent.selectors.subjects import (
+    can_read_history,
+    receipt_build,
+    subject_events,
+    subject_get_for,
+    subject_record_purpose,
+    subject_states,
+)
+from consent.vocab import VALID_FOR_PROCESSING
+from governance.accounts.models import User
+
+__all__ = [
+    "answer_digest",
+    "can_read_history",
+    "dashboard_panels",
+    "line_chart",
+    "monthly_flows",
+    "notice_list",
+    "purpose_get_for",
+    "purpose_in_force",
+    "purpose_list",
+    "purpose_versions",
+    "purposes_with_notices",
+    "receipt_build",
+    "state_summary",
+    "subject_events",
+    "subject_get_for",
+    "subject_record_purpose",
+    "subject_states",
+    "valid_subject_pks",
+    "valid_subjects_stream",
+]
+
+
+def dashboard_panels(user: User) -> list[dict]:
+    """The dashboard's consent panel, for whoever may see purposes."""
+    if not user.has_perm("consent.view_purpose"):
+        return []
+    counts = {
+        row["status"]: row["n"]
+        for row in Purpose.objects.values("status").annotate(n=Count("id")).order_by()
+    }
+    stats = [
+        ("Active purposes", counts.get(Purpose.Status.ACTIVE, 0)),
+        ("Purposes awaiting activation", counts.get(Purpose.Status.SUBMITTED, 0)),
+    ]
+    if user.has_perm("consent.view_consentstate"):
+        now = timezone.now()
+        valid = (
+            ConsentState.objects.filter(
+                status__in=sorted(VALID_FOR_PROCESSING), purpose__status=Purpose.Status.ACTIVE
+            )
+            .filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now))
+            .count()
+        )
+        stats.append(("Valid consents (active purposes)", valid))
+    return [
+        {
+            "role": "Purposes and consent",
+            "stats": stats,
+            "link": ("Purposes registry", reverse("consent:purpose-list")),
+        }
+    ]

@@ -1,0 +1,124 @@
+"""Questions answered from the append-only history: who had valid consent for a purpose at
+``as_of``, as far as the registry knew at ``known_at``.
+
+For each subject the latest event with ``occurred_at <= as_of`` (and ``recorded_at <=
+known_at``) decides, ties broken by recording order (``id``), exactly as the current state is
+derived. Consent is valid when that event is ``given`` or ``renewed`` and its ``valid_until``
+(validity period and the source's expiry, fixed when it was recorded) lies after ``as_of``.
+
+PostgreSQL answers with ``DISTINCT ON`` over the (purpose, subject, occurred_at DESC, id DESC)
+index; SQLite (the embedded ``make run`` database) with a window function.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+
+from django.db import connection
+
+from consent.identifiers import canonical_subject
+from consent.models import ConsentEvent, Purpose, Subject
+
+EXPORT_CHUNK = 5000
+_IN_CHUNK = 900  # SQLite's classic limit is 999 host parameters per statement
+
+# The SQL below is assembled from these table names and fixed fragments only (hence the
+# S608 exemptions); every value travels as a query parameter.
+_EVENTS = ConsentEvent._meta.db_table
+_SUBJECTS = Subject._meta.db_table
+_VALID = "('given', 'renewed')"
+
+
+def _latest_events_sql(*, subject_filter: str = "") -> str:
+    if connection.vendor == "postgresql":
+        return f"""
+            SELECT DISTINCT ON (e.subject_id) e.subject_id, e.status, e.valid_until
+            FROM {_EVENTS} e
+            WHERE e.purpose_id = %s AND e.occurred_at <= %s AND e.recorded_at <= %s
+                {subject_filter}
+            ORDER BY e.subject_id, e.occurred_at DESC, e.id DESC
+        """  # noqa: S608
+    return f"""
+        SELECT subject_id, status, valid_until FROM (
+            SELECT e.subject_id, e.status, e.valid_until, ROW_NUMBER() OVER (
+                PARTITION BY e.subject_id ORDER BY e.occurred_at DESC, e.id DESC
+            ) AS position
+            FROM {_EVENTS} e
+            WHERE e.purpose_id = %s AND e.occurred_at <= %s AND e.recorded_at <= %s
+                {subject_filter}
+        ) ranked WHERE position = 1
+    """  # noqa: S608
+
+
+def _moment(value: datetime):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def valid_subject_pks(
+    *, purpose: Purpose, as_of: datetime, known_at: datetime, subject_pks: Iterable[int]
+) -> set[int]:
+    """Which of these subjects had valid consent for ``purpose`` at ``as_of``."""
+    pks = list(subject_pks)
+    if connection.vendor == "postgresql":
+        # One statement, the ids as one array parameter.
+        batches = [("AND e.subject_id = ANY(%s)", [pks])] if pks else []
+    else:
+        chunks = [pks[i : i + _IN_CHUNK] for i in range(0, len(pks), _IN_CHUNK)]
+        batches = [
+            (f"AND e.subject_id IN ({', '.join(['%s'] * len(chunk))})", chunk) for chunk in chunks
+        ]
+    found: set[int] = set()
+    with connection.cursor() as cursor:
+        for subject_filter, subject_params in batches:
+            sql = f"""
+                SELECT latest.subject_id
+                FROM ({_latest_events_sql(subject_filter=subject_filter)}) latest
+                WHERE latest.status IN {_VALID}
+                    AND (latest.valid_until IS NULL OR latest.valid_until > %s)
+            """  # noqa: S608
+            moments = [_moment(as_of), _moment(known_at)]
+            cursor.execute(sql, [purpose.pk, *moments, *subject_params, _moment(as_of)])
+            found.update(row[0] for row in cursor.fetchall())
+    return found
+
+
+def valid_subjects_stream(
+    *, purpose: Purpose, as_of: datetime, known_at: datetime, namespace: str = ""
+) -> Iterator[list[tuple[str, str]]]:
+    """Every subject with valid consent, as chunks of (namespace, external_id) sorted by
+    namespace then id in code-point order (the order of the answer hash). Read through a
+    server-side cursor on PostgreSQL, so memory stays bounded whatever the number of subjects.
+    Call it inside a transaction (the cursor lives as long as the transaction)."""
+    namespace_filter = "AND s.namespace = %s" if namespace else ""
+    collate = ' COLLATE "C"' if connection.vendor == "postgresql" else ""
+    sql = f"""
+        SELECT s.namespace, s.external_id
+        FROM ({_latest_events_sql()}) latest
+        JOIN {_SUBJECTS} s ON s.id = latest.subject_id
+        WHERE latest.status IN {_VALID}
+            AND (latest.valid_until IS NULL OR latest.valid_until > %s)
+            {namespace_filter}
+        ORDER BY s.namespace{collate}, s.external_id{collate}
+    """  # noqa: S608
+    params = [purpose.pk, _moment(as_of), _moment(known_at), _moment(as_of)]
+    if namespace:
+        params.append(namespace)
+    cursor = connection.chunked_cursor()
+    try:
+        cursor.execute(sql, params)
+        while rows := cursor.fetchmany(EXPORT_CHUNK):
+            yield rows
+    finally:
+        cursor.close()
+
+
+def answer_digest(pairs: Iterable[tuple[str, str]]) -> str:
+    """SHA-256 over ``namespace:external_id\\n`` for each subject, in sorted order: what a
+    snapshot records, and what a training job recomputes from its own list to prove that it
+    used exactly that answer."""
+    digest = hashlib.sha256()
+    for namespace, external_id in pairs:
+        digest.update(canonical_subject(namespace, external_id).encode())
+    return digest.hexdigest()

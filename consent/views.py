@@ -1,0 +1,420 @@
+"""Portal pages: the purposes registry, notices, consent statistics, subject lookup and
+receipts. Every page checks permissions through the selectors and services it calls; what a
+template shows or hides is convenience only."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from consent import selectors, services
+from consent.forms import NoticeForm, PurposeForm, ReasonForm, SubjectLookupForm
+from consent.models import Purpose
+from consent.services.purposes import (
+    MSG_ACTIVATE_FORBIDDEN,
+    MSG_CHANGE_FORBIDDEN,
+    MSG_CREATE_FORBIDDEN,
+    MSG_NOTICE_FORBIDDEN,
+)
+from consent.vocab import VALID_FOR_PROCESSING, WITHDRAWALS
+from governance.accounts.roles import Role
+from governance.errors import ApplicationError, NotFound, NotPermitted
+
+
+def domain_errors(view):
+    """Missing objects become 404 pages and refusals 403 pages."""
+
+    @wraps(view)
+    def wrapped(request, *args, **kwargs):
+        try:
+            return view(request, *args, **kwargs)
+        except NotFound as error:
+            raise Http404(error.message) from None
+        except NotPermitted as error:
+            raise PermissionDenied(error.message) from None
+
+    return wrapped
+
+
+def _purpose(request, slug: str, version: int | None = None) -> Purpose:
+    return selectors.purpose_get_for(viewer=request.user, slug=slug, version=version)
+
+
+def _detail_url(purpose: Purpose) -> str:
+    return reverse("consent:purpose-version", args=[purpose.slug, purpose.version])
+
+
+@login_required
+@require_GET
+@domain_errors
+def purpose_list(request):
+    status = request.GET.get("status") or None
+    if status not in (None, *Purpose.Status.values):
+        status = None
+    purposes = selectors.purpose_list(viewer=request.user, status=status)
+    return render(
+        request,
+        "consent/purpose_list.html",
+        {
+            "purposes": purposes,
+            "status": status,
+            "statuses": Purpose.Status.choices,
+            "can_create": request.user.has_perm("consent.add_purpose"),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@domain_errors
+def purpose_create(request):
+    if not request.user.has_perm("consent.add_purpose"):
+        raise PermissionDenied(MSG_CREATE_FORBIDDEN)
+    form = PurposeForm(request.POST or None, initial={"owner": request.user.username})
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            purpose = services.purpose_create(
+                slug=data["slug"],
+                actor=request.user,
+                **{name: data[name] for name in services.EDITABLE_FIELDS},
+            )
+        except ApplicationError as error:
+            field = error.extra.get("field")
+            form.add_error(field if field in form.fields else None, error.message)
+        else:
+            messages.success(request, f"Purpose {purpose.slug} registered as a draft.")
+            return redirect(_detail_url(purpose))
+    return render(request, "consent/purpose_form.html", {"form": form, "purpose": None})
+
+
+@login_required
+@require_GET
+@domain_errors
+def purpose_detail(request, slug, version=None):
+    purpose = _purpose(request, slug, version)
+    user = request.user
+    can_change = user.has_perm("consent.change_purpose")
+    is_privacy_officer = user.has_role(Role.PRIVACY_OFFICER)
+    versions = selectors.purpose_versions(purpose=purpose)
+    open_version = next(
+        (v for v in versions if v.status in (Purpose.Status.DRAFT, Purpose.Status.SUBMITTED)),
+        None,
+    )
+    return render(
+        request,
+        "consent/purpose_detail.html",
+        {
+            "purpose": purpose,
+            "notices": selectors.notice_list(purpose=purpose),
+            "versions": versions,
+            "open_version": open_version,
+            "can_edit": can_change and purpose.status == Purpose.Status.DRAFT,
+            "can_submit": can_change and purpose.status == Purpose.Status.DRAFT,
+            "can_activate": is_privacy_officer and purpose.status == Purpose.Status.SUBMITTED,
+            "can_retire": can_change and purpose.status != Purpose.Status.RETIRED,
+            "can_version": user.has_perm("consent.add_purpose")
+            and purpose.status in (Purpose.Status.ACTIVE, Purpose.Status.RETIRED)
+            and open_version is None,
+            "can_publish_notice": user.has_perm("consent.add_noticeversion")
+            and purpose.status != Purpose.Status.RETIRED,
+            "can_see_stats": user.has_perm("consent.view_consentstate")
+            and purpose.is_consent_based,
+            "reason_form": ReasonForm(),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@domain_errors
+def purpose_edit(request, slug, version):
+    purpose = _purpose(request, slug, version)
+    if not request.user.has_perm("consent.change_purpose"):
+        raise PermissionDenied(MSG_CHANGE_FORBIDDEN)
+    if purpose.status != Purpose.Status.DRAFT:
+        messages.error(
+            request,
+            services.purposes.MSG_NOT_DRAFT.format(status=purpose.get_status_display().lower()),
+        )
+        return redirect(_detail_url(purpose))
+    form = PurposeForm(
+        request.POST or None, initial=PurposeForm.initial_from(purpose), editing=True
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.purpose_update(
+                purpose=purpose,
+                actor=request.user,
+                **{name: data[name] for name in services.EDITABLE_FIELDS},
+            )
+        except ApplicationError as error:
+            field = error.extra.get("field")
+            form.add_error(field if field in form.fields else None, error.message)
+        else:
+            messages.success(request, "Draft saved.")
+            return redirect(_detail_url(purpose))
+    return render(request, "consent/purpose_form.html", {"form": form, "purpose": purpose})
+
+
+def _transition(request, slug, version, action, success: str, *, with_reason=False):
+    purpose = _purpose(request, slug, version)
+    kwargs = {}
+    if with_reason:
+        form = ReasonForm(request.POST)
+        if not form.is_valid():
+            messages.error(request, services.purposes.MSG_REASON_REQUIRED)
+            return redirect(_detail_url(purpose))
+        kwargs["reason"] = form.cleaned_data["reason"]
+    try:
+        result = action(purpose=purpose, actor=request.user, **kwargs)
+    except NotPermitted as error:
+        raise PermissionDenied(error.message) from None
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect(_detail_url(purpose))
+    messages.success(request, success.format(purpose=result))
+    return redirect(_detail_url(result))
+
+
+@login_required
+@require_POST
+@domain_errors
+def purpose_submit(request, slug, version):
+    return _transition(
+        request,
+        slug,
+        version,
+        services.purpose_submit,
+        "{purpose} submitted: a privacy officer will review and activate it.",
+    )
+
+
+@login_required
+@require_POST
+@domain_errors
+def purpose_activate(request, slug, version):
+    if not request.user.has_role(Role.PRIVACY_OFFICER):
+        raise PermissionDenied(MSG_ACTIVATE_FORBIDDEN)
+    return _transition(request, slug, version, services.purpose_activate, "{purpose} is active.")
+
+
+@login_required
+@require_POST
+@domain_errors
+def purpose_return(request, slug, version):
+    return _transition(
+        request,
+        slug,
+        version,
+        services.purpose_return,
+        "{purpose} returned to its authors as a draft.",
+        with_reason=True,
+    )
+
+
+@login_required
+@require_POST
+@domain_errors
+def purpose_retire(request, slug, version):
+    return _transition(
+        request, slug, version, services.purpose_retire, "{purpose} retired.", with_reason=True
+    )
+
+
+@login_required
+@require_POST
+@domain_errors
+def purpose_new_version(request, slug, version):
+    return _transition(
+        request,
+        slug,
+        version,
+        services.purpose_new_version,
+        "Draft {purpose} created: change it, then submit it for activation.",
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@domain_errors
+def notice_create(request, slug, version):
+    purpose = _purpose(request, slug, version)
+    if not request.user.has_perm("consent.add_noticeversion"):
+        raise PermissionDenied(MSG_NOTICE_FORBIDDEN)
+    form = NoticeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            notice = services.notice_version_publish(
+                purpose=purpose,
+                actor=request.user,
+                text=data["text"],
+                url=data["url"],
+                content_hash=data["content_hash"],
+                language=data["language"],
+                effective_from=data["effective_from"],
+            )
+        except NotPermitted as error:
+            raise PermissionDenied(error.message) from None
+        except ApplicationError as error:
+            field = error.extra.get("field")
+            form.add_error(field if field in form.fields else None, error.message)
+        else:
+            messages.success(request, f"Notice version {notice.version} published.")
+            return redirect(_detail_url(purpose))
+    return render(request, "consent/notice_form.html", {"form": form, "purpose": purpose})
+
+
+@login_required
+@require_GET
+@domain_errors
+def purpose_stats(request, slug, version):
+    purpose = _purpose(request, slug, version)
+    if not request.user.has_perm("consent.view_consentstate"):
+        raise PermissionDenied(selectors.subjects.MSG_HISTORY_FORBIDDEN)
+    try:
+        months = int(request.GET.get("months", 12))
+    except ValueError:
+        months = 12
+    months = max(1, min(months, selectors.stats.MAX_MONTHS))
+    now = timezone.now()
+    buckets, series = selectors.monthly_flows(purpose=purpose, months=months, now=now)
+    return render(
+        request,
+        "consent/purpose_stats.html",
+        {
+            "purpose": purpose,
+            "months": months,
+            "summary": selectors.state_summary(purpose=purpose, now=now),
+            "chart": selectors.line_chart(buckets, series),
+            "rows": [
+                {"month": bucket, "values": [s.values[i] for s in series]}
+                for i, bucket in enumerate(buckets)
+            ],
+            "series": series,
+        },
+    )
+
+
+@login_required
+@require_GET
+@domain_errors
+def subject_lookup(request):
+    if not selectors.can_read_history(request.user):
+        raise PermissionDenied(selectors.subjects.MSG_HISTORY_FORBIDDEN)
+    form = SubjectLookupForm(request.GET or None)
+    if request.GET and form.is_valid():
+        return redirect(
+            "consent:subject-detail",
+            namespace=form.cleaned_data["namespace"],
+            subject_id=form.cleaned_data["subject_id"],
+        )
+    return render(request, "consent/subject_lookup.html", {"form": form})
+
+
+@login_required
+@require_GET
+@domain_errors
+def subject_detail(request, namespace, subject_id):
+    try:
+        subject = selectors.subject_get_for(
+            viewer=request.user, namespace=namespace, external_id=subject_id
+        )
+    except NotPermitted:
+        raise
+    except NotFound as error:
+        form = SubjectLookupForm(initial={"namespace": namespace, "subject_id": subject_id})
+        return render(
+            request,
+            "consent/subject_lookup.html",
+            {"form": form, "not_found": error.message},
+            status=404,
+        )
+    except ApplicationError as error:
+        form = SubjectLookupForm({"namespace": namespace, "subject_id": subject_id})
+        form.is_valid()
+        return render(
+            request,
+            "consent/subject_lookup.html",
+            {"form": form, "not_found": error.message},
+            status=400,
+        )
+    now = timezone.now()
+    states = selectors.subject_states(subject=subject)
+    for state in states:
+        state.effective = state.effective_status(now)
+        state.valid = state.effective in VALID_FOR_PROCESSING
+        state.withdrawable = state.valid and state.purpose.status == Purpose.Status.ACTIVE
+    return render(
+        request,
+        "consent/subject_detail.html",
+        {
+            "subject": subject,
+            "states": states,
+            "events": selectors.subject_events(subject=subject),
+            "can_receipt": request.user.has_perm("consent.view_consentevent"),
+            "can_withdraw": request.user.has_perm("consent.add_consentevent"),
+            "withdrawals": WITHDRAWALS,
+            "idempotency_key": f"portal-{uuid.uuid4().hex}",
+        },
+    )
+
+
+@login_required
+@require_GET
+@domain_errors
+def receipt_download(request, namespace, subject_id, slug, version):
+    try:
+        subject = selectors.subject_get_for(
+            viewer=request.user, namespace=namespace, external_id=subject_id
+        )
+        purpose = selectors.subject_record_purpose(subject=subject, slug=slug, version=version)
+        receipt = services.receipt_issue(viewer=request.user, subject=subject, purpose=purpose)
+    except (NotFound, NotPermitted):
+        raise  # pages for these come from @domain_errors
+    except ApplicationError as error:  # an id in the address that the registry never accepts
+        raise Http404(error.message) from None
+    response = HttpResponse(
+        json.dumps(receipt, indent=2, ensure_ascii=False), content_type="application/json"
+    )
+    name = f"consent-receipt-{namespace}-{subject_id}-{slug}-v{purpose.version}.json"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@login_required
+@require_POST
+@domain_errors
+def subject_withdraw(request, namespace, subject_id, slug):
+    """One click, on the subject's request (Art. 7(3)): records a withdrawal now."""
+    detail = reverse("consent:subject-detail", args=[namespace, subject_id])
+    key = (request.POST.get("idempotency_key") or "").strip() or None
+    try:
+        result = services.consent_withdraw(
+            namespace=namespace,
+            subject_id=subject_id,
+            purpose=slug,
+            actor=request.user,
+            idempotency_key=key,
+        )
+    except NotPermitted as error:
+        raise PermissionDenied(error.message) from None
+    except ApplicationError as error:
+        messages.error(request, error.message)
+        return redirect(detail)
+    if not result.replayed:
+        messages.success(request, f"Consent for {slug} withdrawn.")
+    return redirect(detail)
