@@ -198,7 +198,7 @@ def dashboard_panels(user: User) -> list[dict]:
                 "link": ("Open the catalog", reverse("datasets:list") + "?mine=1"),
             }
         )
-    if user.has_perm("datasets.approve_dataset"):
+    if user.has_role("privacy_officer"):
         waiting = Dataset.objects.filter(status=Dataset.Status.IN_REVIEW).count()
         panels.append(
             {

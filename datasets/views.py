@@ -3,12 +3,14 @@ domain errors into 404/403 or form errors."""
 
 from __future__ import annotations
 
+from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.module_loading import import_string
 from django.views.decorators.http import require_http_methods, require_POST
 
 from datasets import forms, selectors, services
@@ -82,6 +84,12 @@ def dataset_detail(request, slug):
     dataset = _dataset(request, slug)
     can_manage = services.can_manage(request.user, dataset)
     latest_scan = dataset.scans.first()
+    # Other apps add links to this page (e.g. "Who has access") through their AppConfig.
+    links = []
+    for app_config in apps.get_app_configs():
+        provider = getattr(app_config, "dataset_page_links", None)
+        if provider:
+            links.extend(import_string(provider)(request.user, dataset))
     return render(
         request,
         "datasets/detail.html",
@@ -92,8 +100,9 @@ def dataset_detail(request, slug):
             "reviews": selectors.reviews_for(dataset),
             "history": selectors.dataset_history(dataset=dataset, limit=30),
             "can_manage": can_manage,
-            "can_approve": request.user.has_perm("datasets.approve_dataset"),
+            "can_approve": request.user.has_role("privacy_officer"),
             "latest_scan": latest_scan,
+            "links": links,
             "pending": selectors.suggestion_queue(viewer=request.user, dataset=dataset).count(),
             "field_form": forms.FieldForm(),
             "note_form": forms.NoteForm(),

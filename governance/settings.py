@@ -82,6 +82,7 @@ INSTALLED_APPS = [
     "governance.accounts",
     "datasets",
     "consent",
+    "governance.access",
 ]
 
 MIDDLEWARE = [
@@ -346,6 +347,67 @@ SCANNER_CONNECTIONS = env_mapping(
 SCANNER_UPLOAD_DIR = VAR_DIR / "scans"
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
+# --- Access governance --------------------------------------------------------------------
+ACCESS_MAX_GRANT_DAYS = {
+    level: int(days)
+    for level, days in env_mapping(
+        "ACCESS_MAX_GRANT_DAYS",
+        {"public": "365", "internal": "90", "confidential": "60", "restricted": "30"},
+        "Longest grant per dataset sensitivity, in days: public=365;internal=90;...",
+    ).items()
+}
+if set(ACCESS_MAX_GRANT_DAYS) != {"public", "internal", "confidential", "restricted"} or any(
+    days < 1 for days in ACCESS_MAX_GRANT_DAYS.values()
+):
+    raise ImproperlyConfigured(
+        "ACCESS_MAX_GRANT_DAYS must give a positive number of days for public, internal, "
+        "confidential and restricted."
+    )
+ACCESS_REMINDER_DAYS = env_int(
+    "ACCESS_REMINDER_DAYS",
+    7,
+    "Days before a grant expires when its owner is reminded to renew it.",
+    minimum=1,
+)
+TRAINING_VALIDITY_DAYS = env_int(
+    "TRAINING_VALIDITY_DAYS",
+    365,
+    "How long a privacy-training attestation stays current.",
+    minimum=1,
+)
+ACCESS_LEASE_KEY_FILE = Path(
+    env_str(
+        "ACCESS_LEASE_KEY_FILE",
+        str(VAR_DIR / "keys" / "lease-signing.jwks.json"),
+        "JWK Set of private Ed25519 keys that sign access leases (created if missing; the first "
+        "key signs). Share it between web processes.",
+    )
+)
+ACCESS_LEASE_ISSUER = env_str(
+    "ACCESS_LEASE_ISSUER", "governance-registry", "The iss claim of access leases."
+)
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000", "Public base URL, used in emails.")
+
+# --- Email ------------------------------------------------------------------------------------
+EMAIL_BACKEND = env_choice(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend",
+    (
+        "django.core.mail.backends.console.EmailBackend",
+        "django.core.mail.backends.smtp.EmailBackend",
+        "django.core.mail.backends.locmem.EmailBackend",
+    ),
+    "How notifications are sent: console (default), smtp or locmem.",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost", "SMTP host.")
+EMAIL_PORT = env_int("EMAIL_PORT", 587, "SMTP port.", minimum=1)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "", "SMTP user.")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "", "SMTP password.")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True, "STARTTLS to the SMTP host.")
+DEFAULT_FROM_EMAIL = env_str(
+    "DEFAULT_FROM_EMAIL", "governance@localhost", "Sender of notifications."
+)
+
 # --- Audit ----------------------------------------------------------------------------------
 AUDITLOG_LOGENTRY_MODEL = "audit.LedgerEntry"
 # auditlog's own migrations create its default log table even when the model is swapped; that
@@ -392,7 +454,17 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    "access-grants-expire": {
+        "task": "governance.access.tasks.grants_expire_task",
+        "schedule": env_int(
+            "ACCESS_EXPIRY_INTERVAL_SECONDS",
+            300,
+            "How often the beat job expires grants and sends renewal reminders.",
+            minimum=10,
+        ),
+    },
+}
 CELERY_TIMEZONE = "UTC"
 
 # --- Logging --------------------------------------------------------------------------------

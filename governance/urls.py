@@ -5,6 +5,7 @@ from oauth2_provider import views as oauth2_views
 
 import consent.urls
 import datasets.urls
+import governance.access.urls
 from governance.accounts import views as account_views
 from governance.accounts.apis import MeApi, ServiceAccountCreateApi, ServiceAccountListApi
 from governance.health import healthz
@@ -38,8 +39,11 @@ urlpatterns = [
     path("api/v1/consent/", include((consent.urls.api_urlpatterns, "consent-api"))),
     path("datasets/", include("datasets.urls")),
     path("consent/", include("consent.urls")),
+    path("api/v1/access/", include((governance.access.urls.api_urlpatterns, "access-api"))),
+    path("access/", include("governance.access.urls")),
 ]
 
+handler400 = "governance.api.errors.handler400"
 handler404 = "governance.api.errors.handler404"
 handler403 = "governance.api.errors.handler403"
 handler500 = "governance.api.errors.handler500"

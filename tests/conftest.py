@@ -59,6 +59,16 @@ staticfiles_handlers.StaticFilesHandler = _CollectedStaticFilesHandler
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Argon2 costs ~0.3 s per password by design; tests create many users. The configured
+    hashers are asserted in tests/accounts/test_passwords.py."""
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        "django.contrib.auth.hashers.Argon2PasswordHasher",
+    ]
+
+
+@pytest.fixture(autouse=True)
 def _clean_cache():
     cache.clear()
     yield

@@ -129,7 +129,9 @@ def dataset_submit(
 def dataset_approve(*, actor: User, dataset: Dataset, note: str = "") -> Dataset:
     """Legal sign-off by a privacy officer, never by the person who submitted the review."""
     dataset = _lock(dataset)
-    if not actor.has_perm("datasets.approve_dataset"):
+    # The legal sign-off belongs to the privacy officer role; an administrator's "every
+    # permission" deliberately does not cover it.
+    if not (actor.has_role("privacy_officer") and actor.has_perm("datasets.approve_dataset")):
         raise NotPermitted(MSG_APPROVE_FORBIDDEN)
     review = dataset.reviews.order_by("-version").first()
     before, after = _move(dataset, "approve")
@@ -165,7 +167,7 @@ def dataset_return(*, actor: User, dataset: Dataset, note: str) -> Dataset:
     """Send a dataset in review back to draft (a privacy officer asking for changes, or a
     steward withdrawing the submission)."""
     dataset = _lock(dataset)
-    if not (actor.has_perm("datasets.approve_dataset") or can_manage(actor, dataset)):
+    if not (actor.has_role("privacy_officer") or can_manage(actor, dataset)):
         raise NotPermitted(MSG_APPROVE_FORBIDDEN)
     if not (note or "").strip():
         raise ApplicationError(MSG_NOTE_REQUIRED, {"field": "note"})

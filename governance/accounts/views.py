@@ -149,6 +149,17 @@ def service_account_detail(request, name):
     can_manage = request.user.has_perm("accounts.change_serviceaccount") or (
         account.owner_id == request.user.pk
     )
+    # Other apps add sections (e.g. the account's grants) through
+    # ``service_account_section = ("template.html", "module.context_function")`` on their
+    # AppConfig; the function takes (viewer, account) and returns the template's context.
+    sections = []
+    for app_config in apps.get_app_configs():
+        section = getattr(app_config, "service_account_section", None)
+        if section:
+            template, provider = section
+            sections.append(
+                {"template": template, "context": import_string(provider)(request.user, account)}
+            )
     return render(
         request,
         "accounts/service_account_detail.html",
@@ -157,6 +168,7 @@ def service_account_detail(request, name):
             "entries": entries,
             "can_manage": can_manage and account.is_active,
             "revoke_form": ServiceAccountRevokeForm(),
+            "sections": sections,
         },
     )
 

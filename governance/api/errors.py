@@ -78,6 +78,18 @@ def _wants_json(request) -> bool:
     return request.path.startswith("/api/") or request.path.startswith("/o/")
 
 
+MSG_BAD_REQUEST = "The request could not be read (too large or malformed)."
+
+
+def handler400(request, exception=None):
+    """Django's own 400s (an oversized body, a suspicious operation) in the API's shape."""
+    if _wants_json(request):
+        return JsonResponse(error_body("bad_request", MSG_BAD_REQUEST), status=400)
+    from django.http import HttpResponseBadRequest
+
+    return HttpResponseBadRequest(MSG_BAD_REQUEST)
+
+
 def handler404(request, exception=None):
     if _wants_json(request):
         return JsonResponse(error_body("not_found", MSG_NOT_FOUND), status=404)
@@ -85,9 +97,10 @@ def handler404(request, exception=None):
 
 
 def handler403(request, exception=None):
+    reason = str(exception) if exception is not None and str(exception) else ""
     if _wants_json(request):
-        return JsonResponse(error_body("permission_denied", MSG_FORBIDDEN), status=403)
-    return TemplateResponse(request, "errors/403.html", status=403)
+        return JsonResponse(error_body("permission_denied", reason or MSG_FORBIDDEN), status=403)
+    return TemplateResponse(request, "errors/403.html", {"reason": reason}, status=403)
 
 
 def handler500(request):

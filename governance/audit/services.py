@@ -49,3 +49,43 @@ def record(
         if object_repr is None:
             fields["object_repr"] = str(target)[:1000]
     return LedgerEntry.objects.create(**fields)
+
+
+def records_refusal(event: str, *, target: str | None = None, actor: str = "actor"):
+    """Decorate a service so that a refused call (an ApplicationError: bad input, not
+    permitted, conflict) is itself recorded, as ``event``, after the service's own transaction
+    rolled back — nothing the service did survives, but the refusal does.
+
+    ``target`` and ``actor`` name the service's keyword arguments holding them."""
+    from functools import wraps
+
+    from django.db import transaction
+
+    from governance.errors import ApplicationError
+
+    def decorate(function):
+        @wraps(function)
+        def wrapper(*args, **kwargs):
+            try:
+                return function(*args, **kwargs)
+            except ApplicationError as error:
+                with transaction.atomic():
+                    record(
+                        action=event,
+                        target=kwargs.get(target) if target else None,
+                        actor=kwargs.get(actor),
+                        data={
+                            "code": error.code,
+                            "message": error.message,
+                            "details": {
+                                k: v
+                                for k, v in error.extra.items()
+                                if isinstance(v, str | int | list)
+                            },
+                        },
+                    )
+                raise
+
+        return wrapper
+
+    return decorate

@@ -145,3 +145,11 @@ def test_stewards_must_hold_the_steward_role(alice, bob):
     # alice handed it over: she no longer manages it
     with pytest.raises(NotPermitted):
         services.dataset_update(actor=alice, dataset=dataset, name="mine again")
+
+
+def test_an_administrator_cannot_give_the_privacy_sign_off(alice, ada):
+    dataset = make_dataset(alice, fields=BASIC_FIELDS)
+    services.dataset_submit(actor=alice, dataset=dataset, **ANSWERS)
+    with pytest.raises(NotPermitted, match="Only a privacy officer"):
+        services.dataset_approve(actor=ada, dataset=dataset)
+    assert Dataset.objects.get(pk=dataset.pk).status == "in_review"

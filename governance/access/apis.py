@@ -1,0 +1,469 @@
+"""REST API under /api/v1/access/: the check training jobs call, and the request/grant flow."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from datasets.selectors import dataset_get_for
+from governance.access import selectors, services
+from governance.access.models import AccessRequest, Grant, PurposeApproval
+from governance.accounts.models import User
+from governance.errors import ApplicationError, NotPermitted
+
+MSG_OTHER_PRINCIPAL = "You can only check your own access."
+MSG_UNKNOWN_PERSON = "No active person named {username!r}."
+
+
+class CheckApi(APIView):
+    """May the caller read this dataset for this purpose now? Always 200 with allow or deny
+    (400 for a malformed request, 503 when the answer cannot be given: never an allow)."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "AccessCheckInput"
+
+        dataset = serializers.CharField(max_length=100)
+        purpose = serializers.CharField(max_length=64)
+        fields = serializers.ListField(
+            child=serializers.CharField(max_length=200),
+            required=False,
+            allow_empty=False,
+            max_length=2000,
+        )
+        principal = serializers.CharField(required=False, max_length=200)
+
+    class ReasonSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "AccessReason"
+
+        code = serializers.CharField()
+        message = serializers.CharField()
+        detail = serializers.DictField(required=False)
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "AccessDecision"
+
+        decision = serializers.ChoiceField(choices=["allow", "deny"])
+        decision_id = serializers.CharField()
+        reasons = serializers.ListField(child=serializers.DictField())
+        principal = serializers.CharField()
+        dataset = serializers.CharField()
+        purpose = serializers.CharField()
+        grant = serializers.IntegerField(allow_null=True)
+        fields = serializers.ListField(child=serializers.CharField())
+        expires_at = serializers.DateTimeField(allow_null=True)
+        obligations = serializers.DictField()
+        lease = serializers.CharField(allow_null=True)
+
+    @extend_schema(operation_id="access_check", request=InputSerializer, responses=OutputSerializer)
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        principal = values.get("principal")
+        if principal and principal not in {request.user.username, _label(request.user)}:
+            raise NotPermitted(MSG_OTHER_PRINCIPAL)
+        result = services.check_access(
+            principal=request.user,
+            dataset_slug=values["dataset"],
+            purpose_slug=values["purpose"],
+            fields=values.get("fields"),
+        )
+        decision = result.decision
+        return Response(
+            self.OutputSerializer(
+                {
+                    "decision": decision.decision,
+                    "decision_id": result.decision_id,
+                    "reasons": list(decision.reasons),
+                    "principal": result.principal,
+                    "dataset": result.dataset,
+                    "purpose": result.purpose,
+                    "grant": decision.grant_id,
+                    "fields": list(decision.fields),
+                    "expires_at": decision.expires_at,
+                    "obligations": decision.obligations,
+                    "lease": result.lease,
+                }
+            ).data
+        )
+
+
+def _label(user: User) -> str:
+    if user.is_service_account:
+        return f"service_account:{user.service_account.name}"
+    return f"user:{user.username}"
+
+
+class GrantOutput(serializers.Serializer):
+    class Meta:
+        ref_name = "Grant"
+
+    id = serializers.IntegerField()
+    principal = serializers.SerializerMethodField()
+    dataset = serializers.CharField(source="dataset.slug")
+    purpose = serializers.CharField(source="purpose_slug")
+    fields = serializers.ListField(child=serializers.CharField())
+    status = serializers.CharField()
+    starts_at = serializers.DateTimeField()
+    expires_at = serializers.DateTimeField()
+    direct = serializers.BooleanField()
+    request = serializers.IntegerField(source="request_id", allow_null=True)
+    revoked_at = serializers.DateTimeField(allow_null=True)
+    revoked_reason = serializers.CharField()
+
+    def get_principal(self, obj) -> str:
+        if obj.principal_group_id:
+            return f"role:{obj.principal_group.name}"
+        return _label(obj.principal_user)
+
+
+class RequestOutput(serializers.Serializer):
+    class Meta:
+        ref_name = "AccessRequest"
+
+    id = serializers.IntegerField()
+    requester = serializers.CharField(source="requester.username")
+    principal = serializers.SerializerMethodField()
+    dataset = serializers.CharField(source="dataset.slug")
+    purpose = serializers.CharField(source="purpose_slug")
+    fields = serializers.ListField(child=serializers.CharField())
+    duration_days = serializers.IntegerField()
+    justification = serializers.CharField()
+    status = serializers.CharField()
+    needs_privacy_officer = serializers.BooleanField()
+    steward_approved_by = serializers.CharField(
+        source="steward_approved_by.username", allow_null=True, default=None
+    )
+    privacy_approved_by = serializers.CharField(
+        source="privacy_approved_by.username", allow_null=True, default=None
+    )
+    decided_by = serializers.CharField(source="decided_by.username", allow_null=True, default=None)
+    decision_reason = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    grant = serializers.SerializerMethodField()
+    comments = serializers.SerializerMethodField()
+
+    def get_principal(self, obj) -> str:
+        if obj.principal_group_id:
+            return f"role:{obj.principal_group.name}"
+        return _label(obj.principal_user)
+
+    def get_grant(self, obj) -> int | None:
+        grant = Grant.objects.filter(request=obj).values_list("pk", flat=True).first()
+        return grant
+
+    def get_comments(self, obj) -> list[dict]:
+        return [
+            {"author": c.author.username, "body": c.body, "created_at": c.created_at}
+            for c in obj.comments.select_related("author")
+        ]
+
+
+class RequestListApi(APIView):
+    @extend_schema(operation_id="access_requests_list", responses=RequestOutput(many=True))
+    def get(self, request: Request) -> Response:
+        which = request.query_params.get("box", "mine")
+        queryset = (
+            selectors.requests_inbox(user=request.user)
+            if which == "inbox"
+            else selectors.requests_mine(user=request.user)
+        )
+        return Response({"results": RequestOutput(queryset, many=True).data})
+
+
+class RequestCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "AccessRequestInput"
+
+        dataset = serializers.CharField(max_length=100)
+        purpose = serializers.CharField(max_length=64)
+        fields = serializers.ListField(
+            child=serializers.CharField(max_length=200), allow_empty=False, max_length=2000
+        )
+        duration_days = serializers.IntegerField(min_value=1, max_value=3650)
+        justification = serializers.CharField()
+        principal = serializers.CharField(required=False, default="self")
+
+    @extend_schema(
+        operation_id="access_requests_create",
+        request=InputSerializer,
+        responses={201: RequestOutput},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        dataset = dataset_get_for(viewer=request.user, slug=values["dataset"])
+        created = services.access_request_create(
+            requester=request.user,
+            dataset=dataset,
+            purpose_slug=values["purpose"],
+            fields=values["fields"],
+            duration_days=values["duration_days"],
+            justification=values["justification"],
+            principal=values["principal"],
+        )
+        return Response(RequestOutput(created).data, status=201)
+
+
+class RequestDetailApi(APIView):
+    @extend_schema(operation_id="access_requests_detail", responses=RequestOutput)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(RequestOutput(selectors.request_get_for(viewer=request.user, pk=pk)).data)
+
+
+class _TextInput(serializers.Serializer):
+    class Meta:
+        ref_name = "AccessTextInput"
+
+    text = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+def _request_action(name, call):
+    class RequestActionApi(APIView):
+        @extend_schema(
+            operation_id=f"access_requests_{name}", request=_TextInput, responses=RequestOutput
+        )
+        def post(self, request: Request, pk: int) -> Response:
+            access_request = selectors.request_get_for(viewer=request.user, pk=pk)
+            data = _TextInput(data=request.data)
+            data.is_valid(raise_exception=True)
+            call(request.user, access_request, data.validated_data["text"])
+            access_request = AccessRequest.objects.get(pk=access_request.pk)
+            return Response(RequestOutput(access_request).data)
+
+    RequestActionApi.__name__ = f"Request{name.title()}Api"
+    return RequestActionApi
+
+
+RequestApproveApi = _request_action(
+    "approve", lambda u, r, t: services.access_request_approve(actor=u, request=r, note=t)
+)
+RequestDenyApi = _request_action(
+    "deny", lambda u, r, t: services.access_request_deny(actor=u, request=r, reason=t)
+)
+RequestWithdrawApi = _request_action(
+    "withdraw", lambda u, r, t: services.access_request_withdraw(actor=u, request=r)
+)
+RequestCommentApi = _request_action(
+    "comment", lambda u, r, t: services.access_request_comment(actor=u, request=r, body=t)
+)
+
+
+class GrantListApi(APIView):
+    @extend_schema(operation_id="access_grants_list", responses=GrantOutput(many=True))
+    def get(self, request: Request) -> Response:
+        slug = request.query_params.get("dataset")
+        if slug:
+            dataset = dataset_get_for(viewer=request.user, slug=slug)
+            queryset = selectors.grants_visible(viewer=request.user, dataset=dataset)
+        else:
+            queryset = selectors.grants_mine(user=request.user)
+        return Response({"results": GrantOutput(queryset, many=True).data})
+
+
+class GrantCreateApi(APIView):
+    """An administrator grants directly (recorded as such)."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "GrantCreateInput"
+
+        dataset = serializers.CharField(max_length=100)
+        purpose = serializers.CharField(max_length=64)
+        fields = serializers.ListField(
+            child=serializers.CharField(max_length=200), allow_empty=False
+        )
+        principal = serializers.CharField(help_text="user:NAME, role:NAME or service_account:NAME")
+        expires_at = serializers.DateTimeField()
+        reason = serializers.CharField()
+
+    @extend_schema(
+        operation_id="access_grants_create", request=InputSerializer, responses={201: GrantOutput}
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        dataset = dataset_get_for(viewer=request.user, slug=values["dataset"])
+        user, group = _principal(values["principal"])
+        grant = services.grant_create_direct(
+            actor=request.user,
+            dataset=dataset,
+            purpose_slug=values["purpose"],
+            fields=values["fields"],
+            expires_at=values["expires_at"],
+            reason=values["reason"],
+            principal_user=user,
+            principal_group=group,
+        )
+        return Response(GrantOutput(grant).data, status=201)
+
+
+def _principal(text: str):
+    from django.contrib.auth.models import Group
+
+    from governance.accounts.models import ServiceAccount
+    from governance.accounts.roles import Role
+
+    kind, _, name = text.partition(":")
+    if kind == "user":
+        user = User.objects.filter(username=name, kind=User.Kind.PERSON, is_active=True).first()
+        if user:
+            return user, None
+    elif kind == "role" and name in Role.values:
+        return None, Group.objects.get(name=name)
+    elif kind == "service_account":
+        account = ServiceAccount.objects.filter(name=name, revoked_at=None).first()
+        if account:
+            return account.user, None
+    raise ApplicationError(
+        "Name the principal as user:NAME, role:NAME or service_account:NAME.",
+        {"field": "principal"},
+    )
+
+
+class GrantRevokeApi(APIView):
+    @extend_schema(operation_id="access_grants_revoke", request=_TextInput, responses=GrantOutput)
+    def post(self, request: Request, pk: int) -> Response:
+        grant = selectors.grant_get_for(viewer=request.user, pk=pk)
+        data = _TextInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        grant = services.grant_revoke(
+            actor=request.user, grant=grant, reason=data.validated_data["text"]
+        )
+        return Response(GrantOutput(grant).data)
+
+
+class GrantAcknowledgeApi(APIView):
+    @extend_schema(operation_id="access_grants_acknowledge", request=None, responses=GrantOutput)
+    def post(self, request: Request, pk: int) -> Response:
+        grant = selectors.grant_get_for(viewer=request.user, pk=pk)
+        services.grant_acknowledge(actor=request.user, grant=grant)
+        return Response(GrantOutput(grant).data)
+
+
+class PurposeApprovalOutput(serializers.Serializer):
+    class Meta:
+        ref_name = "PurposeApproval"
+
+    id = serializers.IntegerField()
+    dataset = serializers.CharField(source="dataset.slug")
+    purpose = serializers.CharField(source="purpose_slug")
+    purpose_version = serializers.IntegerField(source="purpose.version")
+    approved_by = serializers.CharField(source="approved_by.username")
+    approved_at = serializers.DateTimeField()
+    revoked_at = serializers.DateTimeField(allow_null=True)
+
+
+class PurposeApprovalListApi(APIView):
+    @extend_schema(
+        operation_id="access_purpose_approvals_list", responses=PurposeApprovalOutput(many=True)
+    )
+    def get(self, request: Request) -> Response:
+        slug = request.query_params.get("dataset")
+        dataset = dataset_get_for(viewer=request.user, slug=slug) if slug else None
+        queryset = selectors.purpose_approvals(dataset=dataset)
+        if dataset is None and not request.user.has_role(
+            "privacy_officer", "auditor", "admin", "steward"
+        ):
+            queryset = queryset.filter(dataset__status="approved")
+        return Response({"results": PurposeApprovalOutput(queryset, many=True).data})
+
+
+class PurposeApprovalCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "PurposeApprovalInput"
+
+        dataset = serializers.CharField(max_length=100)
+        purpose = serializers.CharField(max_length=64)
+        note = serializers.CharField(required=False, allow_blank=True, default="")
+
+    @extend_schema(
+        operation_id="access_purpose_approvals_create",
+        request=InputSerializer,
+        responses={201: PurposeApprovalOutput},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        dataset = dataset_get_for(viewer=request.user, slug=values["dataset"])
+        approval = services.purpose_approval_create(
+            actor=request.user, dataset=dataset, purpose_slug=values["purpose"], note=values["note"]
+        )
+        return Response(PurposeApprovalOutput(approval).data, status=201)
+
+
+class PurposeApprovalRevokeApi(APIView):
+    @extend_schema(
+        operation_id="access_purpose_approvals_revoke",
+        request=_TextInput,
+        responses=PurposeApprovalOutput,
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        approval = PurposeApproval.objects.filter(pk=pk).first()
+        if approval is None:
+            from governance.errors import NotFound
+
+            raise NotFound("No such approval.")
+        data = _TextInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        approval = services.purpose_approval_revoke(
+            actor=request.user, approval=approval, reason=data.validated_data["text"]
+        )
+        return Response(PurposeApprovalOutput(approval).data)
+
+
+class TrainingCreateApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "TrainingInput"
+
+        user = serializers.CharField()
+        course = serializers.CharField(max_length=200)
+        completed_at = serializers.DateTimeField()
+        expires_at = serializers.DateTimeField(required=False)
+        evidence = serializers.CharField(required=False, allow_blank=True, default="")
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Training"
+
+        id = serializers.IntegerField()
+        user = serializers.CharField(source="user.username")
+        course = serializers.CharField()
+        completed_at = serializers.DateTimeField()
+        expires_at = serializers.DateTimeField()
+
+    @extend_schema(
+        operation_id="access_training_create",
+        request=InputSerializer,
+        responses={201: OutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        user = User.objects.filter(username=values["user"], is_active=True).first()
+        if user is None:
+            raise ApplicationError(
+                MSG_UNKNOWN_PERSON.format(username=values["user"]), {"field": "user"}
+            )
+        attestation = services.training_record(
+            actor=request.user,
+            user=user,
+            course=values["course"],
+            completed_at=values["completed_at"],
+            expires_at=values.get("expires_at"),
+            evidence=values["evidence"],
+        )
+        return Response(self.OutputSerializer(attestation).data, status=201)

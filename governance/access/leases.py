@@ -1,0 +1,575 @@
+"""Signed, time-boxed access leases (JWS, Ed25519) and the public keys that verify them.
+
+An ``allow`` from the check API carries a lease: a compact JWS whose claims say who may read
+which fields of which dataset, for which purpose, under which obligations, until when. A data
+gateway verifies it offline against the JWK Set published at ``GET /api/v1/access/keys``
+(see docs/leases.md, which also holds a standalone verifier with no Django in it).
+
+The private keys live in one JWK Set file (``ACCESS_LEASE_KEY_FILE``) shared by every web
+process: the first key signs, every key's public half is published, so rotating is "prepend a
+new key, retire the old one once the longest lease it signed has expired".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import logging
+import math
+import os
+import re
+import secrets
+import threading
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.db import transaction
+from django.utils import timezone
+from drf_spectacular.utils import extend_schema
+from jwcrypto import jwk, jws
+from jwcrypto.common import JWException, base64url_decode
+from rest_framework import serializers
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from governance.audit import services as audit
+from governance.errors import Conflict, NotFound
+
+logger = logging.getLogger(__name__)
+
+ALGORITHM = "EdDSA"
+DEFAULT_ISSUER = "governance-registry"
+JWKS_MAX_AGE_SECONDS = 300
+
+# LeaseInvalid.reason values.
+BAD_SIGNATURE = "bad_signature"
+EXPIRED = "expired"
+NOT_YET_VALID = "not_yet_valid"
+UNKNOWN_KEY = "unknown_key"
+WRONG_ISSUER = "wrong_issuer"
+MALFORMED = "malformed"
+BAD_ALGORITHM = "bad_algorithm"
+
+MSG_EXPIRES_NAIVE = "expires_at must be an aware datetime."
+MSG_ISSUED_NAIVE = "issued_at must be an aware datetime."
+MSG_EXPIRES_PAST = "expires_at must be in the future."
+MSG_EXPIRES_BEFORE_ISSUE = "expires_at must be at least one second after issued_at."
+MSG_PRINCIPAL_ID = 'principal must carry an "id" such as "service_account:fraud-training".'
+MSG_DECISION_ID = "decision_id must be a non-empty string."
+MSG_FIELDS = "fields must be a list of field names."
+MSG_NOW_NAIVE = "now must be an aware datetime."
+MSG_KEYSET = 'keyset must be a JWK Set: {"keys": [...]}.'
+
+MSG_RETIRE_UNKNOWN = "No key with kid {kid!r} in {path}."
+MSG_RETIRE_SIGNING = (
+    "Key {kid!r} is the signing key; rotate first so another key signs, then retire it once "
+    "the leases it signed have expired."
+)
+MSG_RETIRE_TOO_EARLY = (
+    "Key {kid!r} stopped signing at {since:%Y-%m-%d %H:%M} UTC; leases it signed may be valid "
+    "until {until:%Y-%m-%d %H:%M} UTC. Retire it after that, or force it."
+)
+
+_PRINCIPAL_ID = re.compile(r"[a-z][a-z_]*:\S.*")
+# Compact serialization only, strict base64url: no JSON serialization, no stray characters
+# for a lenient decoder to skip. The signature may be empty so "alg": "none" is reported as such.
+_COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
+# Our own, non-standard JWK member: when the key was created (UTC, epoch seconds). The next
+# key's creation is when this one stopped signing, which is what retiring must wait on.
+_CREATED = "created"
+
+
+class LeaseInvalid(Exception):
+    """A lease that must not be honoured. ``reason`` is one of the short codes above."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+# --- Key file -------------------------------------------------------------------------------
+
+
+def _key_file() -> Path:
+    default = Path(settings.VAR_DIR) / "keys" / "lease-signing.jwks.json"
+    return Path(getattr(settings, "ACCESS_LEASE_KEY_FILE", default))
+
+
+def _issuer() -> str:
+    return getattr(settings, "ACCESS_LEASE_ISSUER", DEFAULT_ISSUER)
+
+
+_cache: dict[str, tuple[tuple[int, int, int], list[jwk.JWK]]] = {}
+_cache_lock = threading.Lock()
+
+
+def signing_keys() -> list[jwk.JWK]:
+    """The private lease keys from ``ACCESS_LEASE_KEY_FILE``, signing key first.
+
+    Creates the file with one new key when it does not exist; when several processes race to
+    create it, all of them end up using the one file that won. Every call stats the file, so a
+    rotation by ``manage.py lease_keys`` is picked up by running processes without a restart.
+    Raises ImproperlyConfigured, naming the file, when it is not a set of private Ed25519 keys.
+    """
+    path = _key_file()
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        _create_key_file(path)
+        stat = os.stat(path)
+    with _cache_lock:
+        cached = _cache.get(str(path))
+    if cached is not None and cached[0] == _stamp(stat):
+        return list(cached[1])
+    # Read and stat the same open file, so the contents and the stamp cached with them agree
+    # even when the file is replaced in between.
+    with open(path, "rb") as handle:
+        stamp = _stamp(os.fstat(handle.fileno()))
+        raw = handle.read()
+    if stat.st_mode & 0o077:
+        logger.warning("The lease key file %s is readable by other users; chmod 600 it.", path)
+    keys = [jwk.JWK(**member) for member in _parse_key_set(raw, path)]
+    with _cache_lock:
+        _cache[str(path)] = (stamp, keys)
+    return list(keys)
+
+
+def _stamp(stat: os.stat_result) -> tuple[int, int, int]:
+    # os.replace gives a new inode, so a rewrite within the mtime granularity is still seen.
+    return (stat.st_mtime_ns, stat.st_ino, stat.st_size)
+
+
+def _parse_key_set(raw: bytes, path: Path) -> list[dict[str, Any]]:
+    """Validated private JWK members. Error messages name the file, never key material."""
+
+    def bad(problem: str) -> ImproperlyConfigured:
+        return ImproperlyConfigured(
+            f"The lease key file {path} {problem} It must be a JWK Set of private Ed25519 "
+            f"keys; `manage.py lease_keys rotate` writes a valid one."
+        )
+
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise bad("is not valid JSON.") from None
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise bad('has no "keys" list.')
+    if not document["keys"]:
+        raise bad("holds no keys.")
+    members: list[dict[str, Any]] = []
+    kids: set[str] = set()
+    for position, member in enumerate(document["keys"], start=1):
+        where = f"(key {position})"
+        if not isinstance(member, dict):
+            raise bad(f"{where} holds a key that is not a JSON object.")
+        if member.get("kty") != "OKP" or member.get("crv") != "Ed25519":
+            raise bad(f"{where} holds a key that is not Ed25519 (kty OKP, crv Ed25519).")
+        if not isinstance(member.get("d"), str):
+            raise bad(f"{where} holds a public key only; signing needs the private key.")
+        kid = member.get("kid")
+        if not isinstance(kid, str) or not kid:
+            raise bad(f'{where} holds a key without a "kid".')
+        if kid in kids:
+            raise bad(f"{where} repeats kid {kid!r}.")
+        kids.add(kid)
+        if member.get("alg", ALGORITHM) != ALGORITHM or member.get("use", "sig") != "sig":
+            raise bad(f'{where} holds a key whose "alg"/"use" is not EdDSA/sig.')
+        try:
+            key = jwk.JWK(**member)
+            derived = (
+                key.get_op_key("sign")
+                .public_key()
+                .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            )
+            matches = derived == base64url_decode(member["x"])
+        except (JWException, ValueError, TypeError):
+            raise bad(f"{where} holds a key that cannot be loaded.") from None
+        if not matches:
+            raise bad(f'{where} holds a key whose public "x" does not match its private "d".')
+        members.append(member)
+    return members
+
+
+def _new_key_member() -> dict[str, Any]:
+    key = jwk.JWK.generate(kty="OKP", crv="Ed25519")
+    member = key.export_private(as_dict=True)
+    member["kid"] = key.thumbprint()  # RFC 7638, SHA-256
+    member["use"] = "sig"
+    member["alg"] = ALGORITHM
+    member[_CREATED] = int(timezone.now().timestamp())
+    return member
+
+
+def _serialize(members: list[dict[str, Any]]) -> bytes:
+    return (json.dumps({"keys": members}, indent=2) + "\n").encode()
+
+
+def _write_private_temp(directory: Path, name: str, content: bytes) -> Path:
+    """A fully written, fsynced 0600 file next to the key file, under a fresh random name."""
+    temp = directory / f".{name}.{secrets.token_hex(8)}.tmp"
+    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _create_key_file(path: Path) -> None:
+    """Create the key file with one new key, unless another process does so first.
+
+    The key is written in full to a private temporary file, which is then hard-linked to the
+    final name. link() fails when the name exists, so the first process wins, and no process
+    ever reads a half-written file. Had the losers overwritten it instead, a process might
+    sign with a key that the published set no longer holds.
+    """
+    directory = path.parent
+    if not directory.exists():
+        with contextlib.suppress(FileExistsError):
+            directory.mkdir(mode=0o700, parents=True)
+            os.chmod(directory, 0o700)  # mkdir's mode is reduced by the umask
+    temp = _write_private_temp(directory, path.name, _serialize([_new_key_member()]))
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        return  # another process created it first: use that one
+    except OSError:
+        # A filesystem without hard links: exclusive create of the final name. A reader racing
+        # this one small write could see it empty, but two writers can never both win.
+        try:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            return
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(temp.read_bytes())
+            handle.flush()
+            os.fsync(handle.fileno())
+    finally:
+        temp.unlink(missing_ok=True)
+    _fsync_directory(directory)
+    logger.warning("Created the lease signing key file %s with one new key.", path)
+
+
+def _replace_key_file(path: Path, members: list[dict[str, Any]]) -> None:
+    temp = _write_private_temp(path.parent, path.name, _serialize(members))
+    try:
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    _fsync_directory(path.parent)
+
+
+@contextlib.contextmanager
+def _key_file_lock(path: Path):
+    """Serialise rotations and retirements (read-modify-write of the file) across processes."""
+    lock_path = path.parent / f".{path.name}.lock"
+    descriptor = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+def lease_key_rotate(*, actor=None) -> str:
+    """Prepend a new signing key and keep the others, so leases they signed still verify.
+    Returns the new kid. Gateways that cache the key set see the new key within
+    ``JWKS_MAX_AGE_SECONDS`` or at once if they refetch on an unknown kid (docs/leases.md)."""
+    path = _key_file()
+    signing_keys()  # creates the file when missing, and refuses a malformed one
+    with _key_file_lock(path), transaction.atomic(durable=True):
+        members = _parse_key_set(path.read_bytes(), path)
+        new = _new_key_member()
+        audit.record(
+            action="access.lease_key_rotated",
+            actor=actor,
+            data={"kid": new["kid"], "previous_kid": members[0]["kid"]},
+            object_repr=f"lease key {new['kid']}",
+        )
+        # Written inside the transaction: if the write fails, the audit event rolls back.
+        _replace_key_file(path, [new, *members])
+    return new["kid"]
+
+
+def lease_key_retire(*, kid: str, actor=None, force: bool = False) -> None:
+    """Remove a key that no longer signs. Refuses the signing key (and so the last key), and a
+    key whose leases may still be valid: the longest grant, counted from when the next key
+    took over signing. Raises NotFound / Conflict with a message for the operator."""
+    path = _key_file()
+    if not path.exists():
+        raise NotFound(MSG_RETIRE_UNKNOWN.format(kid=kid, path=path))
+    with _key_file_lock(path), transaction.atomic(durable=True):
+        members = _parse_key_set(path.read_bytes(), path)
+        positions = [i for i, member in enumerate(members) if member["kid"] == kid]
+        if not positions:
+            raise NotFound(MSG_RETIRE_UNKNOWN.format(kid=kid, path=path))
+        position = positions[0]
+        if position == 0:
+            raise Conflict(MSG_RETIRE_SIGNING.format(kid=kid))
+        since_epoch = members[position - 1].get(_CREATED)
+        if isinstance(since_epoch, int) and not force:
+            since = datetime.fromtimestamp(since_epoch, tz=UTC)
+            until = since + _longest_lease()
+            if timezone.now() < until:
+                raise Conflict(MSG_RETIRE_TOO_EARLY.format(kid=kid, since=since, until=until))
+        audit.record(
+            action="access.lease_key_retired",
+            actor=actor,
+            data={"kid": kid, "forced": force},
+            object_repr=f"lease key {kid}",
+        )
+        _replace_key_file(path, members[:position] + members[position + 1 :])
+
+
+def _longest_lease() -> timedelta:
+    """A lease never outlives its grant, so no lease lasts longer than the longest grant."""
+    days = getattr(settings, "ACCESS_MAX_GRANT_DAYS", {}) or {"default": 365}
+    return timedelta(days=max(days.values()))
+
+
+def _public_member(key: jwk.JWK) -> dict[str, str]:
+    # Built from an allow-list of members, so nothing private (d) or local (created) can leak.
+    public = key.export_public(as_dict=True)
+    return {
+        "kty": "OKP",
+        "crv": "Ed25519",
+        "x": public["x"],
+        "kid": key["kid"],
+        "use": "sig",
+        "alg": ALGORITHM,
+    }
+
+
+def jwks() -> dict:
+    """The public JWK Set (RFC 7517) that verifies leases: every key in the file, signing key
+    first."""
+    return {"keys": [_public_member(key) for key in signing_keys()]}
+
+
+# --- Issue and verify -----------------------------------------------------------------------
+
+
+def lease_issue(
+    *,
+    decision_id: str,
+    principal: dict,
+    dataset: str,
+    purpose: str,
+    fields: list[str],
+    obligations: dict,
+    expires_at: datetime,
+    issued_at: datetime | None = None,
+) -> str:
+    """A compact JWS (a JWT) signed with the first key of the key file.
+
+    ``principal`` is the caller as JSON, with an ``"id"`` such as ``"service_account:fraud-
+    training"`` or ``"user:bob"`` that becomes ``sub``; ``decision_id`` becomes ``jti``.
+    Times are whole seconds, rounded down, so the lease never outlives ``expires_at``.
+    """
+    now = timezone.now()
+    issued_at = now if issued_at is None else issued_at
+    if timezone.is_naive(expires_at):
+        raise ValueError(MSG_EXPIRES_NAIVE)
+    if timezone.is_naive(issued_at):
+        raise ValueError(MSG_ISSUED_NAIVE)
+    if expires_at <= now:
+        raise ValueError(MSG_EXPIRES_PAST)
+    issued = math.floor(issued_at.timestamp())
+    expires = math.floor(expires_at.timestamp())
+    if expires <= issued:
+        raise ValueError(MSG_EXPIRES_BEFORE_ISSUE)
+    subject = principal.get("id") if isinstance(principal, dict) else None
+    if not isinstance(subject, str) or not _PRINCIPAL_ID.fullmatch(subject):
+        raise ValueError(MSG_PRINCIPAL_ID)
+    if not isinstance(decision_id, str) or not decision_id:
+        raise ValueError(MSG_DECISION_ID)
+    if isinstance(fields, str) or not all(isinstance(name, str) for name in fields):
+        raise ValueError(MSG_FIELDS)
+    claims = {
+        "iss": _issuer(),
+        "sub": subject,
+        "iat": issued,
+        "nbf": issued,
+        "exp": expires,
+        "jti": decision_id,
+        "lease": {
+            "principal": principal,
+            "dataset": dataset,
+            "purpose": purpose,
+            "fields": list(fields),
+            "obligations": obligations,
+        },
+    }
+    key = signing_keys()[0]
+    token = jws.JWS(json.dumps(claims, separators=(",", ":")).encode())
+    token.add_signature(
+        key,
+        alg=ALGORITHM,
+        protected=json.dumps({"alg": ALGORITHM, "typ": "JWT", "kid": key["kid"]}),
+    )
+    return token.serialize(compact=True)
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        # Two parsers that pick different duplicates would read different leases.
+        raise ValueError("duplicate member")
+    return document
+
+
+def _json_segment(segment: str) -> dict:
+    try:
+        document = json.loads(base64url_decode(segment), object_pairs_hook=_reject_duplicates)
+    except (ValueError, UnicodeDecodeError):
+        raise LeaseInvalid(MALFORMED) from None
+    if not isinstance(document, dict):
+        raise LeaseInvalid(MALFORMED)
+    return document
+
+
+def _verification_key(keyset: Mapping, kid: str) -> jwk.JWK:
+    if not isinstance(keyset, Mapping) or not isinstance(keyset.get("keys"), list):
+        raise ValueError(MSG_KEYSET)
+    for member in keyset["keys"]:
+        if not isinstance(member, Mapping) or member.get("kid") != kid:
+            continue
+        if (
+            member.get("kty") != "OKP"
+            or member.get("crv") != "Ed25519"
+            or member.get("alg", ALGORITHM) != ALGORITHM
+            or member.get("use", "sig") != "sig"
+        ):
+            continue  # a key of this kid that cannot verify an EdDSA lease
+        try:
+            # Only the public members: a private or otherwise decorated key verifies the same.
+            return jwk.JWK(kty="OKP", crv="Ed25519", x=member.get("x"))
+        except (JWException, ValueError, TypeError):
+            continue
+    raise LeaseInvalid(UNKNOWN_KEY)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def lease_verify(
+    token: str, keyset: dict, *, now: datetime | None = None, issuer: str | None = None
+) -> dict:
+    """The claims of a lease that is genuine and current; else LeaseInvalid(reason).
+
+    The algorithm is fixed to EdDSA before any key is chosen, so a token cannot pick HS256
+    with the public key as its secret, nor "none". The key is chosen by ``kid`` from
+    ``keyset`` (a JWK Set such as ``jwks()``), the signature is checked before any claim is
+    read, then ``iss``, ``exp`` (now < exp) and ``nbf`` (nbf <= now) with no leeway.
+    """
+    now = timezone.now() if now is None else now
+    if timezone.is_naive(now):
+        raise ValueError(MSG_NOW_NAIVE)
+    expected_issuer = _issuer() if issuer is None else issuer
+
+    if not isinstance(token, str) or not _COMPACT.fullmatch(token):
+        raise LeaseInvalid(MALFORMED)
+    header = _json_segment(token.split(".", 1)[0])
+    if header.get("alg") != ALGORITHM:
+        raise LeaseInvalid(BAD_ALGORITHM)
+    if "crit" in header or "b64" in header:
+        raise LeaseInvalid(MALFORMED)  # extensions we never issue
+    kid = header.get("kid")
+    if not isinstance(kid, str):
+        raise LeaseInvalid(UNKNOWN_KEY)
+    key = _verification_key(keyset, kid)
+
+    signed = jws.JWS()
+    signed.allowed_algs = [ALGORITHM]
+    try:
+        signed.deserialize(token)
+    except JWException:
+        raise LeaseInvalid(MALFORMED) from None
+    try:
+        signed.verify(key, alg=ALGORITHM)
+    except JWException:
+        raise LeaseInvalid(BAD_SIGNATURE) from None
+
+    try:
+        claims = json.loads(signed.payload, object_pairs_hook=_reject_duplicates)
+    except (ValueError, UnicodeDecodeError):
+        raise LeaseInvalid(MALFORMED) from None
+    if (
+        not isinstance(claims, dict)
+        or not all(_is_number(claims.get(name)) for name in ("exp", "nbf", "iat"))
+        or not all(isinstance(claims.get(name), str) for name in ("iss", "sub", "jti"))
+        or not isinstance(claims.get("lease"), dict)
+    ):
+        raise LeaseInvalid(MALFORMED)
+    if claims["iss"] != expected_issuer:
+        raise LeaseInvalid(WRONG_ISSUER)
+    moment = now.timestamp()
+    if moment >= claims["exp"]:
+        raise LeaseInvalid(EXPIRED)
+    if moment < claims["nbf"]:
+        raise LeaseInvalid(NOT_YET_VALID)
+    return claims
+
+
+# --- API ------------------------------------------------------------------------------------
+
+
+class LeaseKeysApi(APIView):
+    """The public keys that verify access leases, as a JWK Set. Public keys are public: no
+    authentication, no throttling, cacheable for five minutes."""
+
+    authentication_classes = []
+    permission_classes = [AllowAny]
+    throttle_classes = []
+
+    class OutputSerializer(serializers.Serializer):
+        class KeySerializer(serializers.Serializer):
+            class Meta:
+                ref_name = "Jwk"
+
+            # Plain strings, not choices: one-value enums would add generic AlgEnum/UseEnum
+            # components to the API schema that other endpoints could collide with.
+            kty = serializers.CharField(help_text='Always "OKP".')
+            crv = serializers.CharField(help_text='Always "Ed25519".')
+            x = serializers.CharField(help_text="The public key, base64url.")
+            kid = serializers.CharField(help_text="Key id (RFC 7638 thumbprint), as in a lease.")
+            use = serializers.CharField(help_text='Always "sig".')
+            alg = serializers.CharField(help_text='Always "EdDSA".')
+
+        class Meta:
+            ref_name = "Jwks"
+
+        keys = KeySerializer(many=True)
+
+    @extend_schema(
+        operation_id="access_keys",
+        responses={200: OutputSerializer},
+        auth=[],
+        description="Public Ed25519 keys (JWKS, RFC 7517) that verify access leases by kid.",
+    )
+    def get(self, request: Request) -> Response:
+        response = Response(self.OutputSerializer(jwks()).data)
+        response["Cache-Control"] = f"public, max-age={JWKS_MAX_AGE_SECONDS}"
+        return response

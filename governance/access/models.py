@@ -1,0 +1,243 @@
+"""Access governance: which purposes a dataset may serve, who asked for access, who was
+granted what until when, who acknowledged the terms, and who holds current privacy training."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import Group
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class PurposeApproval(models.Model):
+    """A privacy officer's decision that a dataset may serve a purpose."""
+
+    dataset = models.ForeignKey(
+        "datasets.Dataset", on_delete=models.PROTECT, related_name="purpose_approvals"
+    )
+    purpose = models.ForeignKey(
+        "consent.Purpose",
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="The purpose version in force when approved.",
+    )
+    purpose_slug = models.SlugField(max_length=64)
+    note = models.TextField(blank=True, default="")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    approved_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    revoked_reason = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["dataset", "purpose_slug", "-approved_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "purpose_slug"],
+                condition=Q(revoked_at__isnull=True),
+                name="access_one_live_approval_per_dataset_purpose",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dataset_id} may serve {self.purpose_slug}"
+
+
+class TrainingAttestation(models.Model):
+    """A person completed privacy training; needed for grants on restricted data."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="training_attestations"
+    )
+    course = models.CharField(max_length=200)
+    completed_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    evidence = models.CharField(max_length=500, blank=True, default="")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["user", "-expires_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("completed_at")),
+                name="access_training_expires_after_completion",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.course} until {self.expires_at:%Y-%m-%d}"
+
+
+def _one_principal() -> Q:
+    return Q(principal_user__isnull=False, principal_group__isnull=True) | Q(
+        principal_user__isnull=True, principal_group__isnull=False
+    )
+
+
+class AccessRequest(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for approval"
+        APPROVED = "approved", "Approved"
+        DENIED = "denied", "Denied"
+        WITHDRAWN = "withdrawn", "Withdrawn"
+
+    requester = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="access_requests"
+    )
+    principal_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    principal_group = models.ForeignKey(
+        Group, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    dataset = models.ForeignKey(
+        "datasets.Dataset", on_delete=models.PROTECT, related_name="access_requests"
+    )
+    purpose = models.ForeignKey("consent.Purpose", on_delete=models.PROTECT, related_name="+")
+    purpose_slug = models.SlugField(max_length=64)
+    fields = models.JSONField(default=list)
+    duration_days = models.PositiveIntegerField()
+    justification = models.TextField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    needs_privacy_officer = models.BooleanField(default=False)
+    steward_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    steward_approved_at = models.DateTimeField(null=True, blank=True)
+    privacy_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    privacy_approved_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=_one_principal(), name="access_request_one_principal"),
+            models.CheckConstraint(
+                condition=Q(duration_days__gte=1), name="access_request_duration_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"request {self.pk} for {self.dataset_id}/{self.purpose_slug}"
+
+
+class RequestComment(models.Model):
+    request = models.ForeignKey(AccessRequest, on_delete=models.PROTECT, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    body = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return f"comment {self.pk} on request {self.request_id}"
+
+
+class Grant(models.Model):
+    """Time-limited access of one principal (person, role or service account) to some fields of
+    a dataset for one purpose. ``expires_at`` is always set."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        REVOKED = "revoked", "Revoked"
+        EXPIRED = "expired", "Expired"
+
+    principal_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="grants",
+        null=True,
+        blank=True,
+    )
+    principal_group = models.ForeignKey(
+        Group, on_delete=models.PROTECT, related_name="grants", null=True, blank=True
+    )
+    dataset = models.ForeignKey("datasets.Dataset", on_delete=models.PROTECT, related_name="grants")
+    purpose = models.ForeignKey("consent.Purpose", on_delete=models.PROTECT, related_name="+")
+    purpose_slug = models.SlugField(max_length=64)
+    fields = models.JSONField(default=list)
+    starts_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    request = models.OneToOneField(
+        AccessRequest, on_delete=models.PROTECT, null=True, blank=True, related_name="grant"
+    )
+    direct = models.BooleanField(
+        default=False, help_text="Granted by an administrator without a request."
+    )
+    direct_reason = models.TextField(blank=True, default="")
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    revoked_reason = models.TextField(blank=True, default="")
+    expired_at = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["dataset", "purpose_slug", "status"]),
+            models.Index(fields=["status", "expires_at"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=_one_principal(), name="access_grant_one_principal"),
+            models.CheckConstraint(
+                condition=Q(expires_at__gt=models.F("starts_at")),
+                name="access_grant_expires_after_start",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="revoked") | Q(revoked_at__isnull=False),
+                name="access_grant_revoked_has_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(direct=False, request__isnull=False)
+                | Q(direct=True, request__isnull=True),
+                name="access_grant_from_request_or_direct",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"grant {self.pk}: {self.dataset_id}/{self.purpose_slug}"
+
+
+class Acknowledgement(models.Model):
+    """A person accepted the terms of a grant's purpose (text and version as shown)."""
+
+    grant = models.ForeignKey(Grant, on_delete=models.PROTECT, related_name="acknowledgements")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    terms_version = models.CharField(max_length=100)
+    terms_text = models.TextField()
+    terms_sha256 = models.CharField(max_length=64)
+    acknowledged_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["grant", "-acknowledged_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["grant", "user", "terms_version"], name="access_ack_once_per_terms"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} acknowledged grant {self.grant_id}"

@@ -1,0 +1,18 @@
+from celery import shared_task
+from django.core.cache import cache
+
+from governance.access import services
+
+LOCK = "lock:access.grants_expire"
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def grants_expire_task() -> dict:
+    """Beat job: expire grants past their end and send renewal reminders. A cache lock keeps
+    two schedulers from running it at once; the job itself is idempotent (SKIP LOCKED)."""
+    if not cache.add(LOCK, "1", timeout=600):
+        return {"skipped": "another run holds the lock"}
+    try:
+        return services.grants_expire()
+    finally:
+        cache.delete(LOCK)

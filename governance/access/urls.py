@@ -1,0 +1,50 @@
+"""Portal URLs (namespace "access", under /access/) and API URLs (under /api/v1/access/)."""
+
+from django.urls import path
+
+from governance.access import apis, views
+from governance.access.leases import LeaseKeysApi
+
+app_name = "access"
+
+urlpatterns = [
+    path("", views.mine, name="mine"),
+    path("request/", views.request_create, name="request-create"),
+    path("inbox/", views.inbox, name="inbox"),
+    path("requests/<int:pk>/", views.request_detail, name="request"),
+    path("grants/<int:pk>/acknowledge/", views.grant_acknowledge, name="grant-acknowledge"),
+    path("grants/<int:pk>/revoke/", views.grant_revoke, name="grant-revoke"),
+    path("datasets/<slug:slug>/", views.dataset_access, name="dataset"),
+    path("purpose-approvals/", views.purpose_approvals, name="purpose-approvals"),
+    path("training/", views.training, name="training"),
+]
+
+api_urlpatterns = [
+    path("check", apis.CheckApi.as_view(), name="check"),
+    path("keys", LeaseKeysApi.as_view(), name="keys"),
+    path("requests", apis.RequestListApi.as_view(), name="requests"),
+    path("requests/create", apis.RequestCreateApi.as_view(), name="request-create"),
+    path("requests/<int:pk>", apis.RequestDetailApi.as_view(), name="request"),
+    path("requests/<int:pk>/approve", apis.RequestApproveApi.as_view(), name="request-approve"),
+    path("requests/<int:pk>/deny", apis.RequestDenyApi.as_view(), name="request-deny"),
+    path("requests/<int:pk>/withdraw", apis.RequestWithdrawApi.as_view(), name="request-withdraw"),
+    path("requests/<int:pk>/comment", apis.RequestCommentApi.as_view(), name="request-comment"),
+    path("grants", apis.GrantListApi.as_view(), name="grants"),
+    path("grants/create", apis.GrantCreateApi.as_view(), name="grant-create"),
+    path("grants/<int:pk>/revoke", apis.GrantRevokeApi.as_view(), name="grant-revoke"),
+    path(
+        "grants/<int:pk>/acknowledge", apis.GrantAcknowledgeApi.as_view(), name="grant-acknowledge"
+    ),
+    path("purpose-approvals", apis.PurposeApprovalListApi.as_view(), name="purpose-approvals"),
+    path(
+        "purpose-approvals/create",
+        apis.PurposeApprovalCreateApi.as_view(),
+        name="purpose-approval-create",
+    ),
+    path(
+        "purpose-approvals/<int:pk>/revoke",
+        apis.PurposeApprovalRevokeApi.as_view(),
+        name="purpose-approval-revoke",
+    ),
+    path("training/create", apis.TrainingCreateApi.as_view(), name="training-create"),
+]
