@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from datasets.selectors import dataset_get_for
 from governance.access import selectors, services
 from governance.access.models import AccessRequest, Grant, PurposeApproval
+from governance.access.services.common import principal_label
 from governance.accounts.models import User
 from governance.errors import ApplicationError, NotPermitted
 
@@ -95,9 +96,7 @@ class CheckApi(APIView):
 
 
 def _label(user: User) -> str:
-    if user.is_service_account:
-        return f"service_account:{user.service_account.name}"
-    return f"user:{user.username}"
+    return principal_label(user=user, group=None)
 
 
 class GrantOutput(serializers.Serializer):

@@ -19,7 +19,7 @@ from consent.models import Purpose
 from datasets.models import Dataset, Field
 from governance.access import decision as rules
 from governance.access.models import Acknowledgement, Grant, PurposeApproval, TrainingAttestation
-from governance.access.services.common import person_behind, principal_q
+from governance.access.services.common import person_behind, principal_label, principal_q
 from governance.accounts.models import User
 from governance.audit import services as audit
 from governance.errors import Unavailable
@@ -40,12 +40,6 @@ class CheckResult:
     principal: str
     consent_based: bool
     lease: str | None
-
-
-def _principal_label(user: User) -> str:
-    if user.is_service_account:
-        return f"service_account:{user.service_account.name}"
-    return f"user:{user.username}"
 
 
 def gather_facts(
@@ -173,7 +167,7 @@ def check_access(
 ) -> CheckResult:
     now = at or timezone.now()
     decision_id = uuid.uuid4().hex
-    label = _principal_label(principal)
+    label = principal_label(user=principal, group=None)
     try:
         with transaction.atomic():
             facts, dataset, _purpose = gather_facts(
