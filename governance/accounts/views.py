@@ -74,8 +74,6 @@ def dashboard(request):
                 ],
             }
         )
-    if Role.STEWARD in roles:
-        panels.append({"role": Role.STEWARD.label, "stats": []})
     # Apps contribute panels with ``dashboard_panels = "module.function"`` on their AppConfig:
     # function(user) -> list of {"role": title, "stats": [(label, value)], "link": (text, url)}.
     for app_config in apps.get_app_configs():

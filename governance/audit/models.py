@@ -111,3 +111,27 @@ class ChainLink(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.position} {self.chain_hash[:12]}"
+
+
+class Checkpoint(models.Model):
+    """A signed statement "the chain had ``size`` links and its head was ``head_hash`` at
+    ``created_at``", Ed25519-signed by key ``kid`` (see governance/audit/chain.py for the
+    exact signed text). Append-only (migration 0003); ``note`` is not signed."""
+
+    size = models.BigIntegerField()
+    head_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField()
+    kid = models.CharField(max_length=100)
+    signature = models.CharField(max_length=200, help_text="Raw Ed25519 signature, base64url.")
+    note = models.CharField(max_length=200, blank=True, default="")
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(size__gte=0), name="audit_checkpoint_size_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"checkpoint size {self.size} head {self.head_hash[:12]}"

@@ -18,7 +18,7 @@ def test_steward_signs_in_and_sees_the_dashboard(live_server, page: Page):
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-    expect(page.get_by_role("heading", name="Data steward")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your datasets")).to_be_visible()
     expect(page.locator('[data-nav="service-accounts"]')).to_have_count(0)
     # the vendored stylesheet loaded (Pico sets the body font), no CDN involved
     font = page.evaluate("getComputedStyle(document.body).fontFamily")

@@ -1,0 +1,711 @@
+"""The hash chain over the ledger, its signed checkpoints, verification and export bundles.
+
+Format (v1) — docs/audit-verification.md says the same for people writing their own verifier:
+
+* **Canonical entry** (``canonical_entry``): a JSON object, keys sorted, no whitespace
+  (``separators=(",", ":")``), UTF-8 with non-ASCII characters unescaped, no NaN/Infinity,
+  with exactly these members::
+
+      id, timestamp, action, event, content_type, object_pk, object_id, object_repr,
+      changes, changes_text, serialized_data, additional_data,
+      actor_id, actor_label, actor_email, cid, remote_addr, remote_port
+
+  ``timestamp`` is UTC as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (always six fraction digits);
+  ``content_type`` is ``"app_label.model"`` or null; integers are JSON integers; JSON columns
+  are embedded as JSON values (objects' keys sorted too); floats are written as Python's
+  shortest round-trip repr. A canonical entry never contains a newline byte.
+* ``entry_hash = sha256(canonical_entry)`` as 64 lowercase hex digits.
+* ``chain_hash[n] = sha256(0x01 || bytes.fromhex(chain_hash[n-1]) || bytes.fromhex(entry_hash[n]))``
+  with ``chain_hash[-1]`` = 64 zeros (``GENESIS``). The head of a chain of size N is
+  ``chain_hash[N-1]``, or GENESIS when N = 0.
+* **Checkpoint**: the UTF-8 text ``"governance-ledger-checkpoint/v1\\n{size}\\n{head_hash}\\n
+  {created_at}\\n"`` (created_at formatted like timestamps above), signed with Ed25519
+  (RFC 8032, pure). ``signature`` is the raw 64-byte signature, base64url without padding;
+  ``kid`` names the key in the public JWK Set (RFC 7517, ``kty OKP``, ``crv Ed25519``).
+
+Sealing (``seal``) appends ``ChainLink`` rows only; it never updates a ledger row. Only
+sealers and checkpoint writers take the advisory lock; appends to the ledger take none. See
+docs/adr/0007-hash-chain-and-checkpoints.md.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import secrets
+import threading
+import zipfile
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from django.conf import settings
+from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ImproperlyConfigured
+from django.db import connection, transaction
+from django.db.models import Max, Min
+from django.utils import timezone
+from jwcrypto import jwk
+from jwcrypto.common import JWException
+
+from governance.audit.models import ChainLink, Checkpoint, LedgerEntry
+
+logger = logging.getLogger(__name__)
+
+GENESIS = "0" * 64
+CHECKPOINT_FORMAT = "governance-ledger-checkpoint/v1"
+BUNDLE_FORMAT = "governance-ledger-bundle/v1"
+# pg_advisory_xact_lock key shared by every sealer and checkpoint writer ("ledger" in ASCII).
+SEAL_LOCK_KEY = 0x6C6564676572
+ALGORITHM = "EdDSA"
+
+CANONICAL_FIELDS = (
+    "id",
+    "timestamp",
+    "action",
+    "event",
+    "content_type",
+    "object_pk",
+    "object_id",
+    "object_repr",
+    "changes",
+    "changes_text",
+    "serialized_data",
+    "additional_data",
+    "actor_id",
+    "actor_label",
+    "actor_email",
+    "cid",
+    "remote_addr",
+    "remote_port",
+)
+
+
+# --- Hashing ---------------------------------------------------------------------------------
+
+
+def format_time(moment: datetime) -> str:
+    """UTC, microseconds always present: 2026-11-28T01:08:00.000000Z."""
+    if timezone.is_naive(moment):
+        raise ValueError("timestamps in the chain must be aware datetimes")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def canonical_json(value: Any) -> bytes:
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode("utf-8")
+
+
+def _content_type_label(content_type_id: int | None) -> str | None:
+    if content_type_id is None:
+        return None
+    content_type = ContentType.objects.get_for_id(content_type_id)  # cached per process
+    return f"{content_type.app_label}.{content_type.model}"
+
+
+def canonical_entry(entry: LedgerEntry) -> bytes:
+    """The exact bytes that are hashed for ``entry`` (format in the module docstring)."""
+    document = {
+        "id": entry.pk,
+        "timestamp": format_time(entry.timestamp),
+        "action": int(entry.action),
+        "event": entry.event,
+        "content_type": _content_type_label(entry.content_type_id),
+        "object_pk": entry.object_pk,
+        "object_id": entry.object_id,
+        "object_repr": entry.object_repr,
+        "changes": entry.changes,
+        "changes_text": entry.changes_text,
+        "serialized_data": entry.serialized_data,
+        "additional_data": entry.additional_data,
+        "actor_id": entry.actor_id,
+        "actor_label": entry.actor_label,
+        "actor_email": entry.actor_email,
+        "cid": entry.cid,
+        "remote_addr": entry.remote_addr,
+        "remote_port": entry.remote_port,
+    }
+    return canonical_json(document)
+
+
+def entry_hash(canonical: bytes) -> str:
+    return hashlib.sha256(canonical).hexdigest()
+
+
+def chain_hash(previous: str, entry_hash_hex: str) -> str:
+    return hashlib.sha256(
+        b"\x01" + bytes.fromhex(previous) + bytes.fromhex(entry_hash_hex)
+    ).hexdigest()
+
+
+def checkpoint_text(*, size: int, head_hash: str, created_at: datetime | str) -> bytes:
+    when = created_at if isinstance(created_at, str) else format_time(created_at)
+    return f"{CHECKPOINT_FORMAT}\n{size}\n{head_hash}\n{when}\n".encode()
+
+
+def _b64url(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def _b64url_decode(text: str) -> bytes:
+    if not isinstance(text, str) or not all(c.isalnum() or c in "-_" for c in text):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+# --- Sealing ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SealResult:
+    sealed: int
+    size: int
+    head: str
+
+
+def _take_seal_lock() -> None:
+    """Serialise sealers and checkpoint writers. On PostgreSQL a transaction-scoped advisory
+    lock (released at commit); SQLite's IMMEDIATE transactions (settings) already serialise
+    every writer. Ledger appends never take this lock."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [SEAL_LOCK_KEY])
+
+
+def _head() -> tuple[int, str]:
+    last = ChainLink.objects.order_by("-position").only("position", "chain_hash").first()
+    if last is None:
+        return 0, GENESIS
+    return last.position + 1, last.chain_hash
+
+
+def seal(*, limit: int = 5000) -> SealResult:
+    """Give up to ``limit`` committed, not yet sealed entries the next positions, in id order.
+
+    Under the lock, each statement (READ COMMITTED) sees every committed entry and every link
+    of earlier sealers. An entry whose transaction commits after a later-numbered entry was
+    sealed simply has no link yet: the next run seals it at the next free position, so no
+    committed entry escapes the chain and positions stay contiguous."""
+    with transaction.atomic(durable=True):
+        _take_seal_lock()
+        size, head = _head()
+        entries = list(
+            LedgerEntry.objects.filter(link__isnull=True).order_by("id")[: max(limit, 0)]
+        )
+        now = timezone.now()
+        links = []
+        for entry in entries:
+            hashed = entry_hash(canonical_entry(entry))
+            head = chain_hash(head, hashed)
+            links.append(
+                ChainLink(
+                    position=size, entry=entry, entry_hash=hashed, chain_hash=head, sealed_at=now
+                )
+            )
+            size += 1
+        ChainLink.objects.bulk_create(links)
+    return SealResult(sealed=len(links), size=size, head=head)
+
+
+def seal_all(*, limit: int = 5000, max_batches: int = 100) -> SealResult:
+    """Seal in batches of ``limit`` until the backlog is empty (or ``max_batches`` ran)."""
+    total = 0
+    result = SealResult(sealed=0, size=0, head=GENESIS)
+    for _ in range(max_batches):
+        result = seal(limit=limit)
+        total += result.sealed
+        if result.sealed < limit:
+            break
+    return SealResult(sealed=total, size=result.size, head=result.head)
+
+
+def unsealed_count() -> int:
+    return LedgerEntry.objects.filter(link__isnull=True).count()
+
+
+# --- Checkpoint keys (the approach of governance/access/leases.py, kept local so that audit does
+# not depend on access) --------------------------------------------------------------------------
+
+
+def _key_file() -> Path:
+    default = Path(settings.VAR_DIR) / "keys" / "audit-checkpoint.jwks.json"
+    return Path(getattr(settings, "AUDIT_CHECKPOINT_KEY_FILE", default))
+
+
+_cache: dict[str, tuple[tuple[int, int, int], list[jwk.JWK]]] = {}
+_cache_lock = threading.Lock()
+
+
+def checkpoint_signing_keys() -> list[jwk.JWK]:
+    """The private checkpoint keys, signing key first. Creates the file with one new key when
+    it is missing (the first of several racing processes wins); re-read when it changes."""
+    path = _key_file()
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        _create_key_file(path)
+    with open(path, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        stamp = (info.st_mtime_ns, info.st_ino, info.st_size)
+        with _cache_lock:
+            cached = _cache.get(str(path))
+        if cached is not None and cached[0] == stamp:
+            return list(cached[1])
+        raw = handle.read()
+    if info.st_mode & 0o077:
+        logger.warning("The checkpoint key file %s is readable by other users; chmod 600.", path)
+    keys = _parse_key_set(raw, path)
+    with _cache_lock:
+        _cache[str(path)] = (stamp, keys)
+    return list(keys)
+
+
+def _parse_key_set(raw: bytes, path: Path) -> list[jwk.JWK]:
+    def bad(problem: str) -> ImproperlyConfigured:
+        return ImproperlyConfigured(
+            f"The checkpoint key file {path} {problem} It must be a JWK Set of private Ed25519 "
+            "keys; `manage.py audit_keys rotate` writes a valid one."
+        )
+
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise bad("is not valid JSON.") from None
+    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
+        raise bad('has no "keys" list.')
+    if not document["keys"]:
+        raise bad("holds no keys.")
+    keys, kids = [], set()
+    for number, member in enumerate(document["keys"], start=1):
+        where = f"(key {number})"
+        if not isinstance(member, dict) or member.get("kty") != "OKP":
+            raise bad(f"{where} holds a key that is not Ed25519.")
+        if member.get("crv") != "Ed25519" or not isinstance(member.get("d"), str):
+            raise bad(f"{where} holds a key that is not a private Ed25519 key.")
+        kid = member.get("kid")
+        if not isinstance(kid, str) or not kid or kid in kids:
+            raise bad(f'{where} has a missing or repeated "kid".')
+        kids.add(kid)
+        try:
+            key = jwk.JWK(**member)
+            derived = key.get_op_key("sign").public_key().public_bytes_raw()
+            matches = derived == _b64url_decode(member["x"])
+        except (JWException, ValueError, TypeError, KeyError):
+            raise bad(f"{where} holds a key that cannot be loaded.") from None
+        if not matches:
+            raise bad(f'{where} holds a key whose public "x" does not match its private "d".')
+        keys.append(key)
+    return keys
+
+
+def _new_key_member() -> dict[str, Any]:
+    key = jwk.JWK.generate(kty="OKP", crv="Ed25519")
+    member = key.export_private(as_dict=True)
+    member.update(
+        kid=key.thumbprint(), use="sig", alg=ALGORITHM, created=int(timezone.now().timestamp())
+    )
+    return member
+
+
+def _write_private_temp(path: Path, content: bytes) -> Path:
+    temp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
+    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+    return temp
+
+
+def _serialize(members: list[dict[str, Any]]) -> bytes:
+    return (json.dumps({"keys": members}, indent=2) + "\n").encode()
+
+
+def _create_key_file(path: Path) -> None:
+    """Written in full to a private temporary file, then hard-linked to the final name:
+    link() fails when the name exists, so the first process wins and nobody reads half a
+    file."""
+    with contextlib.suppress(FileExistsError):
+        path.parent.mkdir(mode=0o700, parents=True)
+    temp = _write_private_temp(path, _serialize([_new_key_member()]))
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        return
+    finally:
+        temp.unlink(missing_ok=True)
+    logger.warning("Created the audit checkpoint key file %s with one new key.", path)
+
+
+def checkpoint_key_rotate() -> str:
+    """Prepend a new signing key, keep every old one (old checkpoints must keep verifying:
+    never remove a checkpoint key). Returns the new kid."""
+    import fcntl
+
+    path = _key_file()
+    checkpoint_signing_keys()  # creates the file when missing, refuses a malformed one
+    lock_path = path.parent / f".{path.name}.lock"
+    descriptor = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        members = json.loads(path.read_bytes())["keys"]
+        _parse_key_set(path.read_bytes(), path)
+        new = _new_key_member()
+        temp = _write_private_temp(path, _serialize([new, *members]))
+        try:
+            os.replace(temp, path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
+    finally:
+        os.close(descriptor)
+    return new["kid"]
+
+
+def checkpoint_public_keys() -> dict:
+    """The public JWK Set that verifies checkpoints: every key, signing key first. Built from
+    an allow-list of members so nothing private can leak."""
+    return {
+        "keys": [
+            {
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": key.export_public(as_dict=True)["x"],
+                "kid": key["kid"],
+                "use": "sig",
+                "alg": ALGORITHM,
+            }
+            for key in checkpoint_signing_keys()
+        ]
+    }
+
+
+# --- Checkpoints -----------------------------------------------------------------------------
+
+
+def checkpoint_write(*, note: str = "") -> Checkpoint:
+    """Sign the current size and head with the first checkpoint key and store it."""
+    key = checkpoint_signing_keys()[0]
+    with transaction.atomic(durable=True):
+        _take_seal_lock()  # size and head of one sealer's committed state, not half of one
+        size, head = _head()
+        created_at = timezone.now()
+        text = checkpoint_text(size=size, head_hash=head, created_at=created_at)
+        signature = _b64url(key.get_op_key("sign").sign(text))
+        return Checkpoint.objects.create(
+            size=size,
+            head_hash=head,
+            created_at=created_at,
+            kid=key["kid"],
+            signature=signature,
+            note=note[:200],
+        )
+
+
+def checkpoint_document(checkpoint: Checkpoint) -> dict:
+    return {
+        "size": checkpoint.size,
+        "head_hash": checkpoint.head_hash,
+        "created_at": format_time(checkpoint.created_at),
+        "kid": checkpoint.kid,
+        "signature": checkpoint.signature,
+        "note": checkpoint.note,
+    }
+
+
+# --- Verification ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    size: int
+    first_bad_position: int | None
+    reason: str
+    head: str = GENESIS
+    checkpoint: dict | None = None  # the latest verified checkpoint
+    unsigned: int = 0  # links after the latest verified checkpoint
+
+
+def _public_key(public_jwks: Mapping, kid: Any) -> Ed25519PublicKey | None:
+    members = public_jwks.get("keys") if isinstance(public_jwks, Mapping) else None
+    for member in members if isinstance(members, list) else []:
+        if not isinstance(member, Mapping) or member.get("kid") != kid:
+            continue
+        if member.get("kty") != "OKP" or member.get("crv") != "Ed25519":
+            continue
+        try:
+            return Ed25519PublicKey.from_public_bytes(_b64url_decode(member.get("x")))
+        except (ValueError, TypeError):
+            continue
+    return None
+
+
+def _is_hex64(value: Any) -> bool:
+    return (
+        isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
+    )
+
+
+def verify(
+    *,
+    entries_iter: Iterable[tuple[int, bytes]],
+    links_iter: Iterable[Mapping],
+    checkpoints: Iterable[Mapping],
+    public_jwks: Mapping,
+    entries_window: tuple[int, int] | None = None,
+) -> VerifyResult:
+    """Recompute the chain and check the checkpoints; report the first thing that is wrong.
+
+    ``entries_iter`` yields ``(entry_id, canonical_bytes)``; ``links_iter`` yields mappings
+    with ``position, entry_id, entry_hash, chain_hash`` in position order; ``checkpoints``
+    are mappings like ``checkpoint_document``. Every link in ``entries_window`` (inclusive
+    positions; None = every link) must have its entry. Never raises on bad data."""
+    hashes: dict[int, str] = {}
+    for entry_id, canonical in entries_iter:
+        hashes[entry_id] = entry_hash(canonical)
+    checkpoints = list(checkpoints)
+    wanted_sizes = {c.get("size") for c in checkpoints if isinstance(c.get("size"), int)}
+    heads: dict[int, str] = {0: GENESIS}
+
+    def fail(position: int | None, reason: str, size: int) -> VerifyResult:
+        return VerifyResult(False, size, position, reason, head)
+
+    head, expected, seen = GENESIS, 0, set()
+    for link in links_iter:
+        position = link.get("position")
+        entry_id = link.get("entry_id")
+        if position != expected:
+            if isinstance(position, int) and position > expected:
+                return fail(expected, f"position {expected} is missing from the chain.", expected)
+            return fail(
+                expected,
+                f"position {position!r} is out of order after position {expected - 1}.",
+                expected,
+            )
+        if entry_id in seen:
+            return fail(position, f"entry {entry_id} is linked a second time here.", expected)
+        seen.add(entry_id)
+        if not _is_hex64(link.get("entry_hash")) or not _is_hex64(link.get("chain_hash")):
+            return fail(position, "the link's hashes are not 64 lowercase hex digits.", expected)
+        actual = hashes.get(entry_id)
+        required = entries_window is None or entries_window[0] <= position <= entries_window[1]
+        if actual is None and required:
+            return fail(
+                position,
+                f"entry {entry_id} is missing (deleted, or left out of the export).",
+                expected,
+            )
+        if actual is not None and actual != link["entry_hash"]:
+            return fail(
+                position,
+                f"entry {entry_id} does not match its sealed hash (its content was changed, "
+                f"or entries were swapped): sealed {link['entry_hash'][:16]}…, "
+                f"now {actual[:16]}….",
+                expected,
+            )
+        computed = chain_hash(head, link["entry_hash"])
+        if computed != link["chain_hash"]:
+            return fail(
+                position,
+                f"the chain hash was changed: stored {link['chain_hash'][:16]}…, "
+                f"recomputed {computed[:16]}….",
+                expected,
+            )
+        head = computed
+        expected += 1
+        if expected in wanted_sizes:
+            heads[expected] = head
+    size = expected
+    extra = set(hashes) - seen
+    if extra:
+        return fail(None, f"entry {min(extra)} is in the export but not in the chain.", size)
+
+    latest: dict | None = None
+    good_size = 0
+    for checkpoint in sorted(checkpoints, key=_size_key):
+        cp_size = checkpoint.get("size")
+        label = f"checkpoint at size {cp_size!r} (kid {checkpoint.get('kid')!r})"
+        if (
+            not isinstance(cp_size, int)
+            or cp_size < 0
+            or not _is_hex64(checkpoint.get("head_hash"))
+        ):
+            return fail(None, f"{label} is malformed.", size)
+        key = _public_key(public_jwks, checkpoint.get("kid"))
+        if key is None:
+            return fail(None, f"{label} is signed by a key that is not in the public keys.", size)
+        try:
+            text = checkpoint_text(
+                size=cp_size,
+                head_hash=checkpoint["head_hash"],
+                created_at=str(checkpoint.get("created_at")),
+            )
+            key.verify(_b64url_decode(checkpoint.get("signature")), text)
+        except (InvalidSignature, ValueError, TypeError):
+            return fail(None, f"{label} has a bad signature.", size)
+        if cp_size > size:
+            return fail(
+                size,
+                f"{label} is beyond the chain's size {size}: links after position "
+                f"{size - 1} were removed.",
+                size,
+            )
+        if heads[cp_size] != checkpoint["head_hash"]:
+            return fail(
+                good_size,
+                f"{label} signed head {checkpoint['head_hash'][:16]}… but the chain has "
+                f"{heads[cp_size][:16]}… there: an entry between positions {good_size} and "
+                f"{cp_size - 1} was rewritten together with the hashes after it.",
+                size,
+            )
+        good_size = max(good_size, cp_size)
+        latest = dict(checkpoint)
+    return VerifyResult(True, size, None, "", head, latest, size - good_size)
+
+
+def _size_key(checkpoint: Mapping) -> int:
+    size = checkpoint.get("size")
+    return size if isinstance(size, int) else -1
+
+
+def _db_links() -> Iterator[dict]:
+    for link in (
+        ChainLink.objects.order_by("position")
+        .values_list("position", "entry_id", "entry_hash", "chain_hash")
+        .iterator(chunk_size=2000)
+    ):
+        yield dict(zip(("position", "entry_id", "entry_hash", "chain_hash"), link, strict=True))
+
+
+def _db_entries(queryset) -> Iterator[tuple[int, bytes]]:
+    for entry in queryset.order_by("id").iterator(chunk_size=2000):
+        yield entry.pk, canonical_entry(entry)
+
+
+def verify_database() -> VerifyResult:
+    """Verify what is sealed in the live database (unsealed entries are not judged; count
+    them with ``unsealed_count``)."""
+    return verify(
+        entries_iter=_db_entries(LedgerEntry.objects.filter(link__isnull=False)),
+        links_iter=_db_links(),
+        checkpoints=[checkpoint_document(c) for c in Checkpoint.objects.order_by("id")],
+        public_jwks=checkpoint_public_keys(),
+    )
+
+
+def describe(result: VerifyResult) -> str:
+    """One line: "OK: …" or "FAIL at position P: …"."""
+    if not result.ok:
+        where = (
+            "" if result.first_bad_position is None else f" at position {result.first_bad_position}"
+        )
+        return f"FAIL{where}: {result.reason}"
+    if result.checkpoint is None:
+        signed = "no checkpoint to verify"
+    else:
+        signed = (
+            f"checkpoint size {result.checkpoint['size']} of {result.checkpoint['created_at']} "
+            f"(kid {result.checkpoint['kid']}) verified"
+        )
+    line = f"OK: {result.size} entries, head {result.head}, {signed}"
+    if result.unsigned:
+        line += f"; {result.unsigned} sealed entries after it are not yet in a checkpoint"
+    return line
+
+
+# --- Export bundle ---------------------------------------------------------------------------
+
+
+def audit_bundle_write(
+    path: str | Path, *, start: datetime | None = None, end: datetime | None = None
+) -> dict:
+    """Write a bundle for ``tools/verify_audit_bundle.py``: a directory, or a zip file when
+    ``path`` ends in ``.zip``. Returns the manifest.
+
+    The bundle holds the whole chain (every link up to its size, so heads can be recomputed
+    and checkpoints checked) and the canonical entries of one contiguous window of positions:
+    every sealed entry when no range is given; otherwise from the first to the last position
+    whose entry's timestamp is in ``[start, end)``. The verifier requires every entry in that
+    window to be present."""
+    if start is not None and end is not None and end <= start:
+        raise ValueError("end must be after start.")
+    with transaction.atomic():
+        size, _ = _head()
+        links = ChainLink.objects.filter(position__lt=size)
+        in_range = links
+        if start is not None:
+            in_range = in_range.filter(entry__timestamp__gte=start)
+        if end is not None:
+            in_range = in_range.filter(entry__timestamp__lt=end)
+        if start is None and end is None:
+            window = (0, size - 1) if size else None
+        else:
+            bounds = in_range.aggregate(low=Min("position"), high=Max("position"))
+            window = None if bounds["low"] is None else (bounds["low"], bounds["high"])
+        manifest = {
+            "format": BUNDLE_FORMAT,
+            "exported_at": format_time(timezone.now()),
+            "size": size,
+            "start": None if start is None else format_time(start),
+            "end": None if end is None else format_time(end),
+            "entries_window": None if window is None else {"from": window[0], "to": window[1]},
+        }
+        files: dict[str, Iterable[bytes]] = {
+            "manifest.json": [canonical_json(manifest) + b"\n"],
+            "chain.jsonl": (canonical_json(link) + b"\n" for link in _db_links_below(size)),
+            "entries.jsonl": (canonical + b"\n" for _, canonical in _window_entries(window)),
+            "checkpoints.jsonl": (
+                canonical_json(checkpoint_document(c)) + b"\n"
+                for c in Checkpoint.objects.filter(size__lte=size).order_by("id")
+            ),
+            "public-keys.json": [canonical_json(checkpoint_public_keys()) + b"\n"],
+        }
+        _write_files(Path(path), files)
+    return manifest
+
+
+def _db_links_below(size: int) -> Iterator[dict]:
+    for link in _db_links():
+        if link["position"] >= size:
+            return
+        yield link
+
+
+def _window_entries(window: tuple[int, int] | None) -> Iterator[tuple[int, bytes]]:
+    if window is None:
+        return
+    queryset = LedgerEntry.objects.filter(
+        link__position__gte=window[0], link__position__lte=window[1]
+    ).order_by("link__position")
+    for entry in queryset.iterator(chunk_size=2000):
+        yield entry.pk, canonical_entry(entry)
+
+
+def _write_files(path: Path, files: Mapping[str, Iterable[bytes]]) -> None:
+    if path.suffix == ".zip":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+            for name, chunks in files.items():
+                with archive.open(name, "w") as handle:
+                    for chunk in chunks:
+                        handle.write(chunk)
+        return
+    path.mkdir(parents=True, exist_ok=True)
+    for name, chunks in files.items():
+        with open(path / name, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
