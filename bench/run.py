@@ -80,6 +80,43 @@ def bench_ledger_appends() -> dict:
     }
 
 
+def bench_ledger_seal() -> dict:
+    """Sealing throughput: 5,000 unsealed entries hashed and linked by one seal() call."""
+    from django.db import connection
+
+    from governance.audit import chain
+    from governance.audit.models import LedgerEntry
+
+    count = 5000
+    chain.seal_all()  # start from an empty backlog
+    times = []
+    for _ in range(3):
+        LedgerEntry.objects.bulk_create(
+            [
+                LedgerEntry(
+                    action=LedgerEntry.Action.EVENT,
+                    event="bench.seal",
+                    additional_data={"i": i, "why": "benchmark"},
+                )
+                for i in range(count)
+            ]
+        )
+        started = time.perf_counter()
+        result = chain.seal(limit=count)
+        times.append(time.perf_counter() - started)
+        assert result.sealed == count
+    median = statistics.median(times)
+    return {
+        "name": f"ledger: seal {count} entries in one call",
+        "vendor": connection.vendor,
+        "target": "> 5,000 entries sealed/s",
+        "entries_sealed_per_s": round(count / median),
+        "best_s": round(min(times), 4),
+        "median_s": round(median, 4),
+        "runs": len(times),
+    }
+
+
 def main() -> None:
     from django.db import connection
     from django.test.utils import get_runner
@@ -89,7 +126,7 @@ def main() -> None:
     runner = get_runner(django.conf.settings)(verbosity=0, interactive=False)
     old = runner.setup_databases()
     try:
-        results = [bench_scanner(), bench_ledger_appends()]
+        results = [bench_scanner(), bench_ledger_appends(), bench_ledger_seal()]
     finally:
         runner.teardown_databases(old)
     report = {

@@ -388,6 +388,15 @@ ACCESS_LEASE_ISSUER = env_str(
 )
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000", "Public base URL, used in emails.")
 
+AUDIT_CHECKPOINT_KEY_FILE = Path(
+    env_str(
+        "AUDIT_CHECKPOINT_KEY_FILE",
+        str(VAR_DIR / "keys" / "audit-checkpoint.jwks.json"),
+        "JWK Set of private Ed25519 keys that sign audit ledger checkpoints (first key signs; "
+        "created if missing; never retire a key while its checkpoints matter).",
+    )
+)
+
 # --- Email ------------------------------------------------------------------------------------
 EMAIL_BACKEND = env_choice(
     "EMAIL_BACKEND",
@@ -455,6 +464,15 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
+    "audit-seal": {
+        "task": "governance.audit.tasks.seal_task",
+        "schedule": env_int(
+            "AUDIT_SEAL_INTERVAL_SECONDS",
+            60,
+            "How often the beat job seals new ledger entries and signs a checkpoint.",
+            minimum=10,
+        ),
+    },
     "access-grants-expire": {
         "task": "governance.access.tasks.grants_expire_task",
         "schedule": env_int(

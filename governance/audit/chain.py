@@ -643,7 +643,14 @@ def audit_bundle_write(
     window to be present."""
     if start is not None and end is not None and end <= start:
         raise ValueError("end must be after start.")
+    outermost = not connection.in_atomic_block
     with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            # One snapshot for links, entries and checkpoints, so a sealer committing meanwhile
+            # cannot add a checkpoint for links the bundle does not hold. (Inside a caller's
+            # transaction, that transaction's snapshot rules.)
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
         size, _ = _head()
         links = ChainLink.objects.filter(position__lt=size)
         in_range = links
@@ -670,7 +677,8 @@ def audit_bundle_write(
             "entries.jsonl": (canonical + b"\n" for _, canonical in _window_entries(window)),
             "checkpoints.jsonl": (
                 canonical_json(checkpoint_document(c)) + b"\n"
-                for c in Checkpoint.objects.filter(size__lte=size).order_by("id")
+                # All of them: one beyond the chain's size shows that links were removed.
+                for c in Checkpoint.objects.order_by("id")
             ),
             "public-keys.json": [canonical_json(checkpoint_public_keys()) + b"\n"],
         }
