@@ -6,6 +6,7 @@ and the variables below, never by a second settings file."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -83,6 +84,7 @@ INSTALLED_APPS = [
     "datasets",
     "consent",
     "governance.access",
+    "governance.compliance",
 ]
 
 MIDDLEWARE = [
@@ -397,6 +399,91 @@ AUDIT_CHECKPOINT_KEY_FILE = Path(
     )
 )
 
+# --- Compliance exports (governance/compliance, docs/compliance-exports.md) -------------------
+GOVERNANCE_CONTROLLER = env_str(
+    "GOVERNANCE_CONTROLLER",
+    "",
+    "Controller name for the Records of Processing Activities when a purpose names none.",
+)
+GOVERNANCE_DPO_CONTACT = env_str(
+    "GOVERNANCE_DPO_CONTACT",
+    "",
+    "Data protection officer's contact for the RoPA (Art. 30(1)(a)); empty: not designated.",
+)
+GOVERNANCE_THIRD_COUNTRY_TRANSFERS = env_str(
+    "GOVERNANCE_THIRD_COUNTRY_TRANSFERS",
+    "None",
+    "RoPA text on transfers to third countries (Art. 30(1)(e)).",
+)
+GOVERNANCE_SECURITY_MEASURES = env_str(
+    "GOVERNANCE_SECURITY_MEASURES",
+    "",
+    "RoPA text on technical and organisational security "
+    "measures (Art. 30(1)(g)); empty: the built-in description.",
+)
+COMPLIANCE_EXPORT_DIR = Path(
+    env_str(
+        "COMPLIANCE_EXPORT_DIR",
+        str(VAR_DIR / "exports"),
+        "Where compliance export files are written.",
+    )
+)
+
+# --- Alerts on unusual access (governance/access/alerts.py, docs/alerts.md) --------------------
+ALERT_WINDOW_MINUTES = env_int(
+    "ALERT_WINDOW_MINUTES",
+    60,
+    "Length of an alert window, in minutes (aligned to the clock).",
+    minimum=1,
+)
+ALERT_RATE_FACTOR = env_int(
+    "ALERT_RATE_FACTOR",
+    5,
+    "A decision-rate spike is more than this many times the principal's mean per window.",
+    minimum=1,
+)
+ALERT_RATE_MIN_COUNT = env_int(
+    "ALERT_RATE_MIN_COUNT", 50, "...and more than this many decisions in the window.", minimum=1
+)
+ALERT_BASELINE_WINDOWS = env_int(
+    "ALERT_BASELINE_WINDOWS",
+    24,
+    "Windows before the current one that make a principal's baseline.",
+    minimum=1,
+)
+ALERT_DENIALS_THRESHOLD = env_int(
+    "ALERT_DENIALS_THRESHOLD",
+    10,
+    "Denials for one principal in a window that raise an alert.",
+    minimum=1,
+)
+ALERT_RESTRICTED_HOURS = env_str(
+    "ALERT_RESTRICTED_HOURS",
+    "07-20",
+    "Working hours (UTC, start-end) for restricted datasets; allows outside alert.",
+)
+ALERT_RESTRICTED_WEEKDAYS = env_str(
+    "ALERT_RESTRICTED_WEEKDAYS",
+    "0-4",
+    "Working weekdays for restricted datasets, 0=Monday: ranges or lists (0,2,5-6).",
+)
+ALERT_EXPORTS_THRESHOLD = env_int(
+    "ALERT_EXPORTS_THRESHOLD",
+    3,
+    "Exports started by one person in a window that raise an alert.",
+    minimum=1,
+)
+ALERT_EXPORT_ROWS_THRESHOLD = env_int(
+    "ALERT_EXPORT_ROWS_THRESHOLD",
+    100_000,
+    "Rows or subjects in one export that raise an alert.",
+    minimum=1,
+)
+if not re.fullmatch(r"([01]?\d|2[0-4])-([01]?\d|2[0-4])", ALERT_RESTRICTED_HOURS):
+    raise ImproperlyConfigured("ALERT_RESTRICTED_HOURS must look like 07-20 (UTC hours).")
+if not re.fullmatch(r"[0-6](-[0-6])?(,[0-6](-[0-6])?)*", ALERT_RESTRICTED_WEEKDAYS):
+    raise ImproperlyConfigured("ALERT_RESTRICTED_WEEKDAYS must look like 0-4 or 0,2,5-6.")
+
 # --- Email ------------------------------------------------------------------------------------
 EMAIL_BACKEND = env_choice(
     "EMAIL_BACKEND",
@@ -464,6 +551,15 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE: dict = {
+    "access-alerts-scan": {
+        "task": "governance.access.tasks.alerts_scan_task",
+        "schedule": env_int(
+            "ALERTS_SCAN_INTERVAL_SECONDS",
+            300,
+            "How often the beat job scans the ledger for unusual access.",
+            minimum=10,
+        ),
+    },
     "audit-seal": {
         "task": "governance.audit.tasks.seal_task",
         "schedule": env_int(

@@ -6,6 +6,7 @@ from oauth2_provider import views as oauth2_views
 import consent.urls
 import datasets.urls
 import governance.access.urls
+import governance.compliance.urls
 from governance.accounts import views as account_views
 from governance.accounts.apis import MeApi, ServiceAccountCreateApi, ServiceAccountListApi
 from governance.health import healthz
@@ -41,6 +42,12 @@ urlpatterns = [
     path("consent/", include("consent.urls")),
     path("api/v1/access/", include((governance.access.urls.api_urlpatterns, "access-api"))),
     path("access/", include("governance.access.urls")),
+    path(
+        "api/v1/compliance/",
+        include((governance.compliance.urls.api_urlpatterns, "compliance-api")),
+    ),
+    path("compliance/", include("governance.compliance.urls")),
+    path("audit/", include("governance.audit.urls")),
 ]
 
 handler400 = "governance.api.errors.handler400"

@@ -241,3 +241,61 @@ class Acknowledgement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} acknowledged grant {self.grant_id}"
+
+
+class Alert(models.Model):
+    """Something unusual the alert scan saw in the ledger (governance/access/alerts.py): one per
+    rule, principal, dataset and window, so re-running the scan never raises it twice."""
+
+    class Rule(models.TextChoices):
+        RATE_SPIKE = "rate_spike", "Decision rate spike"
+        REPEATED_DENIALS = "repeated_denials", "Repeated denials"
+        RESTRICTED_OFF_HOURS = "restricted_off_hours", "Restricted data outside hours"
+        BULK_EXPORT = "bulk_export", "Bulk export"
+
+    class Severity(models.TextChoices):
+        MEDIUM = "medium", "Medium"
+        HIGH = "high", "High"
+
+    rule = models.CharField(max_length=32, choices=Rule.choices)
+    principal = models.CharField(
+        max_length=200, help_text='Who did it, as the ledger names them: "user:bob".'
+    )
+    dataset = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="The dataset's slug; blank when the alert is about the principal overall.",
+    )
+    severity = models.CharField(max_length=16, choices=Severity.choices)
+    summary = models.TextField(help_text="What was seen, in one sentence.")
+    details = models.JSONField(default=dict, blank=True)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["rule", "principal", "dataset", "window_start"],
+                name="access_alert_once_per_window",
+            ),
+            models.CheckConstraint(
+                condition=Q(window_end__gt=models.F("window_start")),
+                name="access_alert_window_not_empty",
+            ),
+            models.CheckConstraint(
+                condition=Q(acknowledged_at__isnull=True, acknowledged_by__isnull=True)
+                | Q(acknowledged_at__isnull=False),
+                name="access_alert_acknowledged_with_time",
+            ),
+        ]
+        indexes = [models.Index(fields=["acknowledged_at", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.rule} {self.principal} {self.dataset}".strip()

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
@@ -9,16 +9,18 @@ from datasets.models import Dataset
 from governance.access.models import (
     AccessRequest,
     Acknowledgement,
+    Alert,
     Grant,
     PurposeApproval,
     TrainingAttestation,
 )
 from governance.access.services.common import is_steward_of, principal_q
 from governance.accounts.models import User
-from governance.errors import NotFound
+from governance.errors import NotFound, NotPermitted
 
 MSG_REQUEST_NOT_FOUND = "No such access request."
 MSG_GRANT_NOT_FOUND = "No such grant."
+MSG_ALERT_NOT_FOUND = "No such alert."
 
 
 def _stewarded(user: User) -> QuerySet:
@@ -183,7 +185,63 @@ def dashboard_panels(user: User) -> list[dict]:
                 "link": ("Approvals inbox", reverse("access:inbox")),
             }
         )
+    if user.has_role("steward", "privacy_officer"):
+        open_alerts = alerts_open(viewer=user)
+        count = open_alerts.count()
+        if count:
+            panels.append(
+                {
+                    "role": "Unusual access",
+                    "stats": [
+                        ("Open alerts", count),
+                        ("High severity", open_alerts.filter(severity="high").count()),
+                    ],
+                    "link": ("Alerts", reverse("access:alerts")),
+                }
+            )
     return panels
+
+
+# --- alerts ---------------------------------------------------------------------------------
+
+MSG_ALERTS_FORBIDDEN = (
+    "Only privacy officers, administrators, auditors and stewards see alerts on unusual access."
+)
+
+
+def stewarded_slugs(user: User) -> set[str]:
+    return set(Dataset.objects.filter(pk__in=_stewarded(user)).values_list("slug", flat=True))
+
+
+def alerts_can_view(viewer: User) -> bool:
+    return viewer.is_active and viewer.has_role("privacy_officer", "admin", "auditor", "steward")
+
+
+def alerts_visible(*, viewer: User) -> QuerySet[Alert]:
+    """Alerts the viewer may see, open first: all of them for privacy officers, administrators
+    and auditors; for stewards, those on their datasets (raises NotPermitted for others)."""
+    if not alerts_can_view(viewer):
+        raise NotPermitted(MSG_ALERTS_FORBIDDEN)
+    queryset = Alert.objects.select_related("acknowledged_by").order_by(
+        F("acknowledged_at").desc(nulls_first=True), "-created_at", "-id"
+    )
+    if _sees_all(viewer):
+        return queryset
+    slugs = sorted(stewarded_slugs(viewer))
+    if not slugs:
+        return queryset.none()
+    return queryset.filter(Q(dataset__in=slugs) | Q(details__datasets__has_any_keys=slugs))
+
+
+def alerts_open(*, viewer: User) -> QuerySet[Alert]:
+    return alerts_visible(viewer=viewer).filter(acknowledged_at=None)
+
+
+def alert_get_for(*, viewer: User, pk) -> Alert:
+    try:
+        return alerts_visible(viewer=viewer).get(pk=pk)
+    except (Alert.DoesNotExist, ValueError, TypeError):
+        raise NotFound(MSG_ALERT_NOT_FOUND) from None
 
 
 def service_account_grants(viewer: User, account) -> dict:

@@ -16,3 +16,20 @@ def grants_expire_task() -> dict:
         return services.grants_expire()
     finally:
         cache.delete(LOCK)
+
+
+ALERTS_LOCK = "lock:access.alerts_scan"
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def alerts_scan_task() -> dict:
+    """Beat job: raise alerts on unusual access (governance/access/alerts.py). A cache lock
+    keeps two schedulers from scanning at once; the scan itself is idempotent."""
+    from governance.access.alerts import alerts_scan
+
+    if not cache.add(ALERTS_LOCK, "1", timeout=600):
+        return {"skipped": "another run holds the lock"}
+    try:
+        return {"raised": [alert.pk for alert in alerts_scan()]}
+    finally:
+        cache.delete(ALERTS_LOCK)

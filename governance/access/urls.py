@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from governance.access import apis, views
+from governance.access import alert_views, apis, views
 from governance.access.leases import LeaseKeysApi
 
 app_name = "access"
@@ -17,6 +17,7 @@ urlpatterns = [
     path("datasets/<slug:slug>/", views.dataset_access, name="dataset"),
     path("purpose-approvals/", views.purpose_approvals, name="purpose-approvals"),
     path("training/", views.training, name="training"),
+    path("alerts/", alert_views.alerts, name="alerts"),
 ]
 
 api_urlpatterns = [

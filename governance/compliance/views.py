@@ -1,0 +1,85 @@
+"""Portal pages: the export list with its request form, an export's progress, the download."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods
+
+from governance.compliance import services
+from governance.compliance.forms import ExportForm
+from governance.errors import ApplicationError, NotFound, NotPermitted
+
+
+def _utc(moment):
+    # The form's datetime-local has no zone; the page says UTC.
+    if moment is not None and timezone.is_naive(moment):
+        return moment.replace(tzinfo=UTC)
+    return moment
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def export_list(request):
+    may_export = services.can_export(request.user)
+    form = ExportForm(request.POST or None) if may_export else None
+    if request.method == "POST":
+        if not may_export:
+            raise PermissionDenied
+        if form.is_valid():
+            data = form.cleaned_data
+            try:
+                export = services.export_request(
+                    actor=request.user,
+                    kind=data["kind"],
+                    start=_utc(data["start"]),
+                    end=_utc(data["end"]),
+                    dataset=data["dataset"] or None,
+                    fmt=data["fmt"] or None,
+                )
+            except ApplicationError as error:
+                field = error.extra.get("field")
+                form.add_error(field if field in form.fields else None, error.message)
+            else:
+                return redirect("compliance:export", pk=export.pk)
+    exports = services.export_list(viewer=request.user)[:100]
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request,
+        "compliance/exports.html",
+        {"form": form, "exports": exports, "may_export": may_export},
+        status=status,
+    )
+
+
+def _export(request, pk):
+    try:
+        return services.export_get_for(viewer=request.user, export_id=pk)
+    except NotFound:
+        raise Http404(services.MSG_EXPORT_NOT_FOUND) from None
+
+
+@login_required
+def export_detail(request, pk):
+    export = _export(request, pk)
+    template = "compliance/_progress.html" if request.htmx else "compliance/export.html"
+    return render(request, template, {"export": export})
+
+
+@login_required
+def export_download(request, pk):
+    export = _export(request, pk)
+    try:
+        path = services.export_download(actor=request.user, export=export)
+    except NotPermitted:
+        raise PermissionDenied from None
+    except NotFound:
+        raise Http404(services.MSG_FILE_GONE) from None
+    except ApplicationError:
+        return redirect("compliance:export", pk=export.pk)
+    return FileResponse(path.open("rb"), as_attachment=True, filename=export.file_name)
