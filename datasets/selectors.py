@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Prefetch, Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
 from guardian.shortcuts import get_objects_for_user
 
 from datasets.models import DataCategory, Dataset, Field, Scan, Suggestion
-from datasets.services.common import can_manage
 from governance.accounts.models import User
 from governance.audit.models import LedgerEntry
 from governance.errors import NotFound
@@ -23,7 +22,6 @@ MSG_DATASET_NOT_FOUND = "No such dataset."
 MSG_SCAN_NOT_FOUND = "No such scan."
 MSG_SUGGESTION_NOT_FOUND = "No such suggestion."
 MSG_FIELD_NOT_FOUND = "No such field."
-SEES_ALL = ("datasets.view_dataset",)
 
 
 def _sees_everything(viewer: User) -> bool:
@@ -210,13 +208,5 @@ def dashboard_panels(user: User) -> list[dict]:
     return panels
 
 
-def can_manage_dataset(viewer: User, dataset: Dataset) -> bool:
-    return can_manage(viewer, dataset)
-
-
 def reviews_for(dataset: Dataset):
     return dataset.reviews.select_related("submitted_by", "decided_by").order_by("-version")
-
-
-def prefetch_for_list():
-    return Prefetch("tags")

@@ -86,7 +86,7 @@ def _deny(*codes_with_detail) -> Decision:
     return Decision(allow=False, reasons=tuple(codes_with_detail))
 
 
-def _permitted(category: str, permitted: frozenset[str]) -> bool:
+def category_permitted(category: str, permitted) -> bool:
     """A purpose permitting ``user.contact`` permits ``user.contact.email`` too."""
     parts = category.split(".")
     return any(".".join(parts[:i]) in permitted for i in range(1, len(parts) + 1))
@@ -110,7 +110,7 @@ def decide(facts: Facts) -> Decision:
     if not facts.approval_found:
         reasons.append(_reason("dataset_not_approved_for_purpose"))
     outside = sorted(
-        c for c in facts.dataset_categories if not _permitted(c, facts.purpose_categories)
+        c for c in facts.dataset_categories if not category_permitted(c, facts.purpose_categories)
     )
     if outside:
         reasons.append(_reason("categories_not_permitted", categories=outside))

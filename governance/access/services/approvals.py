@@ -10,9 +10,9 @@ from django.utils import timezone
 
 from consent.models import Purpose
 from datasets.models import Dataset
+from governance.access.decision import category_permitted
 from governance.access.models import PurposeApproval, TrainingAttestation
 from governance.access.services.common import (
-    category_permitted,
     dataset_categories,
     dataset_has_special,
     is_privacy_officer,

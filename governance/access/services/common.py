@@ -59,11 +59,6 @@ def dataset_has_special(dataset: Dataset) -> bool:
     return dataset.fields.exclude(special_category="").exists()
 
 
-def category_permitted(category: str, permitted) -> bool:
-    parts = category.split(".")
-    return any(".".join(parts[:i]) in set(permitted) for i in range(1, len(parts) + 1))
-
-
 def terms_for(purpose: Purpose, dataset: Dataset) -> tuple[str, str, str]:
     """The terms a grantee acknowledges: (version, text, sha256)."""
     text = (
