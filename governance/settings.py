@@ -9,6 +9,7 @@ import os
 import re
 from pathlib import Path
 
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from governance.env import (
@@ -84,6 +85,7 @@ INSTALLED_APPS = [
     "datasets",
     "consent",
     "governance.access",
+    "governance.retention",
     "governance.compliance",
 ]
 
@@ -429,6 +431,46 @@ COMPLIANCE_EXPORT_DIR = Path(
     )
 )
 
+# --- Retention and erasure (governance/retention, docs/retention.md) ---------------------------
+RETENTION_CONNECTIONS = env_mapping(
+    "RETENTION_CONNECTIONS",
+    {},
+    "PostgreSQL connections retention may delete from: name=postgres://user:pass@host/db;... "
+    "(a role with SELECT, DELETE and UPDATE on the governed tables only).",
+)
+RETENTION_FILE_ROOTS = [
+    Path(p).resolve()
+    for p in env_list(
+        "RETENTION_FILE_ROOTS",
+        [str(VAR_DIR / "data")],
+        "Folders whose files retention may rewrite and delete (nothing outside).",
+    )
+]
+RETENTION_BATCH_SIZE = env_int(
+    "RETENTION_BATCH_SIZE",
+    1000,
+    "Rows per delete/update statement on PostgreSQL tables (keeps locks short).",
+    minimum=1,
+)
+RETENTION_BATCH_PAUSE_MS = env_int(
+    "RETENTION_BATCH_PAUSE_MS",
+    0,
+    "Pause between batches, in milliseconds, to spare a busy store and its replicas.",
+    minimum=0,
+)
+RETENTION_ERASURE_DEADLINE_DAYS = env_int(
+    "RETENTION_ERASURE_DEADLINE_DAYS",
+    30,
+    "Days within which a subject's rows must be erased once consent is no longer valid.",
+    minimum=1,
+)
+RETENTION_STALE_SECONDS = env_int(
+    "RETENTION_STALE_SECONDS",
+    900,
+    "A running run without a heartbeat for this long is resumed by the next dispatch.",
+    minimum=1,
+)
+
 # --- Alerts on unusual access (governance/access/alerts.py, docs/alerts.md) --------------------
 ALERT_WINDOW_MINUTES = env_int(
     "ALERT_WINDOW_MINUTES",
@@ -566,6 +608,27 @@ CELERY_BEAT_SCHEDULE: dict = {
             "AUDIT_SEAL_INTERVAL_SECONDS",
             60,
             "How often the beat job seals new ledger entries and signs a checkpoint.",
+            minimum=10,
+        ),
+    },
+    "retention-run": {
+        "task": "governance.retention.tasks.retention_dispatch_task",
+        "schedule": crontab(
+            minute=env_int(
+                "RETENTION_RUN_MINUTE", 30, "Minute of the daily retention run.", minimum=0
+            ),
+            hour=env_int(
+                "RETENTION_RUN_HOUR", 2, "Hour (UTC) of the daily retention run.", minimum=0
+            ),
+        ),
+    },
+    "erasure-run": {
+        "task": "governance.retention.tasks.erasure_dispatch_task",
+        "schedule": env_int(
+            "ERASURE_RUN_INTERVAL_SECONDS",
+            3600,
+            "How often the beat job erases withdrawn and requested subjects (and resumes "
+            "stale runs).",
             minimum=10,
         ),
     },

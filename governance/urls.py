@@ -7,6 +7,7 @@ import consent.urls
 import datasets.urls
 import governance.access.urls
 import governance.compliance.urls
+import governance.retention.urls
 from governance.accounts import views as account_views
 from governance.accounts.apis import MeApi, ServiceAccountCreateApi, ServiceAccountListApi
 from governance.health import healthz
@@ -47,6 +48,11 @@ urlpatterns = [
         include((governance.compliance.urls.api_urlpatterns, "compliance-api")),
     ),
     path("compliance/", include("governance.compliance.urls")),
+    path(
+        "api/v1/retention/",
+        include((governance.retention.urls.api_urlpatterns, "retention-api")),
+    ),
+    path("retention/", include("governance.retention.urls")),
     path("audit/", include("governance.audit.urls")),
 ]
 

@@ -15,11 +15,13 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from consent.models import ConsentSnapshot, Purpose
 from datasets.models import Dataset
@@ -548,10 +550,19 @@ def build_evidence_pack(export: Export, path: Path, progress: Progress) -> None:
             _json(None if latest is None else chain.checkpoint_document(latest)),
         )
         archive.writestr("audit/public-keys.json", _json(chain.checkpoint_public_keys()))
+        # Other apps add their evidence (retention: policy, holds, runs, deletion
+        # certificates) through ``evidence_pack_files = "module.function"`` on their AppConfig.
+        for app_config in apps.get_app_configs():
+            provider = getattr(app_config, "evidence_pack_files", None)
+            if provider:
+                for name, content in import_string(provider)(dataset).items():
+                    archive.writestr(name, content)
         archive.writestr(
             "README.txt",
             f"Evidence pack for dataset {dataset.slug} (export {export.pk}).\n"
-            "Retention runs and deletion certificates are not recorded by this registry yet.\n"
+            "retention/ holds the retention policy, legal holds, erasure requests (subjects as\n"
+            "SHA-256 of namespace:id), every run, and every deletion certificate as issued\n"
+            "(each also a retention.certificate_issued entry in the audit ledger).\n"
             "audit/audit-log.jsonl holds canonical ledger entries; check any of them against a\n"
             "full audit-log export's bundle with tools/verify_audit_bundle.py.\n",
         )

@@ -1,0 +1,73 @@
+"""The scheduler's side: which datasets get a run now, and resuming runs whose worker died.
+
+Two schedulers (two beats, or a beat and a person) meet on the database: a dataset has at most
+one queued or running run (a partial unique index), so the loser of a race creates nothing."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from governance.retention import planning, services
+from governance.retention.models import RetentionPolicy, RetentionRun
+
+logger = logging.getLogger(__name__)
+
+
+def resume_stale() -> list[int]:
+    """Re-enqueue runs whose worker stopped beating (crash, SIGKILL, lost message). The
+    dataset lock makes this safe even when the original worker is merely slow."""
+    from governance.retention.tasks import run_execute_task
+
+    stale = timezone.now() - timedelta(seconds=settings.RETENTION_STALE_SECONDS)
+    runs = list(
+        RetentionRun.objects.filter(
+            Q(status=RetentionRun.Status.RUNNING, heartbeat_at__lt=stale)
+            | Q(status=RetentionRun.Status.QUEUED, created_at__lt=stale)
+        ).values_list("pk", flat=True)
+    )
+    for run_id in runs:
+        run_execute_task.delay(run_id)
+    return runs
+
+
+def _last_subjects_digest(dataset_id: int) -> str | None:
+    return (
+        RetentionRun.objects.filter(
+            dataset_id=dataset_id,
+            status=RetentionRun.Status.SUCCEEDED,
+        )
+        .order_by("-created_at", "-id")
+        .values_list("subjects_sha256", flat=True)
+        .first()
+    )
+
+
+def dispatch(*, kind: str) -> dict:
+    """Create runs of ``kind`` for the datasets that need one; returns what it did."""
+    created, skipped = [], []
+    policies = RetentionPolicy.objects.filter(enabled=True).select_related("dataset")
+    for policy in policies.order_by("dataset__slug"):
+        dataset = policy.dataset
+        plan = planning.plan_for(dataset)
+        if kind == RetentionRun.Kind.ERASURE:
+            # Only when subjects are due that the last successful run did not cover.
+            if not plan.subject_ids:
+                continue
+            if planning.subjects_digest(plan.subject_ids) == _last_subjects_digest(dataset.pk):
+                continue
+        with transaction.atomic():
+            run = services.run_create(
+                dataset=dataset,
+                kind=kind,
+                trigger=RetentionRun.Trigger.SCHEDULE,
+                actor=None,
+                plan=plan,
+            )
+        (created if run else skipped).append(run.pk if run else dataset.slug)
+    return {"created": created, "busy": skipped, "resumed": resume_stale()}

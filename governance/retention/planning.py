@@ -1,0 +1,290 @@
+"""What is due for deletion in a dataset, now: the one computation behind a run's criteria,
+the dry-run preview and the portal's retention page, so that what a person previews is what
+the next run deletes.
+
+Rules (docs/retention.md):
+- Age: rows whose event time is older than the effective maximum age plus the grace period.
+  The effective maximum age is the shortest of the policy's own and the retention periods of
+  the purposes the dataset is approved for (the stricter wins).
+- Expiry: from the policy's expiry date plus the grace period, every row.
+- Withdrawal: a subject whose consent is no longer valid for any of the consent-based
+  purposes the dataset serves (their latest state for each such purpose they have a record
+  for ended: withdrawn, revoked, refused, invalidated or expired) is due for erasure; the
+  erasure must happen within ``RETENTION_ERASURE_DEADLINE_DAYS`` of the moment consent ended.
+- Erasure requests: open requests naming the dataset, for their subject.
+- Legal holds: a hold on the dataset stops everything; a hold on a subject keeps that
+  subject's rows out of every criterion.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from consent.models import ConsentState, Purpose
+from consent.vocab import VALID_FOR_PROCESSING, ConsentStatus, LegalBasis
+from datasets.connectors import ANONYMIZE, DELETE, Criteria, Layout
+from datasets.models import Dataset
+from datasets.taxonomy import Role
+from governance.access.models import PurposeApproval
+from governance.retention.models import (
+    ErasureRequest,
+    ErasureTarget,
+    LegalHold,
+    RetentionPolicy,
+    RetentionRun,
+)
+
+ENDED = frozenset(
+    {
+        ConsentStatus.WITHDRAWN,
+        ConsentStatus.REVOKED,
+        ConsentStatus.REFUSED,
+        ConsentStatus.INVALIDATED,
+        ConsentStatus.EXPIRED,
+    }
+)
+
+MSG_NO_POLICY = "The dataset has no retention policy."
+MSG_POLICY_DISABLED = "The dataset's retention policy is switched off."
+MSG_NEEDS_EVENT_TIME = (
+    "A maximum age of {days} days applies ({source}), but the dataset names no event-time "
+    "field: set one in the catalog, or nothing can be deleted by age."
+)
+MSG_NEEDS_SUBJECT_FIELD = (
+    "{count} subject(s) are due for erasure, but the dataset names no subject-id field: set "
+    "one in the catalog."
+)
+
+
+@dataclass(frozen=True)
+class PurposeBound:
+    slug: str
+    version: int
+    name: str
+    retention_days: int
+    consent_based: bool
+
+
+@dataclass
+class Plan:
+    dataset: Dataset
+    policy: RetentionPolicy | None
+    now: datetime
+    bounds: list[PurposeBound] = field(default_factory=list)
+    max_age_days: int | None = None
+    max_age_source: str = ""
+    cutoff: datetime | None = None
+    expires_at: datetime | None = None
+    expired: bool = False
+    dataset_holds: list[LegalHold] = field(default_factory=list)
+    subject_holds: list[LegalHold] = field(default_factory=list)
+    held_subjects: set[str] = field(default_factory=set)
+    withdrawn: dict[str, datetime] = field(default_factory=dict)
+    requested: dict[str, list[int]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def subject_ids(self) -> set[str]:
+        return (set(self.withdrawn) | set(self.requested)) - self.held_subjects
+
+    @property
+    def is_held(self) -> bool:
+        return bool(self.dataset_holds)
+
+    @property
+    def action(self) -> str:
+        return self.policy.action if self.policy else RetentionPolicy.Action.DELETE
+
+    @property
+    def erasure_due_by(self) -> datetime | None:
+        """The deadline of the earliest withdrawal not yet covered by a successful run."""
+        if not self.withdrawn:
+            return None
+        last = (
+            RetentionRun.objects.filter(dataset=self.dataset, status=RetentionRun.Status.SUCCEEDED)
+            .order_by("-started_at")
+            .values_list("started_at", flat=True)
+            .first()
+        )
+        pending = [since for since in self.withdrawn.values() if last is None or since > last]
+        if not pending:
+            return None
+        return min(pending) + timedelta(days=settings.RETENTION_ERASURE_DEADLINE_DAYS)
+
+    def layout(self) -> Layout:
+        identifiers = [
+            name
+            for name in self.dataset.fields.filter(role=Role.DIRECT_IDENTIFIER).values_list(
+                "name", flat=True
+            )
+        ]
+        if self.dataset.subject_id_field and self.dataset.subject_id_field not in identifiers:
+            identifiers.append(self.dataset.subject_id_field)
+        return Layout(
+            subject_field=self.dataset.subject_id_field,
+            event_time_field=self.dataset.event_time_field,
+            identifier_fields=tuple(identifiers),
+        )
+
+    def operations(self, kind: str) -> list[tuple[str, Criteria]]:
+        """The (operation, criteria) pairs a run of ``kind`` created now would perform."""
+        retention = kind == RetentionRun.Kind.RETENTION
+        return operations_for(
+            action=self.action,
+            cutoff=self.cutoff if retention else None,
+            everything=self.expired and retention,
+            subjects=self.subject_ids,
+            keep=self.held_subjects,
+        )
+
+
+def operations_for(
+    *, action: str, cutoff: datetime | None, everything: bool, subjects, keep
+) -> list[tuple[str, Criteria]]:
+    """Deletions first (erasure is always a deletion), then anonymisation of rows past their
+    age when the policy says so. Criteria that match nothing by construction are left out."""
+    subjects, keep = frozenset(subjects), frozenset(keep)
+    if action == RetentionPolicy.Action.ANONYMIZE and not everything:
+        pairs = [
+            (DELETE, Criteria(subject_ids=subjects, keep_subject_ids=keep)),
+            (ANONYMIZE, Criteria(older_than=cutoff, keep_subject_ids=keep)),
+        ]
+    else:
+        pairs = [
+            (
+                DELETE,
+                Criteria(
+                    older_than=cutoff,
+                    subject_ids=subjects,
+                    everything=everything,
+                    keep_subject_ids=keep,
+                ),
+            )
+        ]
+    return [(operation, criteria) for operation, criteria in pairs if not criteria.is_empty]
+
+
+def subjects_digest(ids) -> str:
+    """SHA-256 over the sorted ids, one per line: what a certificate records instead of ids."""
+    digest = hashlib.sha256()
+    for value in sorted(ids):
+        digest.update(f"{value}\n".encode())
+    return digest.hexdigest()
+
+
+def purpose_bounds(dataset: Dataset, at: datetime) -> list[PurposeBound]:
+    """The purposes the dataset is approved for (live approvals), each as the version in force
+    now (or the approved version when none is)."""
+    approvals = PurposeApproval.objects.filter(dataset=dataset, revoked_at__isnull=True)
+    slugs = {a.purpose_slug: a.purpose for a in approvals.select_related("purpose")}
+    if not slugs:
+        return []
+    in_force = {
+        p.slug: p
+        for p in Purpose.objects.filter(slug__in=slugs, activated_at__lte=at)
+        .filter(Q(retired_at__isnull=True) | Q(retired_at__gt=at))
+        .order_by("slug", "activated_at")
+    }
+    bounds = []
+    for slug, approved in sorted(slugs.items()):
+        purpose = in_force.get(slug, approved)
+        bounds.append(
+            PurposeBound(
+                slug=slug,
+                version=purpose.version,
+                name=purpose.name,
+                retention_days=purpose.retention_days,
+                consent_based=purpose.legal_basis == LegalBasis.CONSENT,
+            )
+        )
+    return bounds
+
+
+def withdrawn_subjects(*, slugs: list[str], namespace: str, at: datetime) -> dict[str, datetime]:
+    """Subjects whose consent ended for every one of ``slugs`` they have a record for, with the
+    moment the last of those ended. The latest state across a purpose's versions counts."""
+    if not slugs:
+        return {}
+    latest: dict[tuple[str, str], tuple[datetime, str, datetime | None]] = {}
+    rows = ConsentState.objects.filter(
+        purpose__slug__in=slugs, subject__namespace=namespace
+    ).values_list("subject__external_id", "purpose__slug", "occurred_at", "status", "valid_until")
+    for external_id, slug, occurred_at, status, valid_until in rows.iterator(chunk_size=5000):
+        key = (external_id, slug)
+        if key not in latest or occurred_at > latest[key][0]:
+            latest[key] = (occurred_at, status, valid_until)
+    ended: dict[str, datetime] = {}
+    valid: set[str] = set()
+    for (external_id, _slug), (occurred_at, status, valid_until) in latest.items():
+        if status in VALID_FOR_PROCESSING and (valid_until is None or valid_until > at):
+            valid.add(external_id)
+        elif status in VALID_FOR_PROCESSING or status in ENDED:
+            since = valid_until if status in VALID_FOR_PROCESSING else occurred_at
+            ended[external_id] = max(since, ended.get(external_id, since))
+    return {k: v for k, v in ended.items() if k not in valid}
+
+
+def _holds(dataset: Dataset, namespace: str) -> tuple[list[LegalHold], list[LegalHold]]:
+    active = LegalHold.objects.filter(released_at__isnull=True).select_related(
+        "dataset", "placed_by"
+    )
+    dataset_holds = list(active.filter(dataset=dataset, external_id=""))
+    subject_holds = list(
+        active.exclude(external_id="")
+        .filter(namespace=namespace)
+        .filter(Q(dataset__isnull=True) | Q(dataset=dataset))
+    )
+    return dataset_holds, subject_holds
+
+
+def plan_for(dataset: Dataset, *, now: datetime | None = None) -> Plan:
+    """Everything due in ``dataset`` at ``now``. Reads only the registry, never the store."""
+    now = now or timezone.now()
+    policy = RetentionPolicy.objects.filter(dataset=dataset).first()
+    plan = Plan(dataset=dataset, policy=policy, now=now)
+    plan.bounds = purpose_bounds(dataset, now)
+    namespace = policy.subject_namespace if policy else ""
+    plan.dataset_holds, plan.subject_holds = _holds(dataset, namespace)
+    plan.held_subjects = {h.external_id for h in plan.subject_holds}
+    if policy is None:
+        plan.problems.append(MSG_NO_POLICY)
+        return plan
+    if not policy.enabled:
+        plan.problems.append(MSG_POLICY_DISABLED)
+    grace = timedelta(days=policy.grace_days)
+    candidates = [(b.retention_days, f"purpose {b.slug} v{b.version}") for b in plan.bounds]
+    if policy.max_age_days:
+        candidates.append((policy.max_age_days, "the dataset's policy"))
+    if candidates:
+        plan.max_age_days, plan.max_age_source = min(candidates, key=lambda c: c[0])
+        if dataset.event_time_field:
+            plan.cutoff = now - timedelta(days=plan.max_age_days) - grace
+        else:
+            plan.problems.append(
+                MSG_NEEDS_EVENT_TIME.format(days=plan.max_age_days, source=plan.max_age_source)
+            )
+    if policy.expires_on:
+        plan.expires_at = _midnight(policy.expires_on) + grace
+        plan.expired = now >= plan.expires_at
+    consent_slugs = [b.slug for b in plan.bounds if b.consent_based]
+    plan.withdrawn = withdrawn_subjects(slugs=consent_slugs, namespace=namespace, at=now)
+    targets = ErasureTarget.objects.filter(
+        dataset=dataset,
+        request__status=ErasureRequest.Status.OPEN,
+        request__namespace=namespace,
+    ).exclude(status=ErasureTarget.Status.ERASED)
+    for request_id, external_id in targets.values_list("request_id", "request__external_id"):
+        plan.requested.setdefault(external_id, []).append(request_id)
+    if plan.subject_ids and not dataset.subject_id_field:
+        plan.problems.append(MSG_NEEDS_SUBJECT_FIELD.format(count=len(plan.subject_ids)))
+    return plan
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time.min, tzinfo=UTC)

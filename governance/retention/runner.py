@@ -1,0 +1,483 @@
+"""Executing a retention run: journaled batches through a connector, resumable after a crash,
+ending in a post-deletion verification and a deletion certificate.
+
+Order of writes for each batch (each step commits before the next):
+1. ``RunBatch`` row, state pending, with the batch's payload (the keys or the file);
+2. the connector applies the batch in the store (one transaction / one atomic rename);
+3. the batch is marked done and the run's counters are incremented, in one transaction.
+
+A crash between 1 and 3 leaves a pending batch. The next attempt asks the connector whether
+it was applied: if so it is counted (3), otherwise it is discarded and its rows are simply
+planned again. So every row is deleted once and counted once, however often the worker dies.
+
+Only one worker executes a dataset's run at a time: a PostgreSQL session advisory lock keyed
+by the dataset is held for the whole execution (released on return, or by the server when the
+worker's connection dies). A redelivered task that finds the lock taken leaves the run to its
+holder; one that finds the run finished does nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+from contextlib import contextmanager
+from datetime import datetime
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from datasets.connectors import ANONYMIZE, Batch, Connector, ConnectorError, connector_for
+from governance.audit import services as audit
+from governance.retention import planning
+from governance.retention.models import (
+    DeletionCertificate,
+    ErasureRequest,
+    ErasureTarget,
+    LegalHold,
+    RetentionPolicy,
+    RetentionRun,
+    RunBatch,
+)
+
+logger = logging.getLogger(__name__)
+
+LOCK_CLASS = 0x52455445  # "RETE": the first key of pg_try_advisory_lock(int, int)
+MSG_INTERNAL = "The run failed unexpectedly; the error was logged. Nothing more was deleted."
+MSG_HELD = "A legal hold on the dataset stopped the run: {reasons}"
+MSG_VERIFY_FAILED = (
+    "Verification found {count} row(s) still matching the criteria after the run "
+    "({operation}); new rows may be arriving faster than they are deleted."
+)
+NOTE_NOTHING = "Nothing matched: every row the criteria cover was already deleted."
+
+
+class _Held(Exception):
+    pass
+
+
+class _Unverified(Exception):
+    pass
+
+
+@contextmanager
+def dataset_lock(dataset_id: int):
+    """Yield True when this process holds the dataset's run lock (PostgreSQL), else False.
+    The embedded SQLite setup runs one worker, so it needs no lock."""
+    if connection.vendor != "postgresql":
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [LOCK_CLASS, dataset_id])
+        got = cursor.fetchone()[0]
+    try:
+        yield got
+    finally:
+        if got:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [LOCK_CLASS, dataset_id])
+
+
+def run_execute(*, run_id: int) -> RetentionRun | None:
+    """Execute (or resume) a run. Returns None when another worker holds the dataset's lock."""
+    dataset_id = RetentionRun.objects.filter(pk=run_id).values_list("dataset_id", flat=True).first()
+    if dataset_id is None:
+        return None
+    with dataset_lock(dataset_id) as locked:
+        if not locked:
+            logger.info("run %s: another worker holds dataset %s", run_id, dataset_id)
+            return None
+        with transaction.atomic():
+            run = RetentionRun.objects.select_for_update().get(pk=run_id)
+            if run.is_finished:
+                return run
+            now = timezone.now()
+            resumed = run.status == RetentionRun.Status.RUNNING
+            run.status = RetentionRun.Status.RUNNING
+            run.started_at = run.started_at or now
+            run.heartbeat_at = now
+            run.attempts += 1
+            run.save(update_fields=["status", "started_at", "heartbeat_at", "attempts"])
+            audit.record(
+                action="retention.run_resumed" if resumed else "retention.run_started",
+                target=run,
+                actor=run.requested_by,
+                data={"run": run.pk, "dataset": run.dataset.slug, "attempt": run.attempts},
+            )
+        return _execute(run)
+
+
+def _connector(run: RetentionRun, plan: planning.Plan) -> Connector:
+    policy: RetentionPolicy = plan.policy
+    return connector_for(
+        storage_kind=run.dataset.storage_kind,
+        location=run.dataset.location,
+        layout=plan.layout(),
+        options={"connection": policy.connection},
+    )
+
+
+def _operations(run: RetentionRun, held: set[str]):
+    cutoff = run.plan.get("cutoff")
+    return planning.operations_for(
+        action=run.plan.get("action", RetentionPolicy.Action.DELETE),
+        cutoff=datetime.fromisoformat(cutoff) if cutoff else None,
+        everything=bool(run.plan.get("expired")),
+        subjects=set(run.subject_ids) - held,
+        keep=held,
+    )
+
+
+def _execute(run: RetentionRun) -> RetentionRun:
+    plan = planning.plan_for(run.dataset)
+    if run.plan.get("problems"):
+        return _fail(run, "invalid", " ".join(run.plan["problems"]), [])
+    if plan.policy is None:
+        return _fail(run, "invalid", planning.MSG_NO_POLICY, [])
+    # Holds placed after the run was created count too.
+    held = set(run.held_subject_ids) | plan.held_subjects
+    operations = _operations(run, held)
+    connector = None
+    verification: list[dict] = []
+    try:
+        if plan.is_held:
+            raise _Held(plan.dataset_holds)
+        connector = _connector(run, plan)
+        for operation, criteria in operations:
+            connector.check(criteria, operation)  # before anything changes
+        _reconcile(run, connector)
+        for operation, criteria in operations:
+            _drain(run, connector, operation, criteria)
+        for operation, criteria in operations:
+            remaining = connector.remaining(criteria, operation)
+            if remaining:  # rows that arrived during the run: one more pass
+                _drain(run, connector, operation, criteria)
+                remaining = connector.remaining(criteria, operation)
+            verification.append(
+                {
+                    "operation": operation,
+                    "criteria": criteria.describe(),
+                    "remaining": remaining,
+                    "method": connector.verification_method(operation),
+                    "checked_at": timezone.now().isoformat(),
+                }
+            )
+            if remaining:
+                raise _Unverified(MSG_VERIFY_FAILED.format(count=remaining, operation=operation))
+        return _complete(run, RetentionRun.Status.SUCCEEDED, operations, verification, held)
+    except _Held as stop:
+        holds = stop.args[0] if stop.args else _dataset_holds(run.dataset_id)
+        reasons = "; ".join(h.reason for h in holds) or "hold placed"
+        return _complete(
+            run,
+            RetentionRun.Status.HELD,
+            operations,
+            verification,
+            held,
+            error=MSG_HELD.format(reasons=reasons),
+        )
+    except _Unverified as error:
+        return _fail(run, "unverified", str(error), verification, operations, held)
+    except ConnectorError as error:
+        if connector is not None:
+            _reconcile_quietly(run, connector)
+        return _fail(run, error.code, error.message, verification, operations, held)
+    except Exception:
+        logger.exception("retention run %s failed", run.pk)
+        if connector is not None:
+            _reconcile_quietly(run, connector)
+        return _fail(run, "internal", MSG_INTERNAL, verification, operations, held)
+    finally:
+        if connector is not None:
+            connector.close()
+
+
+def _dataset_holds(dataset_id: int) -> list[LegalHold]:
+    return list(
+        LegalHold.objects.filter(dataset_id=dataset_id, external_id="", released_at__isnull=True)
+    )
+
+
+def _reconcile(run: RetentionRun, connector: Connector) -> None:
+    """Settle batches journaled by an attempt that died: count the applied, drop the rest."""
+    for journal in run.batches.filter(state=RunBatch.State.PENDING).order_by("seq"):
+        batch = Batch(
+            payload=journal.payload, rows=journal.rows_planned, files=journal.files_planned
+        )
+        if connector.applied(batch):
+            _mark_done(run, journal, journal.rows_planned, journal.files_planned)
+        else:
+            connector.discard(batch)
+            journal.state = RunBatch.State.DISCARDED
+            journal.done_at = timezone.now()
+            journal.save(update_fields=["state", "done_at"])
+
+
+def _reconcile_quietly(run: RetentionRun, connector: Connector) -> None:
+    try:
+        _reconcile(run, connector)
+    except Exception:  # the store may be gone; the next attempt settles the batch
+        logger.warning("run %s: could not settle pending batches", run.pk, exc_info=True)
+
+
+def _drain(run: RetentionRun, connector: Connector, operation: str, criteria) -> None:
+    pause = settings.RETENTION_BATCH_PAUSE_MS / 1000
+    for batch in connector.plan(criteria, operation, batch_size=settings.RETENTION_BATCH_SIZE):
+        holds = _dataset_holds(run.dataset_id)
+        if holds:
+            connector.discard(batch)
+            raise _Held(holds)
+        seq = (run.batches.order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
+        journal = RunBatch.objects.create(
+            run=run,
+            seq=seq,
+            operation=operation,
+            payload=batch.payload,
+            rows_planned=batch.rows,
+            files_planned=batch.files,
+        )
+        changed = connector.apply(batch)
+        _mark_done(run, journal, changed, batch.files)
+        if pause:
+            time.sleep(pause)
+
+
+@transaction.atomic
+def _mark_done(run: RetentionRun, journal: RunBatch, rows: int, files: int) -> None:
+    journal.state = RunBatch.State.DONE
+    journal.rows_done = rows
+    journal.files_done = files
+    journal.done_at = timezone.now()
+    journal.save(update_fields=["state", "rows_done", "files_done", "done_at"])
+    counter = "rows_anonymized" if journal.operation == ANONYMIZE else "rows_deleted"
+    RetentionRun.objects.filter(pk=run.pk).update(
+        **{counter: F(counter) + rows},
+        files_deleted=F("files_deleted") + files,
+        batches_done=F("batches_done") + 1,
+        heartbeat_at=timezone.now(),
+    )
+
+
+def canonical(document: dict) -> bytes:
+    return json.dumps(
+        document, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":")
+    ).encode()
+
+
+def _certificate_document(
+    run: RetentionRun, outcome: str, operations, verification, held: set[str], error: str
+) -> dict:
+    dataset = run.dataset
+    erased = sorted(set(run.subject_ids) - held)
+    document = {
+        "type": "deletion-certificate",
+        "version": 1,
+        "run": run.pk,
+        "outcome": outcome,
+        "dataset": {
+            "slug": dataset.slug,
+            "name": dataset.name,
+            "storage_kind": dataset.storage_kind,
+            "location": dataset.location,
+        },
+        "kind": run.kind,
+        "trigger": run.trigger,
+        "requested_by": run.requested_by.username if run.requested_by_id else None,
+        "criteria": {
+            "action": run.plan.get("action"),
+            "max_age_days": run.plan.get("max_age_days"),
+            "max_age_source": run.plan.get("max_age_source"),
+            "grace_days": run.plan.get("grace_days"),
+            "cutoff": run.plan.get("cutoff"),
+            "expired": run.plan.get("expired"),
+            "purposes": run.plan.get("purposes", []),
+            "operations": [
+                {"operation": operation, **criteria.describe()}
+                for operation, criteria in operations
+            ],
+        },
+        "rows_deleted": run.rows_deleted,
+        "rows_anonymized": run.rows_anonymized,
+        "files_deleted": run.files_deleted,
+        "batches": run.batches_done,
+        "attempts": run.attempts,
+        "subjects": {
+            "erased_count": len(erased),
+            "erased_sha256": planning.subjects_digest(erased),
+            "digest": "SHA-256 over the sorted subject ids, one per line ('id\\n').",
+            "withdrawn_count": run.plan.get("withdrawn_subjects", 0),
+            "requested_count": run.plan.get("requested_subjects", 0),
+            "held_count": len(held),
+            "erasure_requests": run.erasure_request_ids,
+            "namespace": run.plan.get("namespace", ""),
+        },
+        "started_at": run.started_at,
+        "finished_at": timezone.now(),
+        "verification": verification,
+    }
+    if error:
+        document["stopped_because"] = error
+    if (
+        outcome == RetentionRun.Status.SUCCEEDED
+        and not run.rows_deleted
+        and not run.rows_anonymized
+        and not run.files_deleted
+    ):
+        document["note"] = NOTE_NOTHING
+    return document
+
+
+def _complete(
+    run: RetentionRun,
+    status: str,
+    operations,
+    verification: list[dict],
+    held: set[str],
+    error: str = "",
+) -> RetentionRun:
+    """Finish the run and issue its certificate, in one transaction."""
+    with transaction.atomic():
+        run = RetentionRun.objects.select_for_update().select_related("dataset").get(pk=run.pk)
+        if run.is_finished:
+            return run
+        document = _certificate_document(run, status, operations, verification, held, error)
+        document = json.loads(canonical(document))  # datetimes as ISO 8601 strings
+        digest = hashlib.sha256(canonical(document)).hexdigest()
+        certificate = DeletionCertificate.objects.create(
+            run=run, dataset=run.dataset, document=document, sha256=digest
+        )
+        if status == RetentionRun.Status.SUCCEEDED:
+            _settle_requests(run, held)
+        run.status = status
+        run.error = error
+        run.error_code = "held" if status == RetentionRun.Status.HELD else ""
+        run.finished_at = timezone.now()
+        run.subject_ids = []  # the certificate keeps the count and the hash
+        run.held_subject_ids = []
+        run.save(
+            update_fields=[
+                "status",
+                "error",
+                "error_code",
+                "finished_at",
+                "subject_ids",
+                "held_subject_ids",
+            ]
+        )
+        audit.record(
+            action="retention.certificate_issued",
+            target=certificate,
+            actor=run.requested_by,
+            data={
+                "certificate": certificate.pk,
+                "sha256": digest,
+                "dataset": run.dataset.slug,
+                "document": document,
+            },
+        )
+        if status == RetentionRun.Status.HELD:
+            audit.record(
+                action="retention.run_held",
+                target=run,
+                actor=run.requested_by,
+                data={"run": run.pk, "dataset": run.dataset.slug, "reason": error},
+            )
+    return run
+
+
+def _settle_requests(run: RetentionRun, held: set[str]) -> None:
+    """Mark the run's erasure-request targets erased; complete requests erased everywhere."""
+    if not run.erasure_request_ids:
+        return
+    now = timezone.now()
+    targets = ErasureTarget.objects.filter(
+        request_id__in=run.erasure_request_ids, dataset=run.dataset
+    ).select_related("request")
+    for target in targets:
+        if target.request.external_id in held:
+            target.status = ErasureTarget.Status.HELD
+        else:
+            target.status = ErasureTarget.Status.ERASED
+            target.run = run
+        target.updated_at = now
+        target.save(update_fields=["status", "run", "updated_at"])
+    for request in ErasureRequest.objects.select_for_update().filter(
+        pk__in=run.erasure_request_ids, status=ErasureRequest.Status.OPEN
+    ):
+        if request.targets.exclude(status=ErasureTarget.Status.ERASED).exists():
+            continue
+        request.status = ErasureRequest.Status.COMPLETED
+        request.closed_at = now
+        request.save(update_fields=["status", "closed_at"])
+        audit.record(
+            action="retention.erasure_completed",
+            target=request,
+            actor=None,
+            data={
+                "request": request.pk,
+                "due_on": request.due_on,
+                "completed_on": now.date(),
+                "on_time": now.date() <= request.due_on,
+                "runs": sorted(request.targets.values_list("run_id", flat=True)),
+            },
+        )
+
+
+def _fail(
+    run: RetentionRun,
+    code: str,
+    message: str,
+    verification: list[dict],
+    operations=(),
+    held: set[str] | None = None,
+) -> RetentionRun:
+    """Record the failure and its reason. A run that changed rows before failing still gets
+    a certificate for what it did change."""
+    run.refresh_from_db()
+    changed = run.rows_deleted or run.rows_anonymized or run.files_deleted
+    if changed:
+        run = _complete(
+            run, RetentionRun.Status.FAILED, operations, verification, held or set(), message
+        )
+        RetentionRun.objects.filter(pk=run.pk).update(error_code=code)
+        run.error_code = code
+    with transaction.atomic():
+        run = RetentionRun.objects.select_for_update().select_related("dataset").get(pk=run.pk)
+        if not changed:
+            if run.is_finished:
+                return run
+            run.status = RetentionRun.Status.FAILED
+            run.error_code = code
+            run.error = message
+            run.finished_at = timezone.now()
+            run.subject_ids = []
+            run.held_subject_ids = []
+            run.save(
+                update_fields=[
+                    "status",
+                    "error_code",
+                    "error",
+                    "finished_at",
+                    "subject_ids",
+                    "held_subject_ids",
+                ]
+            )
+        audit.record(
+            action="retention.run_failed",
+            target=run,
+            actor=run.requested_by,
+            data={
+                "run": run.pk,
+                "dataset": run.dataset.slug,
+                "code": code,
+                "reason": message,
+                "rows_deleted": run.rows_deleted,
+                "rows_anonymized": run.rows_anonymized,
+                "files_deleted": run.files_deleted,
+            },
+        )
+    return run

@@ -1,0 +1,279 @@
+"""Reads of the retention app, permission-checked, plus what it contributes to other apps'
+pages (dashboard panels, dataset page links, evidence packs)."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.urls import reverse
+from django.utils import timezone
+from guardian.shortcuts import get_objects_for_user
+
+from datasets.models import Dataset
+from governance.accounts.models import User
+from governance.errors import NotFound, NotPermitted
+from governance.retention.models import (
+    DeletionCertificate,
+    ErasureRequest,
+    ErasureTarget,
+    LegalHold,
+    RetentionPolicy,
+    RetentionRun,
+)
+from governance.retention.services import (
+    can_manage_retention,
+    can_view_retention,
+    is_privacy_officer,
+    subject_sha256,
+)
+
+MSG_RUN_NOT_FOUND = "No such retention run."
+MSG_HOLDS_FORBIDDEN = "Legal holds are visible to privacy officers, auditors and administrators."
+MSG_REQUESTS_FORBIDDEN = (
+    "Erasure requests are visible to privacy officers, auditors and administrators."
+)
+
+
+def sees_all(user: User) -> bool:
+    return bool(
+        user.is_authenticated
+        and user.is_active
+        and user.has_role("privacy_officer", "auditor", "admin")
+    )
+
+
+def datasets_visible(*, viewer: User) -> QuerySet[Dataset]:
+    """Datasets whose retention the viewer may see: all for privacy officers, auditors and
+    administrators; the ones they steward for stewards; none otherwise."""
+    if sees_all(viewer):
+        datasets = Dataset.objects.all()
+    elif viewer.is_authenticated and viewer.is_active:
+        datasets = get_objects_for_user(
+            viewer, "datasets.change_dataset", klass=Dataset, accept_global_perms=False
+        )
+    else:
+        datasets = Dataset.objects.none()
+    last_run = RetentionRun.objects.filter(dataset=OuterRef("pk")).order_by("-created_at", "-id")
+    return (
+        datasets.select_related("retention_policy")
+        .annotate(
+            last_run_id=Subquery(last_run.values("pk")[:1]),
+            last_run_status=Subquery(last_run.values("status")[:1]),
+            last_run_at=Subquery(last_run.values("created_at")[:1]),
+            active_holds=Count(
+                "legal_holds",
+                filter=Q(legal_holds__released_at__isnull=True, legal_holds__external_id=""),
+                distinct=True,
+            ),
+        )
+        .order_by("slug")
+    )
+
+
+def runs_for(*, dataset: Dataset, limit: int = 50) -> list[RetentionRun]:
+    return list(
+        RetentionRun.objects.filter(dataset=dataset)
+        .select_related("requested_by", "certificate")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def run_get_for(*, viewer: User, run_id: int) -> RetentionRun:
+    run = (
+        RetentionRun.objects.select_related("dataset", "requested_by")
+        .prefetch_related(Prefetch("certificate"))
+        .filter(pk=run_id)
+        .first()
+    )
+    if run is None or not can_view_retention(viewer, run.dataset):
+        raise NotFound(MSG_RUN_NOT_FOUND)
+    return run
+
+
+def certificate_of(run: RetentionRun) -> DeletionCertificate | None:
+    return DeletionCertificate.objects.filter(run=run).first()
+
+
+def holds_visible(*, viewer: User, active_only: bool = False) -> QuerySet[LegalHold]:
+    if not sees_all(viewer):
+        raise NotPermitted(MSG_HOLDS_FORBIDDEN)
+    holds = LegalHold.objects.select_related("dataset", "placed_by", "released_by")
+    if active_only:
+        holds = holds.filter(released_at__isnull=True)
+    return holds.order_by("released_at", "-placed_at", "-id")
+
+
+def holds_for_dataset(dataset: Dataset) -> list[LegalHold]:
+    """Active holds that affect the dataset: on it, or on subjects (everywhere or in it)."""
+    return list(
+        LegalHold.objects.filter(released_at__isnull=True)
+        .filter(Q(dataset=dataset) | Q(dataset__isnull=True))
+        .select_related("dataset", "placed_by")
+    )
+
+
+def erasure_requests_visible(*, viewer: User) -> QuerySet[ErasureRequest]:
+    if not sees_all(viewer):
+        raise NotPermitted(MSG_REQUESTS_FORBIDDEN)
+    return (
+        ErasureRequest.objects.select_related("created_by", "closed_by")
+        .prefetch_related(Prefetch("targets", ErasureTarget.objects.select_related("dataset")))
+        .order_by("status", "due_on", "id")
+    )
+
+
+def erasure_request_get_for(*, viewer: User, request_id: int) -> ErasureRequest:
+    request = erasure_requests_visible(viewer=viewer).filter(pk=request_id).first()
+    if request is None:
+        raise NotFound("No such erasure request.")
+    return request
+
+
+def sla_summary(today=None) -> dict:
+    today = today or timezone.now().date()
+    open_requests = ErasureRequest.objects.filter(status=ErasureRequest.Status.OPEN)
+    return {
+        "open": open_requests.count(),
+        "overdue": open_requests.filter(due_on__lt=today).count(),
+        "due_within_7_days": open_requests.filter(
+            due_on__gte=today, due_on__lte=today + timedelta(days=7)
+        ).count(),
+        "next_due": open_requests.order_by("due_on").values_list("due_on", flat=True).first(),
+    }
+
+
+# --- contributions to other apps' pages ---------------------------------------------------------
+
+
+def dashboard_panels(user: User) -> list[dict]:
+    panels = []
+    if is_privacy_officer(user) or (sees_all(user) and user.has_role("auditor")):
+        summary = sla_summary()
+        failed = RetentionRun.objects.filter(
+            status=RetentionRun.Status.FAILED,
+            created_at__gte=timezone.now() - timedelta(days=7),
+        ).count()
+        panels.append(
+            {
+                "role": "Erasure requests (SLA)",
+                "stats": [
+                    ("Open", summary["open"]),
+                    ("Overdue", summary["overdue"]),
+                    ("Due within 7 days", summary["due_within_7_days"]),
+                    ("Next due", summary["next_due"] or "—"),
+                    ("Failed runs, last 7 days", failed),
+                    (
+                        "Active legal holds",
+                        LegalHold.objects.filter(released_at__isnull=True).count(),
+                    ),
+                ],
+                "link": ("Erasure requests", reverse("retention:requests")),
+            }
+        )
+    return panels
+
+
+def dataset_links(viewer: User, dataset: Dataset) -> list[tuple[str, str]]:
+    if can_view_retention(viewer, dataset):
+        return [("Retention", reverse("retention:dataset", args=[dataset.slug]))]
+    return []
+
+
+def _json(value) -> bytes:
+    return json.dumps(value, cls=DjangoJSONEncoder, indent=2, sort_keys=True).encode()
+
+
+def evidence_files(dataset: Dataset) -> dict[str, bytes]:
+    """Files for the compliance app's evidence pack: the policy, holds, erasure requests (with
+    subject hashes, never ids), every run, and every deletion certificate as issued."""
+    policy = RetentionPolicy.objects.filter(dataset=dataset).first()
+    policy_doc = None
+    if policy is not None:
+        policy_doc = {
+            "max_age_days": policy.max_age_days,
+            "grace_days": policy.grace_days,
+            "expires_on": policy.expires_on,
+            "action": policy.action,
+            "connection": policy.connection,
+            "subject_namespace": policy.subject_namespace,
+            "enabled": policy.enabled,
+            "updated_by": policy.updated_by.username,
+            "updated_at": policy.updated_at,
+        }
+    holds = [
+        {
+            "id": h.pk,
+            "scope": "subject" if h.external_id else "dataset",
+            "subject_sha256": subject_sha256(h.namespace, h.external_id) if h.external_id else None,
+            "reason": h.reason,
+            "reference": h.reference,
+            "placed_by": h.placed_by.username,
+            "placed_at": h.placed_at,
+            "released_at": h.released_at,
+            "released_by": h.released_by.username if h.released_by_id else None,
+            "release_reason": h.release_reason,
+        }
+        for h in LegalHold.objects.filter(Q(dataset=dataset) | Q(dataset__isnull=True))
+        .select_related("placed_by", "released_by")
+        .order_by("placed_at", "id")
+    ]
+    requests = [
+        {
+            "id": t.request.pk,
+            "subject_sha256": subject_sha256(t.request.namespace, t.request.external_id),
+            "received_on": t.request.received_on,
+            "due_on": t.request.due_on,
+            "extended": t.request.extended,
+            "extension_reason": t.request.extension_reason,
+            "status": t.request.status,
+            "target_status": t.status,
+            "run": t.run_id,
+            "closed_at": t.request.closed_at,
+        }
+        for t in ErasureTarget.objects.filter(dataset=dataset)
+        .select_related("request")
+        .order_by("request_id")
+    ]
+    runs = [
+        {
+            "id": r.pk,
+            "kind": r.kind,
+            "trigger": r.trigger,
+            "status": r.status,
+            "plan": r.plan,
+            "rows_deleted": r.rows_deleted,
+            "rows_anonymized": r.rows_anonymized,
+            "files_deleted": r.files_deleted,
+            "subjects_count": r.subjects_count,
+            "subjects_sha256": r.subjects_sha256,
+            "error_code": r.error_code,
+            "error": r.error,
+            "created_at": r.created_at,
+            "started_at": r.started_at,
+            "finished_at": r.finished_at,
+        }
+        for r in RetentionRun.objects.filter(dataset=dataset).order_by("created_at", "id")
+    ]
+    certificates = b"".join(
+        json.dumps(
+            {"id": c.pk, "run": c.run_id, "sha256": c.sha256, "document": c.document},
+            cls=DjangoJSONEncoder,
+            sort_keys=True,
+        ).encode()
+        + b"\n"
+        for c in DeletionCertificate.objects.filter(dataset=dataset).order_by("issued_at", "id")
+    )
+    return {
+        "retention/policy.json": _json(policy_doc),
+        "retention/legal-holds.json": _json(holds),
+        "retention/erasure-requests.json": _json(requests),
+        "retention/runs.json": _json(runs),
+        "retention/deletion-certificates.jsonl": certificates,
+    }
+
+
+def can_manage(viewer: User, dataset: Dataset) -> bool:
+    return can_manage_retention(viewer, dataset)
