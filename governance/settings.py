@@ -592,6 +592,14 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+_retention_hour = env_int(
+    "RETENTION_RUN_HOUR", 2, "Hour (UTC) of the daily retention run.", minimum=0
+)
+_retention_minute = env_int(
+    "RETENTION_RUN_MINUTE", 30, "Minute of the daily retention run.", minimum=0
+)
+if _retention_hour > 23 or _retention_minute > 59:
+    raise ImproperlyConfigured("RETENTION_RUN_HOUR must be 0-23 and RETENTION_RUN_MINUTE 0-59.")
 CELERY_BEAT_SCHEDULE: dict = {
     "access-alerts-scan": {
         "task": "governance.access.tasks.alerts_scan_task",
@@ -613,14 +621,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     },
     "retention-run": {
         "task": "governance.retention.tasks.retention_dispatch_task",
-        "schedule": crontab(
-            minute=env_int(
-                "RETENTION_RUN_MINUTE", 30, "Minute of the daily retention run.", minimum=0
-            ),
-            hour=env_int(
-                "RETENTION_RUN_HOUR", 2, "Hour (UTC) of the daily retention run.", minimum=0
-            ),
-        ),
+        "schedule": crontab(minute=_retention_minute, hour=_retention_hour),
     },
     "erasure-run": {
         "task": "governance.retention.tasks.erasure_dispatch_task",

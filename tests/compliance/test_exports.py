@@ -218,7 +218,14 @@ def test_evidence_pack_holds_the_dataset_record_and_each_grant_with_its_request_
             "audit/audit-log.jsonl",
             "audit/checkpoint.json",
             "audit/public-keys.json",
+            "retention/policy.json",
+            "retention/legal-holds.json",
+            "retention/erasure-requests.json",
+            "retention/runs.json",
+            "retention/deletion-certificates.jsonl",
         }
+        assert read("retention/policy.json") is None  # no retention policy on this dataset
+        assert read("retention/runs.json") == []
         assert read("dataset.json")["slug"] == "support-tickets"
         assert {f["name"] for f in read("classification.json")} == {"ticket_id", "email", "message"}
         assert [r["version"] for r in read("reviews.json")] == [1]

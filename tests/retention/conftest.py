@@ -16,8 +16,6 @@ from governance.access import services as access
 from tests.consent.factories import event, make_purpose
 from tests.datasets.factories import ANSWERS, make_dataset
 
-STORE_DB = "retention_store_test"
-STORE_URL = f"postgres://postgres@127.0.0.1:5432/{STORE_DB}"
 ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 
 EVENT_FIELDS = {
@@ -27,12 +25,17 @@ EVENT_FIELDS = {
 
 
 @pytest.fixture(scope="session")
-def store_database():
+def store_database(django_db_setup):
+    """A database beside the test database (named after it, so parallel suites on one server
+    do not meet), standing in for a warehouse the registry governs."""
+    from django.db import connection
+
+    name = f"{connection.settings_dict['NAME']}_store"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (STORE_DB,))
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
         if exists.fetchone() is None:
-            conn.execute(f'CREATE DATABASE "{STORE_DB}"')
-    return STORE_URL
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return f"postgres://postgres@127.0.0.1:5432/{name}"
 
 
 @pytest.fixture
