@@ -18,6 +18,27 @@ SHOTS = [
 ]
 
 
+def _login(page, base: str, username: str) -> None:
+    page.goto(f"{base}/accounts/login/")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password").fill(f"{username}-demo-2026")
+    page.get_by_role("button", name="Sign in").click()
+
+
+def retention_run(browser, base: str) -> None:
+    """petra previews the next retention run of customer-events, runs it, and the run page
+    shows the deletion certificate (needs the demo's worker running)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1250})
+    _login(page, base, "petra")
+    page.goto(f"{base}/retention/datasets/customer-events/")
+    page.get_by_test_id("preview-button").click()
+    page.get_by_test_id("preview-result").wait_for()
+    page.get_by_test_id("run-now").click()
+    page.get_by_test_id("certificate").wait_for(timeout=60_000)
+    page.screenshot(path=str(OUT / "retention.png"), full_page=False)
+    page.close()
+
+
 def main(base: str) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as p:
@@ -33,6 +54,7 @@ def main(base: str) -> None:
             page.goto(f"{base}{path}")
             page.screenshot(path=str(OUT / name), full_page=False)
             page.close()
+        retention_run(browser, base)
         browser.close()
 
 

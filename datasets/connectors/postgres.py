@@ -13,6 +13,7 @@ Every statement is built from ``psycopg.sql.Identifier``s and carries values as 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
 from typing import Any
 from urllib.parse import urlsplit
@@ -117,6 +118,10 @@ class PostgresTableConnector(Connector):
                 ),
             ) from None
         conn.execute("SET TIME ZONE 'UTC'")
+        # Every statement, reads included, gives up behind a lock instead of queueing (a run
+        # fails with the store's reason and the next one retries); none runs unbounded.
+        conn.execute("SET lock_timeout = '5s'")
+        conn.execute("SET statement_timeout = '300s'")
         self._conn = conn
         return conn
 
@@ -125,17 +130,14 @@ class PostgresTableConnector(Connector):
             self._conn.close()
             self._conn = None
 
-    def _run(self, query, params=(), *, fetch: str = "all"):
-        """One statement; database errors become ConnectorErrors without values in them."""
-        conn = self._connection()
+    @contextmanager
+    def _translated(self):
+        """Database errors become ConnectorErrors, without values in them. A lock or statement
+        timeout is a refused change (the next run retries); a lost connection is unreachable."""
         try:
-            with conn.cursor() as cursor:
-                cursor.execute(query, params)
-                if fetch == "one":
-                    return cursor.fetchone()
-                if fetch == "rowcount":
-                    return cursor.rowcount
-                return cursor.fetchall()
+            yield
+        except (errors.LockNotAvailable, errors.QueryCanceled) as exc:
+            raise ConnectorError("failed", self._failed(exc)) from None
         except psycopg.OperationalError as exc:
             self.close()
             raise ConnectorError("unreachable", self._failed(exc)) from None
@@ -143,6 +145,15 @@ class PostgresTableConnector(Connector):
             raise ConnectorError("forbidden", self._failed(exc)) from None
         except psycopg.Error as exc:
             raise ConnectorError("failed", self._failed(exc)) from None
+
+    def _run(self, query, params=(), *, fetch: str = "all"):
+        """One statement in autocommit."""
+        conn = self._connection()
+        with self._translated(), conn.cursor() as cursor:
+            cursor.execute(query, params)
+            if fetch == "one":
+                return cursor.fetchone()
+            return cursor.fetchall()
 
     def _failed(self, exc: Exception) -> str:
         # The driver's first line only: PostgreSQL puts no row values in it for these
@@ -345,21 +356,12 @@ class PostgresTableConnector(Connector):
         else:
             statement = sql.SQL("DELETE FROM {} WHERE {}").format(self._relation(), keys)
         conn = self._connection()
-        try:
-            with conn.transaction(), conn.cursor() as cursor:
-                # Short locks: give up rather than queue behind a long writer; the run fails
-                # with its reason recorded and the next run picks the batch up again.
-                cursor.execute("SET LOCAL lock_timeout = '5s'")
-                cursor.execute("SET LOCAL statement_timeout = '120s'")
-                cursor.execute(statement, params)
-                return cursor.rowcount
-        except psycopg.OperationalError as exc:
-            self.close()
-            raise ConnectorError("unreachable", self._failed(exc)) from None
-        except errors.InsufficientPrivilege as exc:
-            raise ConnectorError("forbidden", self._failed(exc)) from None
-        except psycopg.Error as exc:
-            raise ConnectorError("failed", self._failed(exc)) from None
+        with self._translated(), conn.transaction(), conn.cursor() as cursor:
+            # Short locks: give up rather than queue behind a long writer; the run fails
+            # with its reason recorded and the next run picks the batch up again.
+            cursor.execute("SET LOCAL statement_timeout = '120s'")
+            cursor.execute(statement, params)
+            return cursor.rowcount
 
     def applied(self, batch: Batch) -> bool:
         keys, params = self._keys(batch)

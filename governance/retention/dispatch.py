@@ -56,8 +56,10 @@ def dispatch(*, kind: str) -> dict:
         dataset = policy.dataset
         plan = planning.plan_for(dataset)
         if kind == RetentionRun.Kind.ERASURE:
-            # Only when subjects are due that the last successful run did not cover.
-            if not plan.subject_ids:
+            # Only when subjects are due that the last successful run did not cover. A dataset
+            # on legal hold would only get a held run (and certificate) every hour; the daily
+            # retention run records the hold, and the first dispatch after its release erases.
+            if not plan.subject_ids or plan.is_held:
                 continue
             if planning.subjects_digest(plan.subject_ids) == _last_subjects_digest(dataset.pk):
                 continue

@@ -57,8 +57,8 @@ MSG_NEEDS_EVENT_TIME = (
     "field: set one in the catalog, or nothing can be deleted by age."
 )
 MSG_NEEDS_SUBJECT_FIELD = (
-    "{count} subject(s) are due for erasure, but the dataset names no subject-id field: set "
-    "one in the catalog."
+    "{count} subject(s) are due for erasure, but the dataset names no subject-id field, so "
+    "their rows cannot be found: set one in the catalog (deletion by age goes on)."
 )
 
 
@@ -88,10 +88,23 @@ class Plan:
     withdrawn: dict[str, datetime] = field(default_factory=dict)
     requested: dict[str, list[int]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # The problems that only stop deletion by age (an erasure run is not concerned).
+    age_problems: list[str] = field(default_factory=list)
+    # Shown, but stopping nothing: e.g. subjects due in a dataset without a subject-id field
+    # (they cannot be found, so age and expiry are still enforced).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def subject_ids(self) -> set[str]:
+        if not self.dataset.subject_id_field:
+            return set()
         return (set(self.withdrawn) | set(self.requested)) - self.held_subjects
+
+    def problems_for(self, kind: str) -> list[str]:
+        """The problems that stop a run of ``kind``: erasing subjects needs no event time."""
+        if kind == RetentionRun.Kind.ERASURE:
+            return [p for p in self.problems if p not in self.age_problems]
+        return list(self.problems)
 
     @property
     def is_held(self) -> bool:
@@ -266,9 +279,11 @@ def plan_for(dataset: Dataset, *, now: datetime | None = None) -> Plan:
         if dataset.event_time_field:
             plan.cutoff = now - timedelta(days=plan.max_age_days) - grace
         else:
-            plan.problems.append(
-                MSG_NEEDS_EVENT_TIME.format(days=plan.max_age_days, source=plan.max_age_source)
+            problem = MSG_NEEDS_EVENT_TIME.format(
+                days=plan.max_age_days, source=plan.max_age_source
             )
+            plan.problems.append(problem)
+            plan.age_problems.append(problem)
     if policy.expires_on:
         plan.expires_at = _midnight(policy.expires_on) + grace
         plan.expired = now >= plan.expires_at
@@ -281,8 +296,9 @@ def plan_for(dataset: Dataset, *, now: datetime | None = None) -> Plan:
     ).exclude(status=ErasureTarget.Status.ERASED)
     for request_id, external_id in targets.values_list("request_id", "request__external_id"):
         plan.requested.setdefault(external_id, []).append(request_id)
-    if plan.subject_ids and not dataset.subject_id_field:
-        plan.problems.append(MSG_NEEDS_SUBJECT_FIELD.format(count=len(plan.subject_ids)))
+    due = (set(plan.withdrawn) | set(plan.requested)) - plan.held_subjects
+    if due and not dataset.subject_id_field:
+        plan.warnings.append(MSG_NEEDS_SUBJECT_FIELD.format(count=len(due)))
     return plan
 
 

@@ -295,6 +295,7 @@ def _certificate_document(
             "cutoff": run.plan.get("cutoff"),
             "expired": run.plan.get("expired"),
             "purposes": run.plan.get("purposes", []),
+            "warnings": run.plan.get("warnings", []),
             "operations": [
                 {"operation": operation, **criteria.describe()}
                 for operation, criteria in operations
@@ -356,6 +357,11 @@ def _complete(
         run.error = error
         run.error_code = "held" if status == RetentionRun.Status.HELD else ""
         run.finished_at = timezone.now()
+        # What was erased (subjects held since creation are not), so the next dispatch sees
+        # them as still due once their hold is released.
+        erased = set(run.subject_ids) - held
+        run.subjects_count = len(erased)
+        run.subjects_sha256 = planning.subjects_digest(erased)
         run.subject_ids = []  # the certificate keeps the count and the hash
         run.held_subject_ids = []
         run.save(
@@ -364,6 +370,8 @@ def _complete(
                 "error",
                 "error_code",
                 "finished_at",
+                "subjects_count",
+                "subjects_sha256",
                 "subject_ids",
                 "held_subject_ids",
             ]

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import calendar
 import hashlib
+from dataclasses import replace
 from datetime import date, datetime
 
 from django.db import IntegrityError, transaction
@@ -77,11 +78,23 @@ MSG_TARGET_NO_SUBJECT_FIELD = (
     "Dataset {slug!r} names no subject-id field, so a subject's rows cannot be found in it."
 )
 MSG_REQUEST_NOT_FOUND = "No such erasure request."
-MSG_REQUEST_CLOSED = "The request is already {status}."
+MSG_REQUEST_CLOSED = "The request is closed ({status}); nothing more can change."
 MSG_ALREADY_EXTENDED = (
     "The deadline was already extended; Art. 12(3) allows one extension of two months."
 )
 MSG_EXTENSION_REASON = "Give the reason for the extension; the subject must be told it."
+MSG_EXTENSION_LATE = (
+    "The one-month deadline ({due}) has passed: Art. 12(3) allows an extension only if the "
+    "subject is told within the first month."
+)
+MSG_EXPIRY_PAST = (
+    "The expiry date lies in the past: the next run would delete the whole dataset. Give today "
+    "or a later date (keep an expiry date that has already passed by leaving it unchanged)."
+)
+MSG_TARGET_NO_POLICY = (
+    "Dataset {slug!r} has no enabled retention policy for namespace {namespace!r}, so no run "
+    "would erase the subject there: set one first."
+)
 MSG_REJECTION_REASON = "Give the exemption (Art. 17(3)) that applies."
 MSG_RUN_ACTIVE = "A run of this dataset is already queued or running (run {run})."
 MSG_RUN_NO_POLICY = "The dataset has no retention policy: set one before running."
@@ -140,10 +153,12 @@ def _policy_problems(dataset: Dataset, fields: dict) -> dict[str, str]:
 
     problems: dict[str, str] = {}
     max_age = fields.get("max_age_days")
-    if max_age is not None and (not isinstance(max_age, int) or max_age < 1):
+    if max_age is not None and (
+        isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 1
+    ):
         problems["max_age_days"] = MSG_MAX_AGE
     grace = fields.get("grace_days", 0)
-    if not isinstance(grace, int) or not 0 <= grace <= 3650:
+    if isinstance(grace, bool) or not isinstance(grace, int) or not 0 <= grace <= 3650:
         problems["grace_days"] = MSG_GRACE
     if fields.get("action", "delete") not in RetentionPolicy.Action.values:
         problems["action"] = MSG_BAD_ACTION
@@ -179,7 +194,7 @@ def _policy_problems(dataset: Dataset, fields: dict) -> dict[str, str]:
 
 
 @audit.records_refusal("retention.policy_refused", target="dataset", actor="actor")
-@transaction.atomic(durable=True)
+@transaction.atomic
 def policy_set(
     *,
     dataset: Dataset,
@@ -205,6 +220,13 @@ def policy_set(
         "enabled": enabled,
     }
     problems = _policy_problems(dataset, fields)
+    current = RetentionPolicy.objects.filter(dataset=dataset).first()
+    if (
+        expires_on is not None
+        and expires_on < timezone.now().date()
+        and (current is None or current.expires_on != expires_on)
+    ):
+        problems.setdefault("expires_on", MSG_EXPIRY_PAST)
     if problems:
         first = next(iter(problems))
         raise ApplicationError(problems[first], {"field": first, "fields": problems})
@@ -230,7 +252,7 @@ def policy_set(
 
 
 @audit.records_refusal("retention.hold_refused", actor="actor")
-@transaction.atomic(durable=True)
+@transaction.atomic
 def hold_place(
     *,
     actor: User,
@@ -301,7 +323,7 @@ def _mark_targets_held(hold: LegalHold) -> None:
 
 
 @audit.records_refusal("retention.hold_refused", actor="actor")
-@transaction.atomic(durable=True)
+@transaction.atomic
 def hold_release(*, hold_id: int, actor: User, reason: str) -> LegalHold:
     _require_privacy_officer(actor)
     hold = LegalHold.objects.select_for_update().filter(pk=hold_id).first()
@@ -350,7 +372,7 @@ def add_months(day: date, months: int) -> date:
 
 
 @audit.records_refusal("retention.erasure_refused", actor="actor")
-@transaction.atomic(durable=True)
+@transaction.atomic
 def erasure_request_create(
     *,
     actor: User,
@@ -379,11 +401,21 @@ def erasure_request_create(
                     MSG_TARGET_NO_SUBJECT_FIELD.format(slug=dataset.slug),
                     {"field": "datasets"},
                 )
+            if not RetentionPolicy.objects.filter(
+                dataset=dataset, enabled=True, subject_namespace=namespace
+            ).exists():
+                raise ApplicationError(
+                    MSG_TARGET_NO_POLICY.format(slug=dataset.slug, namespace=namespace),
+                    {"field": "datasets"},
+                )
         chosen = list({d.pk: d for d in datasets}.values())
     else:
         chosen = list(
             Dataset.objects.exclude(subject_id_field="")
-            .filter(retention_policy__subject_namespace=namespace)
+            .filter(
+                retention_policy__subject_namespace=namespace,
+                retention_policy__enabled=True,
+            )
             .order_by("slug")
         )
     if not chosen:
@@ -428,18 +460,20 @@ def _open_request(request_id: int) -> ErasureRequest:
     if request is None:
         raise NotFound(MSG_REQUEST_NOT_FOUND)
     if request.status != ErasureRequest.Status.OPEN:
-        raise Conflict(MSG_REQUEST_CLOSED.format(status=request.get_status_display().lower()))
+        raise Conflict(MSG_REQUEST_CLOSED.format(status=request.status))
     return request
 
 
 @audit.records_refusal("retention.erasure_refused", actor="actor")
-@transaction.atomic(durable=True)
+@transaction.atomic
 def erasure_request_extend(*, request_id: int, actor: User, reason: str) -> ErasureRequest:
     """Extend the deadline by two further months (three from receipt), once, with a reason."""
     _require_privacy_officer(actor)
     request = _open_request(request_id)
     if request.extended:
         raise Conflict(MSG_ALREADY_EXTENDED)
+    if timezone.now().date() > request.due_on:
+        raise Conflict(MSG_EXTENSION_LATE.format(due=request.due_on.isoformat()))
     reason = (reason or "").strip()
     if not reason:
         raise ApplicationError(MSG_EXTENSION_REASON, {"field": "reason"})
@@ -457,7 +491,7 @@ def erasure_request_extend(*, request_id: int, actor: User, reason: str) -> Eras
 
 
 @audit.records_refusal("retention.erasure_refused", actor="actor")
-@transaction.atomic(durable=True)
+@transaction.atomic
 def erasure_request_reject(*, request_id: int, actor: User, reason: str) -> ErasureRequest:
     _require_privacy_officer(actor)
     request = _open_request(request_id)
@@ -502,7 +536,8 @@ def _plan_summary(plan: planning.Plan, kind: str) -> dict:
         "held_subjects": len(plan.held_subjects),
         "dataset_holds": [h.pk for h in plan.dataset_holds],
         "namespace": plan.policy.subject_namespace if plan.policy else "",
-        "problems": list(plan.problems),
+        "problems": plan.problems_for(kind),
+        "warnings": list(plan.warnings),
     }
 
 
@@ -558,7 +593,7 @@ def run_create(
 
 
 @audit.records_refusal("retention.run_refused", target="dataset", actor="actor")
-@transaction.atomic(durable=True)
+@transaction.atomic
 def run_start(*, dataset: Dataset, actor: User, kind: str = "retention") -> RetentionRun:
     """A person starts a run now (the portal's and the API's "Run now")."""
     if not can_manage_retention(actor, dataset):
@@ -591,14 +626,14 @@ MSG_PREVIEW_STORE = "The dry run could not read the dataset's store: {reason}"
 
 
 @audit.records_refusal("retention.preview_refused", target="dataset", actor="viewer")
-@transaction.atomic(durable=True)
+@transaction.atomic
 def retention_preview(
     *, dataset: Dataset, viewer: User, kind: str = RetentionRun.Kind.RETENTION
 ) -> dict:
     """What a run of ``kind`` started now would delete, read from the store without changing
     it: counts per operation, the oldest matching row, the number of subjects affected, and
     every hold that would stop or narrow it. The preview itself is a ledger event."""
-    from datasets.connectors import ConnectorError, connector_for
+    from datasets.connectors import DELETE, ConnectorError, connector_for
 
     if not can_view_retention(viewer, dataset):
         raise NotPermitted(MSG_VIEW_FORBIDDEN)
@@ -618,7 +653,7 @@ def retention_preview(
         "operations": [],
         "totals": {"rows": 0, "files": 0, "subjects": 0},
     }
-    if plan.policy is not None and not plan.problems:
+    if plan.policy is not None and not summary["problems"]:
         connector = connector_for(
             storage_kind=dataset.storage_kind,
             location=dataset.location,
@@ -626,8 +661,17 @@ def retention_preview(
             options={"connection": plan.policy.connection},
         )
         try:
+            # A run applies its operations in turn: rows of the subjects an earlier deletion
+            # erased are gone before a later operation (anonymisation) reads the store, so
+            # they are counted once, by the deletion.
+            erased: frozenset[str] = frozenset()
             for operation, criteria in plan.operations(kind):
-                found = connector.preview(criteria, operation)
+                counted = criteria
+                if erased:
+                    counted = replace(criteria, keep_subject_ids=criteria.keep_subject_ids | erased)
+                found = connector.preview(counted, operation)
+                if operation == DELETE:
+                    erased |= criteria.subject_ids
                 result["operations"].append(
                     {
                         "operation": operation,

@@ -167,7 +167,7 @@ def test_dataset_expiry_deletes_every_row(store, events_dataset, alice):
     set_policy(
         dataset=events_dataset,
         actor=alice,
-        expires_on=timezone.now().date() - timedelta(days=1),
+        expires_on=timezone.now().date(),  # from midnight today, with no grace period
     )
     run = _run(events_dataset, alice)
     assert store.count() == 0
@@ -315,3 +315,27 @@ def test_the_connector_refuses_an_unknown_connection_with_the_configured_names(
         "No retention connection named 'lake'; configured: warehouse. Add it to "
         "RETENTION_CONNECTIONS."
     )
+
+
+def test_a_table_locked_by_a_long_writer_fails_the_run_and_the_next_run_finishes(
+    store, events_dataset, alice
+):
+    # given a writer holding an exclusive lock on the table
+    import psycopg
+
+    store.fill(200, subjects=5)
+    set_policy(dataset=events_dataset, actor=alice, max_age_days=30)
+    with psycopg.connect(store.url) as writer:
+        writer.execute("LOCK TABLE shop.events IN ACCESS EXCLUSIVE MODE")
+        # when a run tries to delete (it gives up after lock_timeout instead of queueing)
+        failed = _run(events_dataset, alice)
+        writer.rollback()
+    # then the run failed with the store's reason, and deleted nothing
+    assert failed.status == RetentionRun.Status.FAILED
+    assert failed.error_code == "failed"
+    assert failed.error.startswith('The database refused a statement on "shop.events":')
+    assert store.count() == 200
+    # and the next run, with the lock gone, does the work
+    finished = _run(events_dataset, alice)
+    assert finished.status == RetentionRun.Status.SUCCEEDED
+    assert finished.rows_deleted == 200 - store.count() > 0
