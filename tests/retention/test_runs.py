@@ -339,3 +339,91 @@ def test_a_table_locked_by_a_long_writer_fails_the_run_and_the_next_run_finishes
     finished = _run(events_dataset, alice)
     assert finished.status == RetentionRun.Status.SUCCEEDED
     assert finished.rows_deleted == 200 - store.count() > 0
+
+
+# --- files ------------------------------------------------------------------------------------
+
+
+def _csv_dataset(alice, petra, folder):
+    from datasets import services as catalog
+    from governance.access import services as access
+    from tests.datasets.factories import ANSWERS, make_dataset
+    from tests.retention.conftest import EVENT_FIELDS
+
+    dataset = make_dataset(
+        alice,
+        slug="shop-files",
+        fields=EVENT_FIELDS,
+        storage_kind="csv",
+        location=str(folder),
+        subject_id_field="customer_id",
+        event_time_field="event_time",
+    )
+    catalog.dataset_submit(actor=alice, dataset=dataset, **ANSWERS)
+    catalog.dataset_approve(actor=petra, dataset=dataset)
+    access.purpose_approval_create(actor=petra, dataset=dataset, purpose_slug="churn-model")
+    return dataset
+
+
+def _write_month(folder, month: str, rows: list[tuple[str, datetime]]) -> None:
+    part = folder / f"month={month}"
+    part.mkdir(parents=True, exist_ok=True)
+    lines = ["customer_id,email,event_time"]
+    lines += [f"{c},{c}@example.com,{t.isoformat()}" for c, t in rows]
+    (part / "events.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_a_run_on_csv_partitions_deletes_whole_expired_files_and_rewrites_the_rest(
+    tmp_path, settings, churn, alice, petra
+):
+    # given three monthly partitions: one wholly past 100 days, one mixed, one recent;
+    # c-9 withdrew consent
+    settings.RETENTION_FILE_ROOTS = [tmp_path.resolve()]
+    folder = tmp_path / "events"
+    now = timezone.now()
+    old, mixed_old, recent = (now - timedelta(days=d) for d in (300, 120, 5))
+    _write_month(folder, "old", [("c-1", old), ("c-2", old)])
+    _write_month(folder, "mixed", [("c-1", mixed_old), ("c-3", recent), ("c-9", recent)])
+    _write_month(folder, "new", [("c-4", recent)])
+    dataset = _csv_dataset(alice, petra, folder)
+    give_consent(["c-1", "c-3", "c-4", "c-9"])
+    withdraw(["c-9"])
+    set_policy(dataset=dataset, actor=alice, max_age_days=100)
+    # when
+    run = _run(dataset, alice)
+    again = _run(dataset, alice)
+    # then
+    assert not (folder / "month=old" / "events.csv").exists()
+    assert (folder / "month=mixed" / "events.csv").read_text() == (
+        f"customer_id,email,event_time\nc-3,c-3@example.com,{recent.isoformat()}\n"
+    )
+    assert (folder / "month=new" / "events.csv").read_text().count("\n") == 2
+    assert (run.status, run.rows_deleted, run.files_deleted) == ("succeeded", 4, 1)
+    verification = run.certificate.document["verification"][0]
+    assert verification["remaining"] == 0
+    assert verification["method"].startswith("re-read of every CSV file under")
+    assert (again.rows_deleted, again.files_deleted) == (0, 0)
+
+
+def test_a_file_that_is_not_what_the_dataset_says_fails_the_run_and_changes_nothing(
+    tmp_path, settings, churn, alice, petra
+):
+    # given a "CSV" dataset whose folder holds a Parquet file renamed .csv
+    settings.RETENTION_FILE_ROOTS = [tmp_path.resolve()]
+    folder = tmp_path / "events"
+    _write_month(folder, "old", [("c-1", timezone.now() - timedelta(days=300))])
+    bogus = folder / "month=old" / "other.csv"
+    bogus.write_bytes(b"PAR1\x00\x00garbage")
+    dataset = _csv_dataset(alice, petra, folder)
+    set_policy(dataset=dataset, actor=alice, max_age_days=100)
+    before = {p: p.read_bytes() for p in folder.rglob("*.csv")}
+    # when
+    run = _run(dataset, alice)
+    # then
+    assert run.status == RetentionRun.Status.FAILED
+    assert run.error_code == "mismatch"
+    assert "other.csv" in run.error
+    assert {p: p.read_bytes() for p in folder.rglob("*.csv")} == before
+    assert LedgerEntry.objects.get(event="retention.run_failed").additional_data["code"] == (
+        "mismatch"
+    )
