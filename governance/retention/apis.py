@@ -10,7 +10,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from datasets.models import Dataset
-from governance.errors import ApplicationError, NotFound
+from governance.audit import services as audit
+from governance.errors import ApplicationError, NotFound, NotPermitted
 from governance.retention import selectors, services
 from governance.retention.models import (
     ErasureRequest,
@@ -20,6 +21,39 @@ from governance.retention.models import (
 )
 
 MSG_UNKNOWN_DATASETS = "Unknown dataset(s): {slugs}."
+MSG_NO_POLICY = "The dataset has no retention policy."
+MSG_NO_CERTIFICATE = "This run has no certificate (yet)."
+MSG_BAD_KIND = "kind must be 'retention' or 'erasure'."
+
+
+def _dataset(slug: str) -> Dataset:
+    """The dataset named ``slug`` (404 otherwise), for the writes whose service checks who may
+    act: the service, not the view, refuses, so that the refusal is recorded in the ledger."""
+    dataset = Dataset.objects.filter(slug=slug).first()
+    if dataset is None:
+        raise NotFound(services.MSG_NO_DATASET.format(slug=slug))
+    return dataset
+
+
+def _named_datasets(*, actor, slugs: list[str], field: str = "datasets") -> list[Dataset]:
+    """The datasets a privacy officer named in a hold or an erasure request; who may act is
+    checked first, and unknown slugs are refused (each refusal recorded by the decorators
+    below, like the services' own)."""
+    if not services.is_privacy_officer(actor):
+        raise NotPermitted(services.MSG_PRIVACY_ONLY)
+    datasets = list(Dataset.objects.filter(slug__in=slugs))
+    missing = sorted(set(slugs) - {d.slug for d in datasets})
+    if missing:
+        raise ApplicationError(
+            MSG_UNKNOWN_DATASETS.format(slugs=", ".join(missing)), {"field": field}
+        )
+    return datasets
+
+
+_hold_datasets = audit.records_refusal("retention.hold_refused", actor="actor")(_named_datasets)
+_erasure_datasets = audit.records_refusal("retention.erasure_refused", actor="actor")(
+    _named_datasets
+)
 
 
 class PolicySerializer(serializers.ModelSerializer):
@@ -141,7 +175,8 @@ class ReasonSerializer(serializers.Serializer):
     class Meta:
         ref_name = "RetentionReason"
 
-    reason = serializers.CharField(max_length=5000)
+    # Blank or missing: the service refuses with its own message and records the refusal.
+    reason = serializers.CharField(max_length=5000, required=False, default="", allow_blank=True)
 
 
 # --- policies, dry runs, runs ---------------------------------------------------------------
@@ -169,14 +204,14 @@ class PolicyApi(APIView):
         dataset = services.dataset_for(viewer=request.user, slug=slug)
         policy = RetentionPolicy.objects.filter(dataset=dataset).first()
         if policy is None:
-            raise NotFound("The dataset has no retention policy.")
+            raise NotFound(MSG_NO_POLICY)
         return Response(PolicySerializer(policy).data)
 
     @extend_schema(
         operation_id="retention_policy_set", request=InputSerializer, responses=PolicySerializer
     )
     def put(self, request: Request, slug: str) -> Response:
-        dataset = services.dataset_for(viewer=request.user, slug=slug, manage=True)
+        dataset = _dataset(slug)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         policy = services.policy_set(dataset=dataset, actor=request.user, **data.validated_data)
@@ -191,10 +226,10 @@ class PreviewApi(APIView):
         responses={200: OpenApiResponse(description="Counts per operation and the criteria.")},
     )
     def get(self, request: Request, slug: str) -> Response:
-        dataset = services.dataset_for(viewer=request.user, slug=slug)
+        dataset = _dataset(slug)
         kind = request.query_params.get("kind", RetentionRun.Kind.RETENTION)
         if kind not in RetentionRun.Kind.values:
-            raise ApplicationError("kind must be 'retention' or 'erasure'.", {"field": "kind"})
+            raise ApplicationError(MSG_BAD_KIND, {"field": "kind"})
         preview = services.retention_preview(dataset=dataset, viewer=request.user, kind=kind)
         return Response(preview)
 
@@ -221,7 +256,7 @@ class RunListApi(APIView):
         responses={202: RunSerializer},
     )
     def post(self, request: Request, slug: str) -> Response:
-        dataset = services.dataset_for(viewer=request.user, slug=slug, manage=True)
+        dataset = _dataset(slug)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run = services.run_start(dataset=dataset, actor=request.user, **data.validated_data)
@@ -246,7 +281,7 @@ class CertificateApi(APIView):
         run = selectors.run_get_for(viewer=request.user, run_id=pk)
         certificate = selectors.certificate_of(run)
         if certificate is None:
-            raise NotFound("This run has no certificate (yet).")
+            raise NotFound(MSG_NO_CERTIFICATE)
         return Response(
             {
                 "id": certificate.pk,
@@ -271,7 +306,9 @@ class HoldListApi(APIView):
         external_id = serializers.CharField(
             required=False, default="", allow_blank=True, max_length=128
         )
-        reason = serializers.CharField(max_length=5000)
+        reason = serializers.CharField(
+            max_length=5000, required=False, default="", allow_blank=True
+        )
         reference = serializers.CharField(
             required=False, default="", allow_blank=True, max_length=200
         )
@@ -294,11 +331,7 @@ class HoldListApi(APIView):
         slug = values.pop("dataset", None)
         dataset = None
         if slug:
-            dataset = Dataset.objects.filter(slug=slug).first()
-            if dataset is None:
-                raise ApplicationError(
-                    MSG_UNKNOWN_DATASETS.format(slugs=slug), {"field": "dataset"}
-                )
+            (dataset,) = _hold_datasets(actor=request.user, slugs=[slug], field="dataset")
         hold = services.hold_place(actor=request.user, dataset=dataset, **values)
         return Response(HoldSerializer(hold).data, status=201)
 
@@ -356,12 +389,7 @@ class ErasureRequestListApi(APIView):
         data.is_valid(raise_exception=True)
         values = dict(data.validated_data)
         slugs = values.pop("datasets")
-        datasets = list(Dataset.objects.filter(slug__in=slugs))
-        missing = sorted(set(slugs) - {d.slug for d in datasets})
-        if missing:
-            raise ApplicationError(
-                MSG_UNKNOWN_DATASETS.format(slugs=", ".join(missing)), {"field": "datasets"}
-            )
+        datasets = _erasure_datasets(actor=request.user, slugs=slugs) if slugs else []
         created = services.erasure_request_create(
             actor=request.user, datasets=datasets or None, **values
         )

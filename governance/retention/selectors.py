@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import Case, Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.urls import reverse
 from django.utils import timezone
 from guardian.shortcuts import get_objects_for_user
@@ -103,7 +103,8 @@ def holds_visible(*, viewer: User, active_only: bool = False) -> QuerySet[LegalH
     holds = LegalHold.objects.select_related("dataset", "placed_by", "released_by")
     if active_only:
         holds = holds.filter(released_at__isnull=True)
-    return holds.order_by("released_at", "-placed_at", "-id")
+    # Active holds (no release date) first: PostgreSQL sorts NULLs last in ascending order.
+    return holds.order_by(F("released_at").asc(nulls_first=True), "-placed_at", "-id")
 
 
 def holds_for_dataset(dataset: Dataset) -> list[LegalHold]:
@@ -121,7 +122,12 @@ def erasure_requests_visible(*, viewer: User) -> QuerySet[ErasureRequest]:
     return (
         ErasureRequest.objects.select_related("created_by", "closed_by")
         .prefetch_related(Prefetch("targets", ErasureTarget.objects.select_related("dataset")))
-        .order_by("status", "due_on", "id")
+        # Open requests (the ones with a deadline running) first, not alphabetically by status.
+        .order_by(
+            Case(When(status=ErasureRequest.Status.OPEN, then=Value(0)), default=Value(1)),
+            "due_on",
+            "id",
+        )
     )
 
 

@@ -10,6 +10,8 @@ from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from datasets.models import Dataset
+from governance.audit import services as audit
 from governance.errors import ApplicationError, NotFound, NotPermitted
 from governance.retention import planning, selectors, services
 from governance.retention.forms import ErasureRequestForm, HoldForm, PolicyForm, ReasonForm
@@ -23,6 +25,32 @@ def _dataset(request, slug, *, manage=False):
         raise Http404 from None
     except NotPermitted:
         raise PermissionDenied from None
+
+
+def _refuse(*, actor, message: str, dataset: Dataset | None = None):
+    raise NotPermitted(message)
+
+
+# A POST by someone who may not act is refused here (the form needs data the service would
+# refuse anyway), and recorded in the ledger like the service's own refusals.
+_policy_refused = audit.records_refusal("retention.policy_refused", target="dataset")(_refuse)
+_hold_refused = audit.records_refusal("retention.hold_refused")(_refuse)
+_erasure_refused = audit.records_refusal("retention.erasure_refused")(_refuse)
+
+
+def _refused(recorder, request, **kwargs):
+    """Record the refusal and answer 403 (``recorder`` always raises NotPermitted)."""
+    try:
+        recorder(actor=request.user, **kwargs)
+    except NotPermitted:
+        raise PermissionDenied from None
+
+
+def _dataset_named(slug) -> Dataset:
+    dataset = Dataset.objects.filter(slug=slug).first()
+    if dataset is None:
+        raise Http404
+    return dataset
 
 
 def _apply_error(form, error: ApplicationError) -> None:
@@ -51,6 +79,12 @@ def overview(request):
 @login_required
 @require_http_methods(["GET", "POST"])
 def dataset_retention(request, slug):
+    if request.method == "POST":
+        dataset = _dataset_named(slug)
+        if not services.can_manage_retention(request.user, dataset):
+            _refused(
+                _policy_refused, request, dataset=dataset, message=services.MSG_POLICY_FORBIDDEN
+            )
     dataset = _dataset(request, slug)
     can_manage = services.can_manage_retention(request.user, dataset)
     policy = RetentionPolicy.objects.filter(dataset=dataset).first()
@@ -115,7 +149,7 @@ def dataset_retention(request, slug):
 
 @login_required
 def preview(request, slug):
-    dataset = _dataset(request, slug)
+    dataset = _dataset_named(slug)  # the service checks who may preview, and records it
     kind = request.GET.get("kind", RetentionRun.Kind.RETENTION)
     if kind not in RetentionRun.Kind.values:
         kind = RetentionRun.Kind.RETENTION
@@ -139,7 +173,7 @@ def preview(request, slug):
 @login_required
 @require_POST
 def run_start(request, slug):
-    dataset = _dataset(request, slug, manage=True)
+    dataset = _dataset_named(slug)  # the service checks who may start a run, and records it
     kind = request.POST.get("kind", RetentionRun.Kind.RETENTION)
     try:
         run = services.run_start(dataset=dataset, actor=request.user, kind=kind)
@@ -167,6 +201,8 @@ def run_detail(request, pk):
 @login_required
 @require_http_methods(["GET", "POST"])
 def holds(request):
+    if request.method == "POST" and not services.is_privacy_officer(request.user):
+        _refused(_hold_refused, request, message=services.MSG_PRIVACY_ONLY)
     try:
         all_holds = selectors.holds_visible(viewer=request.user)
     except NotPermitted:
@@ -228,6 +264,8 @@ def hold_release(request, pk):
 @login_required
 @require_http_methods(["GET", "POST"])
 def requests(request):
+    if request.method == "POST" and not services.is_privacy_officer(request.user):
+        _refused(_erasure_refused, request, message=services.MSG_PRIVACY_ONLY)
     try:
         all_requests = selectors.erasure_requests_visible(viewer=request.user)
     except NotPermitted:
