@@ -169,7 +169,7 @@ def dashboard_panels(user: User) -> list[dict]:
                     ("Open", summary["open"]),
                     ("Overdue", summary["overdue"]),
                     ("Due within 7 days", summary["due_within_7_days"]),
-                    ("Next due", summary["next_due"] or "—"),
+                    ("Next due", summary["next_due"].isoformat() if summary["next_due"] else "—"),
                     ("Failed runs, last 7 days", failed),
                     (
                         "Active legal holds",
