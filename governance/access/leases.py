@@ -12,23 +12,14 @@ new key, retire the old one once the longest lease it signed has expired".
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
-import logging
 import math
-import os
 import re
-import secrets
-import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -42,10 +33,8 @@ from rest_framework.views import APIView
 
 from governance.audit import services as audit
 from governance.errors import Conflict, NotFound
+from governance.keyfile import ALGORITHM, CREATED, Ed25519KeyFile
 
-logger = logging.getLogger(__name__)
-
-ALGORITHM = "EdDSA"
 DEFAULT_ISSUER = "governance-registry"
 JWKS_MAX_AGE_SECONDS = 300
 
@@ -82,9 +71,6 @@ _PRINCIPAL_ID = re.compile(r"[a-z][a-z_]*:\S.*")
 # Compact serialization only, strict base64url: no JSON serialization, no stray characters
 # for a lenient decoder to skip. The signature may be empty so "alg": "none" is reported as such.
 _COMPACT = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-# Our own, non-standard JWK member: when the key was created (UTC, epoch seconds). The next
-# key's creation is when this one stopped signing, which is what retiring must wait on.
-_CREATED = "created"
 
 
 class LeaseInvalid(Exception):
@@ -97,18 +83,16 @@ class LeaseInvalid(Exception):
 
 # --- Key file -------------------------------------------------------------------------------
 
-
-def _key_file() -> Path:
-    default = Path(settings.VAR_DIR) / "keys" / "lease-signing.jwks.json"
-    return Path(getattr(settings, "ACCESS_LEASE_KEY_FILE", default))
+KEY_FILE = Ed25519KeyFile(
+    setting="ACCESS_LEASE_KEY_FILE",
+    default_name="lease-signing.jwks.json",
+    label="lease key file",
+    command="lease_keys rotate",
+)
 
 
 def _issuer() -> str:
     return getattr(settings, "ACCESS_LEASE_ISSUER", DEFAULT_ISSUER)
-
-
-_cache: dict[str, tuple[tuple[int, int, int], list[jwk.JWK]]] = {}
-_cache_lock = threading.Lock()
 
 
 def signing_keys() -> list[jwk.JWK]:
@@ -119,188 +103,17 @@ def signing_keys() -> list[jwk.JWK]:
     rotation by ``manage.py lease_keys`` is picked up by running processes without a restart.
     Raises ImproperlyConfigured, naming the file, when it is not a set of private Ed25519 keys.
     """
-    path = _key_file()
-    try:
-        stat = os.stat(path)
-    except FileNotFoundError:
-        _create_key_file(path)
-        stat = os.stat(path)
-    with _cache_lock:
-        cached = _cache.get(str(path))
-    if cached is not None and cached[0] == _stamp(stat):
-        return list(cached[1])
-    # Read and stat the same open file, so the contents and the stamp cached with them agree
-    # even when the file is replaced in between.
-    with open(path, "rb") as handle:
-        stamp = _stamp(os.fstat(handle.fileno()))
-        raw = handle.read()
-    if stat.st_mode & 0o077:
-        logger.warning("The lease key file %s is readable by other users; chmod 600 it.", path)
-    keys = [jwk.JWK(**member) for member in _parse_key_set(raw, path)]
-    with _cache_lock:
-        _cache[str(path)] = (stamp, keys)
-    return list(keys)
-
-
-def _stamp(stat: os.stat_result) -> tuple[int, int, int]:
-    # os.replace gives a new inode, so a rewrite within the mtime granularity is still seen.
-    return (stat.st_mtime_ns, stat.st_ino, stat.st_size)
-
-
-def _parse_key_set(raw: bytes, path: Path) -> list[dict[str, Any]]:
-    """Validated private JWK members. Error messages name the file, never key material."""
-
-    def bad(problem: str) -> ImproperlyConfigured:
-        return ImproperlyConfigured(
-            f"The lease key file {path} {problem} It must be a JWK Set of private Ed25519 "
-            f"keys; `manage.py lease_keys rotate` writes a valid one."
-        )
-
-    try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise bad("is not valid JSON.") from None
-    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise bad('has no "keys" list.')
-    if not document["keys"]:
-        raise bad("holds no keys.")
-    members: list[dict[str, Any]] = []
-    kids: set[str] = set()
-    for position, member in enumerate(document["keys"], start=1):
-        where = f"(key {position})"
-        if not isinstance(member, dict):
-            raise bad(f"{where} holds a key that is not a JSON object.")
-        if member.get("kty") != "OKP" or member.get("crv") != "Ed25519":
-            raise bad(f"{where} holds a key that is not Ed25519 (kty OKP, crv Ed25519).")
-        if not isinstance(member.get("d"), str):
-            raise bad(f"{where} holds a public key only; signing needs the private key.")
-        kid = member.get("kid")
-        if not isinstance(kid, str) or not kid:
-            raise bad(f'{where} holds a key without a "kid".')
-        if kid in kids:
-            raise bad(f"{where} repeats kid {kid!r}.")
-        kids.add(kid)
-        if member.get("alg", ALGORITHM) != ALGORITHM or member.get("use", "sig") != "sig":
-            raise bad(f'{where} holds a key whose "alg"/"use" is not EdDSA/sig.')
-        try:
-            key = jwk.JWK(**member)
-            derived = (
-                key.get_op_key("sign")
-                .public_key()
-                .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-            )
-            matches = derived == base64url_decode(member["x"])
-        except (JWException, ValueError, TypeError):
-            raise bad(f"{where} holds a key that cannot be loaded.") from None
-        if not matches:
-            raise bad(f'{where} holds a key whose public "x" does not match its private "d".')
-        members.append(member)
-    return members
-
-
-def _new_key_member() -> dict[str, Any]:
-    key = jwk.JWK.generate(kty="OKP", crv="Ed25519")
-    member = key.export_private(as_dict=True)
-    member["kid"] = key.thumbprint()  # RFC 7638, SHA-256
-    member["use"] = "sig"
-    member["alg"] = ALGORITHM
-    member[_CREATED] = int(timezone.now().timestamp())
-    return member
-
-
-def _serialize(members: list[dict[str, Any]]) -> bytes:
-    return (json.dumps({"keys": members}, indent=2) + "\n").encode()
-
-
-def _write_private_temp(directory: Path, name: str, content: bytes) -> Path:
-    """A fully written, fsynced 0600 file next to the key file, under a fresh random name."""
-    temp = directory / f".{name}.{secrets.token_hex(8)}.tmp"
-    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return temp
-
-
-def _fsync_directory(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-
-
-def _create_key_file(path: Path) -> None:
-    """Create the key file with one new key, unless another process does so first.
-
-    The key is written in full to a private temporary file, which is then hard-linked to the
-    final name. link() fails when the name exists, so the first process wins, and no process
-    ever reads a half-written file. Had the losers overwritten it instead, a process might
-    sign with a key that the published set no longer holds.
-    """
-    directory = path.parent
-    if not directory.exists():
-        with contextlib.suppress(FileExistsError):
-            directory.mkdir(mode=0o700, parents=True)
-            os.chmod(directory, 0o700)  # mkdir's mode is reduced by the umask
-    temp = _write_private_temp(directory, path.name, _serialize([_new_key_member()]))
-    try:
-        os.link(temp, path)
-    except FileExistsError:
-        return  # another process created it first: use that one
-    except OSError:
-        # A filesystem without hard links: exclusive create of the final name. A reader racing
-        # this one small write could see it empty, but two writers can never both win.
-        try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            return
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(temp.read_bytes())
-            handle.flush()
-            os.fsync(handle.fileno())
-    finally:
-        temp.unlink(missing_ok=True)
-    _fsync_directory(directory)
-    logger.warning("Created the lease signing key file %s with one new key.", path)
-
-
-def _replace_key_file(path: Path, members: list[dict[str, Any]]) -> None:
-    temp = _write_private_temp(path.parent, path.name, _serialize(members))
-    try:
-        os.replace(temp, path)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_directory(path.parent)
-
-
-@contextlib.contextmanager
-def _key_file_lock(path: Path):
-    """Serialise rotations and retirements (read-modify-write of the file) across processes."""
-    lock_path = path.parent / f".{path.name}.lock"
-    descriptor = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(descriptor)  # releases the lock
+    return KEY_FILE.signing_keys()
 
 
 def lease_key_rotate(*, actor=None) -> str:
     """Prepend a new signing key and keep the others, so leases they signed still verify.
     Returns the new kid. Gateways that cache the key set see the new key within
     ``JWKS_MAX_AGE_SECONDS`` or at once if they refetch on an unknown kid (docs/leases.md)."""
-    path = _key_file()
-    signing_keys()  # creates the file when missing, and refuses a malformed one
-    with _key_file_lock(path), transaction.atomic(durable=True):
-        members = _parse_key_set(path.read_bytes(), path)
-        new = _new_key_member()
+    KEY_FILE.signing_keys()  # creates the file when missing, and refuses a malformed one
+    with KEY_FILE.lock(), transaction.atomic(durable=True):
+        members = KEY_FILE.members()
+        new = KEY_FILE.new_member()
         audit.record(
             action="access.lease_key_rotated",
             actor=actor,
@@ -308,7 +121,7 @@ def lease_key_rotate(*, actor=None) -> str:
             object_repr=f"lease key {new['kid']}",
         )
         # Written inside the transaction: if the write fails, the audit event rolls back.
-        _replace_key_file(path, [new, *members])
+        KEY_FILE.replace([new, *members])
     return new["kid"]
 
 
@@ -316,18 +129,18 @@ def lease_key_retire(*, kid: str, actor=None, force: bool = False) -> None:
     """Remove a key that no longer signs. Refuses the signing key (and so the last key), and a
     key whose leases may still be valid: the longest grant, counted from when the next key
     took over signing. Raises NotFound / Conflict with a message for the operator."""
-    path = _key_file()
+    path = KEY_FILE.path
     if not path.exists():
         raise NotFound(MSG_RETIRE_UNKNOWN.format(kid=kid, path=path))
-    with _key_file_lock(path), transaction.atomic(durable=True):
-        members = _parse_key_set(path.read_bytes(), path)
+    with KEY_FILE.lock(), transaction.atomic(durable=True):
+        members = KEY_FILE.members()
         positions = [i for i, member in enumerate(members) if member["kid"] == kid]
         if not positions:
             raise NotFound(MSG_RETIRE_UNKNOWN.format(kid=kid, path=path))
         position = positions[0]
         if position == 0:
             raise Conflict(MSG_RETIRE_SIGNING.format(kid=kid))
-        since_epoch = members[position - 1].get(_CREATED)
+        since_epoch = members[position - 1].get(CREATED)
         if isinstance(since_epoch, int) and not force:
             since = datetime.fromtimestamp(since_epoch, tz=UTC)
             until = since + _longest_lease()
@@ -339,7 +152,7 @@ def lease_key_retire(*, kid: str, actor=None, force: bool = False) -> None:
             data={"kid": kid, "forced": force},
             object_repr=f"lease key {kid}",
         )
-        _replace_key_file(path, members[:position] + members[position + 1 :])
+        KEY_FILE.replace(members[:position] + members[position + 1 :])
 
 
 def _longest_lease() -> timedelta:
@@ -348,23 +161,10 @@ def _longest_lease() -> timedelta:
     return timedelta(days=max(days.values()))
 
 
-def _public_member(key: jwk.JWK) -> dict[str, str]:
-    # Built from an allow-list of members, so nothing private (d) or local (created) can leak.
-    public = key.export_public(as_dict=True)
-    return {
-        "kty": "OKP",
-        "crv": "Ed25519",
-        "x": public["x"],
-        "kid": key["kid"],
-        "use": "sig",
-        "alg": ALGORITHM,
-    }
-
-
 def jwks() -> dict:
     """The public JWK Set (RFC 7517) that verifies leases: every key in the file, signing key
     first."""
-    return {"keys": [_public_member(key) for key in signing_keys()]}
+    return KEY_FILE.public_keys()
 
 
 # --- Issue and verify -----------------------------------------------------------------------

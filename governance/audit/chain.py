@@ -31,13 +31,8 @@ docs/adr/0007-hash-chain-and-checkpoints.md.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import json
-import logging
-import os
-import secrets
-import threading
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -47,25 +42,20 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
 from django.db.models import Max, Min
 from django.utils import timezone
 from jwcrypto import jwk
-from jwcrypto.common import JWException
 
 from governance.audit.models import ChainLink, Checkpoint, LedgerEntry
-
-logger = logging.getLogger(__name__)
+from governance.keyfile import ALGORITHM, Ed25519KeyFile  # noqa: F401 (ALGORITHM re-exported)
 
 GENESIS = "0" * 64
 CHECKPOINT_FORMAT = "governance-ledger-checkpoint/v1"
 BUNDLE_FORMAT = "governance-ledger-bundle/v1"
 # pg_advisory_xact_lock key shared by every sealer and checkpoint writer ("ledger" in ASCII).
 SEAL_LOCK_KEY = 0x6C6564676572
-ALGORITHM = "EdDSA"
 
 CANONICAL_FIELDS = (
     "id",
@@ -232,165 +222,37 @@ def unsealed_count() -> int:
     return LedgerEntry.objects.filter(link__isnull=True).count()
 
 
-# --- Checkpoint keys (the approach of governance/access/leases.py, kept local so that audit does
-# not depend on access) --------------------------------------------------------------------------
+# --- Checkpoint keys -------------------------------------------------------------------------
 
-
-def _key_file() -> Path:
-    default = Path(settings.VAR_DIR) / "keys" / "audit-checkpoint.jwks.json"
-    return Path(getattr(settings, "AUDIT_CHECKPOINT_KEY_FILE", default))
-
-
-_cache: dict[str, tuple[tuple[int, int, int], list[jwk.JWK]]] = {}
-_cache_lock = threading.Lock()
+KEY_FILE = Ed25519KeyFile(
+    setting="AUDIT_CHECKPOINT_KEY_FILE",
+    default_name="audit-checkpoint.jwks.json",
+    label="checkpoint key file",
+    command="audit_keys rotate",
+)
 
 
 def checkpoint_signing_keys() -> list[jwk.JWK]:
     """The private checkpoint keys, signing key first. Creates the file with one new key when
     it is missing (the first of several racing processes wins); re-read when it changes."""
-    path = _key_file()
-    try:
-        os.stat(path)
-    except FileNotFoundError:
-        _create_key_file(path)
-    with open(path, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        stamp = (info.st_mtime_ns, info.st_ino, info.st_size)
-        with _cache_lock:
-            cached = _cache.get(str(path))
-        if cached is not None and cached[0] == stamp:
-            return list(cached[1])
-        raw = handle.read()
-    if info.st_mode & 0o077:
-        logger.warning("The checkpoint key file %s is readable by other users; chmod 600.", path)
-    keys = _parse_key_set(raw, path)
-    with _cache_lock:
-        _cache[str(path)] = (stamp, keys)
-    return list(keys)
-
-
-def _parse_key_set(raw: bytes, path: Path) -> list[jwk.JWK]:
-    def bad(problem: str) -> ImproperlyConfigured:
-        return ImproperlyConfigured(
-            f"The checkpoint key file {path} {problem} It must be a JWK Set of private Ed25519 "
-            "keys; `manage.py audit_keys rotate` writes a valid one."
-        )
-
-    try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise bad("is not valid JSON.") from None
-    if not isinstance(document, dict) or not isinstance(document.get("keys"), list):
-        raise bad('has no "keys" list.')
-    if not document["keys"]:
-        raise bad("holds no keys.")
-    keys, kids = [], set()
-    for number, member in enumerate(document["keys"], start=1):
-        where = f"(key {number})"
-        if not isinstance(member, dict) or member.get("kty") != "OKP":
-            raise bad(f"{where} holds a key that is not Ed25519.")
-        if member.get("crv") != "Ed25519" or not isinstance(member.get("d"), str):
-            raise bad(f"{where} holds a key that is not a private Ed25519 key.")
-        kid = member.get("kid")
-        if not isinstance(kid, str) or not kid or kid in kids:
-            raise bad(f'{where} has a missing or repeated "kid".')
-        kids.add(kid)
-        try:
-            key = jwk.JWK(**member)
-            derived = key.get_op_key("sign").public_key().public_bytes_raw()
-            matches = derived == _b64url_decode(member["x"])
-        except (JWException, ValueError, TypeError, KeyError):
-            raise bad(f"{where} holds a key that cannot be loaded.") from None
-        if not matches:
-            raise bad(f'{where} holds a key whose public "x" does not match its private "d".')
-        keys.append(key)
-    return keys
-
-
-def _new_key_member() -> dict[str, Any]:
-    key = jwk.JWK.generate(kty="OKP", crv="Ed25519")
-    member = key.export_private(as_dict=True)
-    member.update(
-        kid=key.thumbprint(), use="sig", alg=ALGORITHM, created=int(timezone.now().timestamp())
-    )
-    return member
-
-
-def _write_private_temp(path: Path, content: bytes) -> Path:
-    temp = path.parent / f".{path.name}.{secrets.token_hex(8)}.tmp"
-    descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return temp
-
-
-def _serialize(members: list[dict[str, Any]]) -> bytes:
-    return (json.dumps({"keys": members}, indent=2) + "\n").encode()
-
-
-def _create_key_file(path: Path) -> None:
-    """Written in full to a private temporary file, then hard-linked to the final name:
-    link() fails when the name exists, so the first process wins and nobody reads half a
-    file."""
-    with contextlib.suppress(FileExistsError):
-        path.parent.mkdir(mode=0o700, parents=True)
-    temp = _write_private_temp(path, _serialize([_new_key_member()]))
-    try:
-        os.link(temp, path)
-    except FileExistsError:
-        return
-    finally:
-        temp.unlink(missing_ok=True)
-    logger.warning("Created the audit checkpoint key file %s with one new key.", path)
+    return KEY_FILE.signing_keys()
 
 
 def checkpoint_key_rotate() -> str:
     """Prepend a new signing key, keep every old one (old checkpoints must keep verifying:
     never remove a checkpoint key). Returns the new kid."""
-    import fcntl
-
-    path = _key_file()
-    checkpoint_signing_keys()  # creates the file when missing, refuses a malformed one
-    lock_path = path.parent / f".{path.name}.lock"
-    descriptor = os.open(lock_path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o600)
-    try:
-        fcntl.flock(descriptor, fcntl.LOCK_EX)
-        members = json.loads(path.read_bytes())["keys"]
-        _parse_key_set(path.read_bytes(), path)
-        new = _new_key_member()
-        temp = _write_private_temp(path, _serialize([new, *members]))
-        try:
-            os.replace(temp, path)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
-    finally:
-        os.close(descriptor)
+    KEY_FILE.signing_keys()  # creates the file when missing, refuses a malformed one
+    with KEY_FILE.lock():
+        members = KEY_FILE.members()
+        new = KEY_FILE.new_member()
+        KEY_FILE.replace([new, *members])
     return new["kid"]
 
 
 def checkpoint_public_keys() -> dict:
     """The public JWK Set that verifies checkpoints: every key, signing key first. Built from
     an allow-list of members so nothing private can leak."""
-    return {
-        "keys": [
-            {
-                "kty": "OKP",
-                "crv": "Ed25519",
-                "x": key.export_public(as_dict=True)["x"],
-                "kid": key["kid"],
-                "use": "sig",
-                "alg": ALGORITHM,
-            }
-            for key in checkpoint_signing_keys()
-        ]
-    }
+    return KEY_FILE.public_keys()
 
 
 # --- Checkpoints -----------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from rest_framework.test import APIRequestFactory
 from governance.access import leases
 from governance.access.leases import LeaseInvalid, LeaseKeysApi
 from governance.audit.models import LedgerEntry
+from tests.test_keyfile import other_public_x, private_member
 
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 LATER = NOW + timedelta(days=30)
@@ -152,16 +153,6 @@ def test_a_rewritten_key_file_is_picked_up_without_a_restart(key_file):
     assert old != "replacement"
 
 
-def _member(**changes) -> dict:
-    member = jwk.JWK.generate(kty="OKP", crv="Ed25519", kid="k1").export_private(as_dict=True)
-    member.update(changes)
-    return {key: value for key, value in member.items() if value is not None}
-
-
-def _other_x() -> str:
-    return jwk.JWK.generate(kty="OKP", crv="Ed25519").export_public(as_dict=True)["x"]
-
-
 @pytest.mark.parametrize(
     ("content", "problem"),
     [
@@ -169,7 +160,7 @@ def _other_x() -> str:
         (b'["a list"]', 'has no "keys" list.'),
         (b'{"keys": []}', "holds no keys."),
         (
-            json.dumps({"keys": [_member(d=None)]}).encode(),
+            json.dumps({"keys": [private_member(d=None)]}).encode(),
             "(key 1) holds a public key only; signing needs the private key.",
         ),
         (
@@ -183,19 +174,19 @@ def _other_x() -> str:
             "(key 1) holds a key that is not Ed25519 (kty OKP, crv Ed25519).",
         ),
         (
-            json.dumps({"keys": [_member(kid=None)]}).encode(),
+            json.dumps({"keys": [private_member(kid=None)]}).encode(),
             '(key 1) holds a key without a "kid".',
         ),
         (
-            json.dumps({"keys": [_member(), _member()]}).encode(),
+            json.dumps({"keys": [private_member(), private_member()]}).encode(),
             "(key 2) repeats kid 'k1'.",
         ),
         (
-            json.dumps({"keys": [_member(x=_other_x())]}).encode(),
+            json.dumps({"keys": [private_member(x=other_public_x())]}).encode(),
             '(key 1) holds a key whose public "x" does not match its private "d".',
         ),
         (
-            json.dumps({"keys": [_member(d="not base64!")]}).encode(),
+            json.dumps({"keys": [private_member(d="not base64!")]}).encode(),
             "(key 1) holds a key that cannot be loaded.",
         ),
     ],
@@ -552,6 +543,47 @@ def test_a_compromised_key_can_be_retired_at_once_with_force(key_file, db):
         assert compromised not in [key["kid"] for key in leases.jwks()["keys"]]
     entry = LedgerEntry.objects.get(event="access.lease_key_retired")
     assert entry.additional_data == {"kid": compromised, "forced": True}
+
+
+@pytest.mark.parametrize("action", ["rotate", "retire"])
+def test_a_failed_key_file_write_rolls_back_the_audit_event(key_file, db, monkeypatch, action):
+    # given
+    with time_machine.travel(NOW, tick=False):
+        old_kid = leases.signing_keys()[0]["kid"]
+        lease_keys("rotate")
+    before = key_file.read_bytes()
+    events = set(LedgerEntry.objects.values_list("id", flat=True))
+
+    def full_disk(members):
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(leases.KEY_FILE, "replace", full_disk)
+    # when
+    with pytest.raises(OSError, match="No space left"):
+        if action == "rotate":
+            leases.lease_key_rotate(actor=None)
+        else:
+            leases.lease_key_retire(kid=old_kid, actor=None, force=True)
+    # then
+    assert key_file.read_bytes() == before
+    assert not LedgerEntry.objects.exclude(id__in=events).exists()
+
+
+@pytest.mark.parametrize("args", [("rotate",), ("retire", "k1", "--force")])
+def test_rotating_or_retiring_a_malformed_key_file_fails_naming_it(key_file, db, args):
+    # given
+    key_file.parent.mkdir(mode=0o700)
+    key_file.write_bytes(b'{"keys": []}')
+    # when
+    with pytest.raises(CommandError) as raised:
+        lease_keys(*args)
+    # then
+    assert str(raised.value) == (
+        f"The lease key file {key_file} holds no keys. It must be a JWK Set of private Ed25519 "
+        "keys; `manage.py lease_keys rotate` writes a valid one."
+    )
+    assert key_file.read_bytes() == b'{"keys": []}'
+    assert not LedgerEntry.objects.filter(event__startswith="access.lease_key").exists()
 
 
 def test_show_prints_the_public_key_set(key_file):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 import subprocess
 import sys
 import threading
@@ -13,9 +15,11 @@ from pathlib import Path
 import psycopg
 import pytest
 import time_machine
-from django.core.management import call_command
+from django.core.exceptions import ImproperlyConfigured
+from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 from django.utils import timezone
+from jwcrypto import jwk
 
 from governance.audit import chain
 from governance.audit import services as audit
@@ -484,3 +488,65 @@ def test_audit_keys_command_shows_public_keys_and_rotates(db, capsys):
         shown["keys"][0]["kid"],
     ]
     assert "d" not in shown["keys"][0]
+
+
+def test_the_checkpoint_key_file_is_created_private_and_rotation_keeps_it_so(settings):
+    # given
+    path = Path(settings.AUDIT_CHECKPOINT_KEY_FILE)
+    old_kid = chain.checkpoint_signing_keys()[0]["kid"]
+    # when
+    new_kid = chain.checkpoint_key_rotate()
+    # then
+    stored = json.loads(path.read_text())["keys"]
+    assert [member["kid"] for member in stored] == [new_kid, old_kid]
+    assert all(isinstance(member["d"], str) for member in stored)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert sorted(os.listdir(path.parent)) == sorted([path.name, f".{path.name}.lock"])
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        (b"not json {", "is not valid JSON."),
+        (b'{"keys": []}', "holds no keys."),
+        (
+            json.dumps({"keys": [{"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"}]}).encode(),
+            "(key 1) holds a key that is not Ed25519 (kty OKP, crv Ed25519).",
+        ),
+        (
+            json.dumps(
+                {
+                    "keys": [
+                        {
+                            **jwk.JWK.generate(kty="OKP", crv="Ed25519", kid="k").export_private(
+                                as_dict=True
+                            ),
+                            "use": "enc",
+                        }
+                    ]
+                }
+            ).encode(),
+            '(key 1) holds a key whose "alg"/"use" is not EdDSA/sig.',
+        ),
+    ],
+    ids=["not-json", "empty", "hmac", "use-enc"],
+)
+def test_a_malformed_checkpoint_key_file_is_refused_naming_the_file(settings, content, problem):
+    # given
+    path = Path(settings.AUDIT_CHECKPOINT_KEY_FILE)
+    path.parent.mkdir(mode=0o700)
+    path.write_bytes(content)
+    expected = (
+        f"The checkpoint key file {path} {problem} It must be a JWK Set of private Ed25519 "
+        "keys; `manage.py audit_keys rotate` writes a valid one."
+    )
+    # when / then
+    with pytest.raises(ImproperlyConfigured) as raised:
+        chain.checkpoint_public_keys()
+    assert str(raised.value) == expected
+    for action in ("show", "rotate"):
+        with pytest.raises(CommandError) as failed:
+            call_command("audit_keys", action)
+        assert str(failed.value) == expected
+    assert path.read_bytes() == content
