@@ -86,6 +86,9 @@ def mask_date(value: str) -> str:
 def mask_postal_code(value: str) -> str:
     """``94107`` → ``94***``; ``SW1A 1AA`` → ``SW** ***``: the area, not the street."""
     compact = value.strip()
+    if sum(char.isalnum() for char in compact) <= 3:
+        # Too short to keep an area: two kept characters would be most of the value.
+        return re.sub(r"[A-Za-z0-9]", "*", compact)
     return compact[:2] + re.sub(r"[A-Za-z0-9]", "*", compact[2:])
 
 

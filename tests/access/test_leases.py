@@ -475,7 +475,7 @@ def test_retire_refuses_the_signing_key_and_leaves_the_file_unchanged(key_file, 
         signing_kid = leases.signing_keys()[0]["kid"]
         # when
         with pytest.raises(CommandError) as raised:
-            lease_keys("retire", signing_kid)
+            lease_keys("retire", "--", signing_kid)
     # then
     assert str(raised.value) == leases.MSG_RETIRE_SIGNING.format(kid=signing_kid)
     assert key_file.read_bytes() == before
@@ -488,7 +488,7 @@ def test_retire_refuses_the_last_key(key_file, db):
         only_kid = leases.signing_keys()[0]["kid"]
         # when / then
         with pytest.raises(CommandError):
-            lease_keys("retire", only_kid)
+            lease_keys("retire", "--", only_kid)
     assert [key["kid"] for key in leases.signing_keys()] == [only_kid]
 
 
@@ -516,13 +516,13 @@ def test_an_old_key_is_retired_only_after_the_longest_lease_it_signed_has_expire
     # when: a day before the last lease the old key signed can have expired
     with time_machine.travel(NOW + timedelta(days=10 + 364), tick=False):
         with pytest.raises(CommandError) as raised:
-            lease_keys("retire", old_kid)
+            lease_keys("retire", "--", old_kid)
         assert leases.lease_verify(old_lease, leases.jwks())["jti"] == "dec-0001"
     # then
     assert str(raised.value).startswith(f"Key '{old_kid}' stopped signing at 2026-12-11 09:00 UTC")
     # when: once it has
     with time_machine.travel(NOW + timedelta(days=10 + 365), tick=False):
-        output = lease_keys("retire", old_kid)
+        output = lease_keys("retire", "--", old_kid)
         keyset = leases.jwks()
     # then
     assert output == f"Retired key: {old_kid}\n"
@@ -538,7 +538,8 @@ def test_a_compromised_key_can_be_retired_at_once_with_force(key_file, db):
         compromised = leases.signing_keys()[0]["kid"]
         lease_keys("rotate")
         # when
-        lease_keys("retire", compromised, "--force")
+        # (a kid may start with "-": "--" ends the options, as an operator would type it)
+        lease_keys("retire", "--force", "--", compromised)
         # then
         assert compromised not in [key["kid"] for key in leases.jwks()["keys"]]
     entry = LedgerEntry.objects.get(event="access.lease_key_retired")

@@ -396,6 +396,8 @@ def test_ambiguous_words_give_less_confidence_than_specific_ones():
         (masking.mask_ip, "2001:db8::1", "2001:db8:*:*"),
         (masking.mask_date, "1985-03-02", "1985-**-**"),
         (masking.mask_postal_code, "SW1A 1AA", "SW** ***"),
+        (masking.mask_postal_code, "94107", "94***"),
+        (masking.mask_postal_code, "00/", "**/"),  # too short to keep an area (Hypothesis)
         (masking.generalize_coordinates, "52.52008, 13.40495", "52.5, 13.4"),
         (masking.generalize_number, "52.52008", "52.5"),
         (masking.generalize_age, "34", "30-39"),

@@ -19,7 +19,10 @@ class Command(BaseCommand):
         actions.add_parser("show", help="print the public JWK Set, signing key first")
         actions.add_parser("rotate", help="prepend a new signing key; keep the others")
         retire = actions.add_parser("retire", help="remove a key that no longer signs")
-        retire.add_argument("kid", help="the key id, as printed by `show`")
+        retire.add_argument(
+            "kid",
+            help="the key id, as printed by `show` (a kid may start with '-': put -- before it)",
+        )
         retire.add_argument(
             "--force",
             action="store_true",
