@@ -34,6 +34,7 @@ import os
 import re
 import secrets
 import shutil
+from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -293,25 +294,35 @@ class _Item:
     record: Any = None
 
 
-class _Format:
+class _Format(ABC):
     label = ""
     extensions: tuple[str, ...] = ()
+
+    @abstractmethod
+    def rows(self, file: _File, rules: _Rules) -> Iterator[tuple[int, dict[str, Any]]]:
+        """(row number, wanted values) for every data row."""
+
+    @abstractmethod
+    def rewrite(self, file: _File, rules: _Rules, scratch: Path) -> int:
+        """Write the file without (delete) or with emptied identifiers in (anonymize) the
+        matching rows to ``scratch``; return how many rows changed."""
+
+
+class _TextFormat(_Format):
+    """A format read record by record (CSV, JSON Lines): rows come from ``_items``, which
+    also yields what a rewrite copies as is."""
 
     def rows(self, file: _File, rules: _Rules) -> Iterator[tuple[int, dict[str, Any]]]:
         for item in self._items(file, rules):
             if item.values is not None:
                 yield item.row, item.values
 
+    @abstractmethod
     def _items(self, file: _File, rules: _Rules) -> Iterator[_Item]:
-        raise NotImplementedError
-
-    def rewrite(self, file: _File, rules: _Rules, scratch: Path) -> int:
-        """Write the file without (delete) or with emptied identifiers in (anonymize) the
-        matching rows to ``scratch``; return how many rows changed."""
-        raise NotImplementedError
+        """Every record of the file, as read."""
 
 
-class _Csv(_Format):
+class _Csv(_TextFormat):
     label = "CSV"
     extensions = (".csv",)
 
@@ -393,7 +404,7 @@ class _Csv(_Format):
         return changed
 
 
-class _JsonLines(_Format):
+class _JsonLines(_TextFormat):
     label = "JSON Lines"
     extensions = (".jsonl", ".ndjson", ".json")
 
