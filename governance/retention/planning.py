@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 
 from django.conf import settings
 from django.db.models import Q
@@ -114,7 +115,7 @@ class Plan:
     def action(self) -> str:
         return self.policy.action if self.policy else RetentionPolicy.Action.DELETE
 
-    @property
+    @cached_property
     def erasure_due_by(self) -> datetime | None:
         """The deadline of the earliest withdrawal not yet covered by a successful run."""
         if not self.withdrawn:
@@ -131,19 +132,7 @@ class Plan:
         return min(pending) + timedelta(days=settings.RETENTION_ERASURE_DEADLINE_DAYS)
 
     def layout(self) -> Layout:
-        identifiers = [
-            name
-            for name in self.dataset.fields.filter(role=Role.DIRECT_IDENTIFIER).values_list(
-                "name", flat=True
-            )
-        ]
-        if self.dataset.subject_id_field and self.dataset.subject_id_field not in identifiers:
-            identifiers.append(self.dataset.subject_id_field)
-        return Layout(
-            subject_field=self.dataset.subject_id_field,
-            event_time_field=self.dataset.event_time_field,
-            identifier_fields=tuple(identifiers),
-        )
+        return layout_for(self.dataset)
 
     def operations(self, kind: str) -> list[tuple[str, Criteria]]:
         """The (operation, criteria) pairs a run of ``kind`` created now would perform."""
@@ -181,6 +170,21 @@ def operations_for(
             )
         ]
     return [(operation, criteria) for operation, criteria in pairs if not criteria.is_empty]
+
+
+def layout_for(dataset: Dataset) -> Layout:
+    """The columns a connector needs: subject id, event time, and what anonymising empties
+    (the direct identifiers and the subject id)."""
+    identifiers = list(
+        dataset.fields.filter(role=Role.DIRECT_IDENTIFIER).values_list("name", flat=True)
+    )
+    if dataset.subject_id_field and dataset.subject_id_field not in identifiers:
+        identifiers.append(dataset.subject_id_field)
+    return Layout(
+        subject_field=dataset.subject_id_field,
+        event_time_field=dataset.event_time_field,
+        identifier_fields=tuple(identifiers),
+    )
 
 
 def subjects_digest(ids) -> str:
@@ -243,7 +247,7 @@ def withdrawn_subjects(*, slugs: list[str], namespace: str, at: datetime) -> dic
     return {k: v for k, v in ended.items() if k not in valid}
 
 
-def _holds(dataset: Dataset, namespace: str) -> tuple[list[LegalHold], list[LegalHold]]:
+def holds_for(dataset: Dataset, namespace: str) -> tuple[list[LegalHold], list[LegalHold]]:
     active = LegalHold.objects.filter(released_at__isnull=True).select_related(
         "dataset", "placed_by"
     )
@@ -263,7 +267,7 @@ def plan_for(dataset: Dataset, *, now: datetime | None = None) -> Plan:
     plan = Plan(dataset=dataset, policy=policy, now=now)
     plan.bounds = purpose_bounds(dataset, now)
     namespace = policy.subject_namespace if policy else ""
-    plan.dataset_holds, plan.subject_holds = _holds(dataset, namespace)
+    plan.dataset_holds, plan.subject_holds = holds_for(dataset, namespace)
     plan.held_subjects = {h.external_id for h in plan.subject_holds}
     if policy is None:
         plan.problems.append(MSG_NO_POLICY)

@@ -22,13 +22,15 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from itertools import count
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Max
 from django.utils import timezone
 
 from datasets.connectors import ANONYMIZE, Batch, Connector, ConnectorError, connector_for
@@ -111,12 +113,11 @@ def run_execute(*, run_id: int) -> RetentionRun | None:
         return _execute(run)
 
 
-def _connector(run: RetentionRun, plan: planning.Plan) -> Connector:
-    policy: RetentionPolicy = plan.policy
+def _connector(run: RetentionRun, policy: RetentionPolicy) -> Connector:
     return connector_for(
         storage_kind=run.dataset.storage_kind,
         location=run.dataset.location,
-        layout=plan.layout(),
+        layout=planning.layout_for(run.dataset),
         options={"connection": policy.connection},
     )
 
@@ -133,29 +134,33 @@ def _operations(run: RetentionRun, held: set[str]):
 
 
 def _execute(run: RetentionRun) -> RetentionRun:
-    plan = planning.plan_for(run.dataset)
+    # The criteria are fixed on the run; only the policy (how to reach the store) and the
+    # holds are read again, so a resumed attempt never recomputes who is due.
+    policy = RetentionPolicy.objects.filter(dataset=run.dataset).first()
     if run.plan.get("problems"):
         return _fail(run, "invalid", " ".join(run.plan["problems"]), [])
-    if plan.policy is None:
+    if policy is None:
         return _fail(run, "invalid", planning.MSG_NO_POLICY, [])
+    dataset_holds, subject_holds = planning.holds_for(run.dataset, policy.subject_namespace)
     # Holds placed after the run was created count too.
-    held = set(run.held_subject_ids) | plan.held_subjects
+    held = set(run.held_subject_ids) | {hold.external_id for hold in subject_holds}
     operations = _operations(run, held)
     connector = None
     verification: list[dict] = []
+    sequence = count((run.batches.aggregate(last=Max("seq"))["last"] or 0) + 1)
     try:
-        if plan.is_held:
-            raise _Held(plan.dataset_holds)
-        connector = _connector(run, plan)
+        if dataset_holds:
+            raise _Held(dataset_holds)
+        connector = _connector(run, policy)
         for operation, criteria in operations:
             connector.check(criteria, operation)  # before anything changes
         _reconcile(run, connector)
         for operation, criteria in operations:
-            _drain(run, connector, operation, criteria)
+            _drain(run, connector, operation, criteria, sequence)
         for operation, criteria in operations:
             remaining = connector.remaining(criteria, operation)
             if remaining:  # rows that arrived during the run: one more pass
-                _drain(run, connector, operation, criteria)
+                _drain(run, connector, operation, criteria, sequence)
                 remaining = connector.remaining(criteria, operation)
             verification.append(
                 {
@@ -224,17 +229,18 @@ def _reconcile_quietly(run: RetentionRun, connector: Connector) -> None:
         logger.warning("run %s: could not settle pending batches", run.pk, exc_info=True)
 
 
-def _drain(run: RetentionRun, connector: Connector, operation: str, criteria) -> None:
+def _drain(
+    run: RetentionRun, connector: Connector, operation: str, criteria, sequence: Iterator[int]
+) -> None:
     pause = settings.RETENTION_BATCH_PAUSE_MS / 1000
     for batch in connector.plan(criteria, operation, batch_size=settings.RETENTION_BATCH_SIZE):
         holds = _dataset_holds(run.dataset_id)
         if holds:
             connector.discard(batch)
             raise _Held(holds)
-        seq = (run.batches.order_by("-seq").values_list("seq", flat=True).first() or 0) + 1
         journal = RunBatch.objects.create(
             run=run,
-            seq=seq,
+            seq=next(sequence),
             operation=operation,
             payload=batch.payload,
             rows_planned=batch.rows,

@@ -24,7 +24,6 @@ from governance.retention.models import (
     RetentionRun,
 )
 from governance.retention.services import (
-    can_manage_retention,
     can_view_retention,
     is_privacy_officer,
     subject_sha256,
@@ -105,15 +104,6 @@ def holds_visible(*, viewer: User, active_only: bool = False) -> QuerySet[LegalH
         holds = holds.filter(released_at__isnull=True)
     # Active holds (no release date) first: PostgreSQL sorts NULLs last in ascending order.
     return holds.order_by(F("released_at").asc(nulls_first=True), "-placed_at", "-id")
-
-
-def holds_for_dataset(dataset: Dataset) -> list[LegalHold]:
-    """Active holds that affect the dataset: on it, or on subjects (everywhere or in it)."""
-    return list(
-        LegalHold.objects.filter(released_at__isnull=True)
-        .filter(Q(dataset=dataset) | Q(dataset__isnull=True))
-        .select_related("dataset", "placed_by")
-    )
 
 
 def erasure_requests_visible(*, viewer: User) -> QuerySet[ErasureRequest]:
@@ -279,7 +269,3 @@ def evidence_files(dataset: Dataset) -> dict[str, bytes]:
         "retention/runs.json": _json(runs),
         "retention/deletion-certificates.jsonl": certificates,
     }
-
-
-def can_manage(viewer: User, dataset: Dataset) -> bool:
-    return can_manage_retention(viewer, dataset)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import calendar
 import hashlib
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -349,7 +349,7 @@ def hold_release(*, hold_id: int, actor: User, reason: str) -> LegalHold:
         request__status=ErasureRequest.Status.OPEN, status=ErasureTarget.Status.HELD
     ).select_related("request", "dataset")
     for target in held:
-        plan_holds = planning._holds(target.dataset, target.request.namespace)
+        plan_holds = planning.holds_for(target.dataset, target.request.namespace)
         still = plan_holds[0] or any(
             h.external_id == target.request.external_id for h in plan_holds[1]
         )
@@ -433,7 +433,7 @@ def erasure_request_create(
         ErasureTarget(request=request, dataset=dataset) for dataset in chosen
     )
     for dataset in chosen:
-        dataset_holds, subject_holds = planning._holds(dataset, namespace)
+        dataset_holds, subject_holds = planning.holds_for(dataset, namespace)
         if dataset_holds or any(h.external_id == external_id for h in subject_holds):
             request.targets.filter(dataset=dataset).update(status=ErasureTarget.Status.HELD)
     audit.record(
@@ -614,10 +614,6 @@ def run_start(*, dataset: Dataset, actor: User, kind: str = "retention") -> Rete
     if run is None:  # a scheduler won the race between our check and our insert
         raise Conflict(MSG_RUN_ACTIVE.format(run="?"))
     return run
-
-
-def moment(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
 
 
 # --- dry run ----------------------------------------------------------------------------------

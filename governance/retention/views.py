@@ -127,21 +127,19 @@ def dataset_retention(request, slug):
                 messages.success(request, "Retention policy saved.")
                 return redirect("retention:dataset", slug=dataset.slug)
         status = 400
-    plan = planning.plan_for(dataset)
+    runs = selectors.runs_for(dataset=dataset, limit=30)
     return render(
         request,
         "retention/dataset.html",
         {
             "dataset": dataset,
             "policy": policy,
-            "plan": plan,
+            "plan": planning.plan_for(dataset),  # holds included
             "form": form,
             "can_manage": can_manage,
-            "holds": selectors.holds_for_dataset(dataset),
-            "runs": selectors.runs_for(dataset=dataset, limit=30),
-            "active_run": next(
-                (r for r in selectors.runs_for(dataset=dataset, limit=1) if not r.is_finished), None
-            ),
+            "runs": runs,
+            # Newest first, and at most one is unfinished.
+            "active_run": next((r for r in runs if not r.is_finished), None),
         },
         status=status,
     )

@@ -12,7 +12,12 @@ from datasets.connectors import DELETE, Batch, ConnectorError
 from datasets.connectors.postgres import PostgresTableConnector
 from governance.audit.models import LedgerEntry
 from governance.retention import planning, runner, services
-from governance.retention.models import DeletionCertificate, RetentionRun, RunBatch
+from governance.retention.models import (
+    DeletionCertificate,
+    RetentionPolicy,
+    RetentionRun,
+    RunBatch,
+)
 from tests.retention.conftest import give_consent, set_policy, withdraw
 
 pytestmark = pytest.mark.django_db
@@ -214,8 +219,8 @@ def test_a_table_that_is_not_what_the_catalog_says_fails_the_run(store, events_d
 
 
 def _connector(dataset) -> PostgresTableConnector:
-    plan = planning.plan_for(dataset)
-    return runner._connector(RetentionRun(dataset=dataset), plan)
+    policy = RetentionPolicy.objects.get(dataset=dataset)
+    return runner._connector(RetentionRun(dataset=dataset), policy)
 
 
 def test_a_crashed_run_resumes_without_deleting_twice_or_losing_count(store, events_dataset, alice):
