@@ -21,7 +21,6 @@ from consent.vocab import (
     CONSENT_STATUS_DPV,
     LEGAL_BASIS_DPV,
     LEGAL_BASIS_GDPR,
-    VALID_FOR_PROCESSING,
     CollectionMethod,
     ConsentStatus,
     LegalBasis,
@@ -325,14 +324,20 @@ class ConsentState(models.Model):
         return f"{self.subject} / {self.purpose}: {self.status}"
 
     def effective_status(self, at=None) -> str:
-        """The status, except that consent past ``valid_until`` reads as expired."""
-        at = at or timezone.now()
-        if self.status in VALID_FOR_PROCESSING and self.valid_until and self.valid_until <= at:
-            return ConsentStatus.EXPIRED
-        return self.status
+        """The status, except that consent past ``valid_until`` reads as expired
+        (consent.policy.effective_status)."""
+        from consent import policy
+
+        return policy.effective_status(
+            status=self.status, valid_until=self.valid_until, at=at or timezone.now()
+        )
 
     def is_valid(self, at=None) -> bool:
-        return self.effective_status(at) in VALID_FOR_PROCESSING
+        from consent import policy
+
+        return policy.is_valid_at(
+            status=self.status, valid_until=self.valid_until, at=at or timezone.now()
+        )
 
 
 class ConsentSnapshot(models.Model):

@@ -1,49 +1,26 @@
 """Portal pages: the purposes registry, notices, consent statistics, subject lookup and
-receipts. Every page checks permissions through the selectors and services it calls; what a
-template shows or hides is convenience only."""
+receipts. Who may do what is consent/policy.py (called by the services and selectors); views
+pass its answers to templates and turn domain errors into pages with governance.portal."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from functools import wraps
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from consent import selectors, services
+from consent import policy, selectors, services
 from consent.forms import NoticeForm, PurposeForm, ReasonForm, SubjectLookupForm
 from consent.models import Purpose
-from consent.services.purposes import (
-    MSG_ACTIVATE_FORBIDDEN,
-    MSG_CHANGE_FORBIDDEN,
-    MSG_CREATE_FORBIDDEN,
-    MSG_NOTICE_FORBIDDEN,
-)
-from consent.vocab import VALID_FOR_PROCESSING, WITHDRAWALS
-from governance.accounts.roles import Role
+from consent.vocab import WITHDRAWALS
 from governance.errors import ApplicationError, NotFound, NotPermitted
-
-
-def domain_errors(view):
-    """Missing objects become 404 pages and refusals 403 pages."""
-
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound as error:
-            raise Http404(error.message) from None
-        except NotPermitted as error:
-            raise PermissionDenied(error.message) from None
-
-    return wrapped
+from governance.portal import attempt, domain_errors, refuse
 
 
 def _purpose(request, slug: str, version: int | None = None) -> Purpose:
@@ -69,7 +46,7 @@ def purpose_list(request):
             "purposes": purposes,
             "status": status,
             "statuses": Purpose.Status.choices,
-            "can_create": request.user.has_perm("consent.add_purpose"),
+            "can_create": policy.may_create_purpose(request.user) is None,
         },
     )
 
@@ -78,22 +55,21 @@ def purpose_list(request):
 @require_http_methods(["GET", "POST"])
 @domain_errors
 def purpose_create(request):
-    if not request.user.has_perm("consent.add_purpose"):
-        raise PermissionDenied(MSG_CREATE_FORBIDDEN)
+    refuse(policy.may_create_purpose(request.user))
     form = PurposeForm(request.POST or None, initial={"owner": request.user.username})
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            purpose = services.purpose_create(
+        done, purpose = attempt(
+            request,
+            lambda: services.purpose_create(
                 slug=data["slug"],
                 actor=request.user,
                 **{name: data[name] for name in services.EDITABLE_FIELDS},
-            )
-        except ApplicationError as error:
-            field = error.extra.get("field")
-            form.add_error(field if field in form.fields else None, error.message)
-        else:
-            messages.success(request, f"Purpose {purpose.slug} registered as a draft.")
+            ),
+            success=lambda p: f"Purpose {p.slug} registered as a draft.",
+            form=form,
+        )
+        if done:
             return redirect(_detail_url(purpose))
     return render(request, "consent/purpose_form.html", {"form": form, "purpose": None})
 
@@ -104,8 +80,7 @@ def purpose_create(request):
 def purpose_detail(request, slug, version=None):
     purpose = _purpose(request, slug, version)
     user = request.user
-    can_change = user.has_perm("consent.change_purpose")
-    is_privacy_officer = user.has_role(Role.PRIVACY_OFFICER)
+    can_change = policy.may_change_purpose(user, purpose) is None
     versions = selectors.purpose_versions(purpose=purpose)
     open_version = next(
         (v for v in versions if v.status in (Purpose.Status.DRAFT, Purpose.Status.SUBMITTED)),
@@ -121,15 +96,17 @@ def purpose_detail(request, slug, version=None):
             "open_version": open_version,
             "can_edit": can_change and purpose.status == Purpose.Status.DRAFT,
             "can_submit": can_change and purpose.status == Purpose.Status.DRAFT,
-            "can_activate": is_privacy_officer and purpose.status == Purpose.Status.SUBMITTED,
+            "can_activate": purpose.status == Purpose.Status.SUBMITTED
+            and policy.may_activate(user, purpose) is None,
+            "can_return": purpose.status == Purpose.Status.SUBMITTED
+            and policy.may_return(user) is None,
             "can_retire": can_change and purpose.status != Purpose.Status.RETIRED,
-            "can_version": user.has_perm("consent.add_purpose")
+            "can_version": policy.may_version_purpose(user, purpose) is None
             and purpose.status in (Purpose.Status.ACTIVE, Purpose.Status.RETIRED)
             and open_version is None,
-            "can_publish_notice": user.has_perm("consent.add_noticeversion")
+            "can_publish_notice": policy.may_publish_notice(user, purpose) is None
             and purpose.status != Purpose.Status.RETIRED,
-            "can_see_stats": user.has_perm("consent.view_consentstate")
-            and purpose.is_consent_based,
+            "can_see_stats": policy.may_see_stats(user) is None and purpose.is_consent_based,
             "reason_form": ReasonForm(),
         },
     )
@@ -140,8 +117,7 @@ def purpose_detail(request, slug, version=None):
 @domain_errors
 def purpose_edit(request, slug, version):
     purpose = _purpose(request, slug, version)
-    if not request.user.has_perm("consent.change_purpose"):
-        raise PermissionDenied(MSG_CHANGE_FORBIDDEN)
+    refuse(policy.may_change_purpose(request.user, purpose))
     if purpose.status != Purpose.Status.DRAFT:
         messages.error(
             request,
@@ -153,17 +129,17 @@ def purpose_edit(request, slug, version):
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            services.purpose_update(
+        done, _ = attempt(
+            request,
+            lambda: services.purpose_update(
                 purpose=purpose,
                 actor=request.user,
                 **{name: data[name] for name in services.EDITABLE_FIELDS},
-            )
-        except ApplicationError as error:
-            field = error.extra.get("field")
-            form.add_error(field if field in form.fields else None, error.message)
-        else:
-            messages.success(request, "Draft saved.")
+            ),
+            success="Draft saved.",
+            form=form,
+        )
+        if done:
             return redirect(_detail_url(purpose))
     return render(request, "consent/purpose_form.html", {"form": form, "purpose": purpose})
 
@@ -177,15 +153,12 @@ def _transition(request, slug, version, action, success: str, *, with_reason=Fal
             messages.error(request, services.purposes.MSG_REASON_REQUIRED)
             return redirect(_detail_url(purpose))
         kwargs["reason"] = form.cleaned_data["reason"]
-    try:
-        result = action(purpose=purpose, actor=request.user, **kwargs)
-    except NotPermitted as error:
-        raise PermissionDenied(error.message) from None
-    except ApplicationError as error:
-        messages.error(request, error.message)
-        return redirect(_detail_url(purpose))
-    messages.success(request, success.format(purpose=result))
-    return redirect(_detail_url(result))
+    done, result = attempt(
+        request,
+        lambda: action(purpose=purpose, actor=request.user, **kwargs),
+        success=lambda r: success.format(purpose=r),
+    )
+    return redirect(_detail_url(result if done else purpose))
 
 
 @login_required
@@ -205,8 +178,6 @@ def purpose_submit(request, slug, version):
 @require_POST
 @domain_errors
 def purpose_activate(request, slug, version):
-    if not request.user.has_role(Role.PRIVACY_OFFICER):
-        raise PermissionDenied(MSG_ACTIVATE_FORBIDDEN)
     return _transition(request, slug, version, services.purpose_activate, "{purpose} is active.")
 
 
@@ -251,13 +222,13 @@ def purpose_new_version(request, slug, version):
 @domain_errors
 def notice_create(request, slug, version):
     purpose = _purpose(request, slug, version)
-    if not request.user.has_perm("consent.add_noticeversion"):
-        raise PermissionDenied(MSG_NOTICE_FORBIDDEN)
+    refuse(policy.may_publish_notice(request.user, purpose))
     form = NoticeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            notice = services.notice_version_publish(
+        done, _ = attempt(
+            request,
+            lambda: services.notice_version_publish(
                 purpose=purpose,
                 actor=request.user,
                 text=data["text"],
@@ -265,14 +236,11 @@ def notice_create(request, slug, version):
                 content_hash=data["content_hash"],
                 language=data["language"],
                 effective_from=data["effective_from"],
-            )
-        except NotPermitted as error:
-            raise PermissionDenied(error.message) from None
-        except ApplicationError as error:
-            field = error.extra.get("field")
-            form.add_error(field if field in form.fields else None, error.message)
-        else:
-            messages.success(request, f"Notice version {notice.version} published.")
+            ),
+            success=lambda notice: f"Notice version {notice.version} published.",
+            form=form,
+        )
+        if done:
             return redirect(_detail_url(purpose))
     return render(request, "consent/notice_form.html", {"form": form, "purpose": purpose})
 
@@ -282,8 +250,7 @@ def notice_create(request, slug, version):
 @domain_errors
 def purpose_stats(request, slug, version):
     purpose = _purpose(request, slug, version)
-    if not request.user.has_perm("consent.view_consentstate"):
-        raise PermissionDenied(selectors.subjects.MSG_HISTORY_FORBIDDEN)
+    refuse(policy.may_see_stats(request.user))
     try:
         months = int(request.GET.get("months", 12))
     except ValueError:
@@ -312,8 +279,7 @@ def purpose_stats(request, slug, version):
 @require_GET
 @domain_errors
 def subject_lookup(request):
-    if not selectors.can_read_history(request.user):
-        raise PermissionDenied(selectors.subjects.MSG_HISTORY_FORBIDDEN)
+    refuse(policy.may_read_history(request.user))
     form = SubjectLookupForm(request.GET or None)
     if request.GET and form.is_valid():
         return redirect(
@@ -355,7 +321,7 @@ def subject_detail(request, namespace, subject_id):
     states = selectors.subject_states(subject=subject)
     for state in states:
         state.effective = state.effective_status(now)
-        state.valid = state.effective in VALID_FOR_PROCESSING
+        state.valid = state.is_valid(now)
         state.withdrawable = state.valid and state.purpose.status == Purpose.Status.ACTIVE
     return render(
         request,
@@ -364,8 +330,8 @@ def subject_detail(request, namespace, subject_id):
             "subject": subject,
             "states": states,
             "events": selectors.subject_events(subject=subject),
-            "can_receipt": request.user.has_perm("consent.view_consentevent"),
-            "can_withdraw": request.user.has_perm("consent.add_consentevent"),
+            "can_receipt": policy.may_read_receipts(request.user) is None,
+            "can_withdraw": policy.may_record(request.user) is None,
             "withdrawals": WITHDRAWALS,
             "idempotency_key": f"portal-{uuid.uuid4().hex}",
         },
@@ -402,19 +368,16 @@ def subject_withdraw(request, namespace, subject_id, slug):
     """One click, on the subject's request (Art. 7(3)): records a withdrawal now."""
     detail = reverse("consent:subject-detail", args=[namespace, subject_id])
     key = (request.POST.get("idempotency_key") or "").strip() or None
-    try:
-        result = services.consent_withdraw(
+    done, result = attempt(
+        request,
+        lambda: services.consent_withdraw(
             namespace=namespace,
             subject_id=subject_id,
             purpose=slug,
             actor=request.user,
             idempotency_key=key,
-        )
-    except NotPermitted as error:
-        raise PermissionDenied(error.message) from None
-    except ApplicationError as error:
-        messages.error(request, error.message)
-        return redirect(detail)
-    if not result.replayed:
+        ),
+    )
+    if done and not result.replayed:
         messages.success(request, f"Consent for {slug} withdrawn.")
     return redirect(detail)

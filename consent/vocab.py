@@ -105,7 +105,3 @@ class CollectionMethod(models.TextChoices):
     PORTAL = "portal", "Governance portal (on the subject's request)"
     IMPORT = "import", "Import of historical records"
     OTHER = "other", "Other"
-
-
-def status_is_valid(status: str) -> bool:
-    return status in VALID_FOR_PROCESSING

@@ -70,6 +70,7 @@ class DatasetOutput(serializers.Serializer):
     owner = serializers.CharField(source="owner.username")
     location = serializers.CharField()
     storage_kind = serializers.CharField()
+    connection = serializers.CharField()
     subject_id_field = serializers.CharField()
     event_time_field = serializers.CharField()
     tags = serializers.SerializerMethodField()
@@ -195,6 +196,9 @@ class DatasetCreateApi(APIView):
         location = serializers.CharField(
             required=False, allow_blank=True, default="", max_length=1000
         )
+        connection = serializers.CharField(
+            required=False, allow_blank=True, default="", max_length=100
+        )
         subject_id_field = serializers.CharField(required=False, allow_blank=True, default="")
         event_time_field = serializers.CharField(required=False, allow_blank=True, default="")
         tags = serializers.ListField(
@@ -232,6 +236,7 @@ class DatasetUpdateApi(APIView):
         description = serializers.CharField(required=False, allow_blank=True)
         location = serializers.CharField(required=False, allow_blank=True, max_length=1000)
         storage_kind = serializers.ChoiceField(choices=Dataset.StorageKind.choices, required=False)
+        connection = serializers.CharField(required=False, allow_blank=True, max_length=100)
         subject_id_field = serializers.CharField(required=False, allow_blank=True)
         event_time_field = serializers.CharField(required=False, allow_blank=True)
         owner = serializers.CharField(required=False)

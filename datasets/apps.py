@@ -61,6 +61,12 @@ class DatasetsConfig(AppConfig):
         auditlog.register(Scan, exclude_fields=["progress", "columns_done"])
         auditlog.register(Suggestion)
 
+        # A stewardship ends with the steward role (the roles service sends this signal).
+        from datasets.services.catalog import on_roles_changed
+        from governance.accounts.services import roles_changed
+
+        roles_changed.connect(on_roles_changed, dispatch_uid="datasets.stewardships_end")
+
 
 def _ensure_taxonomy(sender, using="default", apps=None, **kwargs) -> None:
     """Built-in categories are created by migration 0002; after a database flush (or if one

@@ -136,7 +136,9 @@ def seed(*, stdout) -> None:
         name="Customer events",
         description="Web shop clickstream and purchases, one row per event.",
         storage_kind="csv",
-        location="s3://shop-lake/events/",
+        # Partitioned CSV files under the first RETENTION_FILE_ROOTS folder (the retention
+        # demo writes them), so that runs and previews really read and delete there.
+        location=str(settings.RETENTION_FILE_ROOTS[0] / "customer-events"),
         subject_id_field="customer_id",
         event_time_field="event_time",
         tags=["shop", "clickstream"],

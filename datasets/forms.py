@@ -38,7 +38,15 @@ class DatasetForm(forms.Form):
     )
     storage_kind = forms.ChoiceField(choices=Dataset.StorageKind.choices)
     location = forms.CharField(
-        max_length=1000, required=False, help_text="URI or schema.table where the data lives."
+        max_length=1000,
+        required=False,
+        help_text="A file or folder path, schema.table, or a URI: where the data lives. A "
+        "location belongs to one dataset only.",
+    )
+    connection = forms.CharField(
+        max_length=100,
+        required=False,
+        help_text="PostgreSQL tables: the configured connection of the table's database.",
     )
     subject_id_field = forms.CharField(max_length=200, required=False)
     event_time_field = forms.CharField(max_length=200, required=False)
@@ -49,9 +57,24 @@ class DatasetForm(forms.Form):
 
 
 class DatasetEditForm(DatasetForm):
-    def __init__(self, *args, **kwargs):
+    """Where the dataset lives is editable only in draft (datasets.policy.may_change): outside
+    draft those fields are shown, disabled, with the reason."""
+
+    LOCATION_FIELDS = (
+        "storage_kind",
+        "location",
+        "connection",
+        "subject_id_field",
+        "event_time_field",
+    )
+
+    def __init__(self, *args, location_editable: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
         del self.fields["slug"]
+        if not location_editable:
+            for name in self.LOCATION_FIELDS:
+                self.fields[name].disabled = True
+                self.fields[name].help_text = "Reopen the dataset to change this (new review)."
 
 
 class FieldForm(forms.Form):

@@ -83,6 +83,13 @@ class Dataset(models.Model):
         help_text="Where the data lives: a URI or schema.table.",
     )
     storage_kind = models.CharField(max_length=32, choices=StorageKind.choices)
+    connection = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="PostgreSQL tables: the configured connection (RETENTION_CONNECTIONS or "
+        "SCANNER_CONNECTIONS) of the database the table lives in.",
+    )
     subject_id_field = models.CharField(max_length=200, blank=True, default="")
     event_time_field = models.CharField(max_length=200, blank=True, default="")
     tags = models.ManyToManyField(Tag, blank=True, related_name="datasets")
@@ -91,6 +98,14 @@ class Dataset(models.Model):
         max_length=16, choices=Sensitivity.choices, default=Sensitivity.PUBLIC, editable=False
     )
     created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        help_text="Who cataloged it (never its approver). Empty for rows older than the field.",
+    )
     updated_at = models.DateTimeField(default=timezone.now)
     approved_at = models.DateTimeField(null=True, blank=True)
     approved_by = models.ForeignKey(

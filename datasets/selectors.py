@@ -1,9 +1,6 @@
-"""Reads of the catalog, with the visibility rules applied here (not in templates):
-
-- administrators, privacy officers and auditors see every dataset;
-- stewards see the datasets they steward, and approved datasets;
-- engineers (and anyone else) see approved datasets only.
-"""
+"""Reads of the catalog. Who sees which dataset is ``datasets.policy.visible_to`` (privacy
+officers, auditors and administrators all; stewards theirs and approved ones; anyone else
+approved ones), applied here, never in templates."""
 
 from __future__ import annotations
 
@@ -11,10 +8,11 @@ from dataclasses import dataclass
 
 from django.db.models import Count, Q, QuerySet
 from django.urls import reverse
-from guardian.shortcuts import get_objects_for_user
 
+from datasets import policy
 from datasets.models import DataCategory, Dataset, Field, Scan, Suggestion
 from governance.accounts.models import User
+from governance.accounts.policy import holds_role
 from governance.audit.models import LedgerEntry
 from governance.errors import NotFound
 
@@ -22,19 +20,6 @@ MSG_DATASET_NOT_FOUND = "No such dataset."
 MSG_SCAN_NOT_FOUND = "No such scan."
 MSG_SUGGESTION_NOT_FOUND = "No such suggestion."
 MSG_FIELD_NOT_FOUND = "No such field."
-
-
-def _sees_everything(viewer: User) -> bool:
-    # Stewards hold view_dataset too, but only to open their own; see dataset_list.
-    return viewer.has_perm("datasets.change_dataset") or viewer.has_role(
-        "privacy_officer", "auditor", "admin"
-    )
-
-
-def stewarded_ids(viewer: User) -> QuerySet:
-    return get_objects_for_user(
-        viewer, "datasets.change_dataset", klass=Dataset, accept_global_perms=False
-    ).values("pk")
 
 
 @dataclass(frozen=True)
@@ -55,13 +40,9 @@ def dataset_list(*, viewer: User, filters: DatasetFilters | None = None) -> Quer
         .prefetch_related("tags")
         .annotate(field_count=Count("fields", distinct=True))
     )
-    if not _sees_everything(viewer):
-        visible = Q(status=Dataset.Status.APPROVED)
-        if viewer.has_role("steward"):
-            visible |= Q(pk__in=stewarded_ids(viewer))
-        queryset = queryset.filter(visible)
+    queryset = queryset.filter(policy.visible_to(viewer))
     if filters.mine:
-        queryset = queryset.filter(pk__in=stewarded_ids(viewer))
+        queryset = queryset.filter(policy.stewarded_by(viewer))
     if filters.q:
         queryset = queryset.filter(
             Q(slug__icontains=filters.q)
@@ -91,6 +72,21 @@ def dataset_get_for(*, viewer: User, slug: str) -> Dataset:
         return dataset_list(viewer=viewer).get(slug=slug)
     except Dataset.DoesNotExist:
         raise NotFound(MSG_DATASET_NOT_FOUND) from None
+
+
+def dataset_permissions(*, viewer: User, dataset: Dataset) -> dict[str, bool]:
+    """What the viewer may do with the dataset, as the rules answer it: templates and API
+    responses show these instead of re-deriving them."""
+    return {
+        "can_manage": policy.may_manage(viewer, dataset) is None,
+        "can_change_location": policy.may_change(viewer, dataset, ["location"]) is None,
+        "can_classify": policy.may_classify(viewer, dataset) is None,
+        "can_scan": policy.may_scan(viewer, dataset) is None,
+        "can_approve": dataset.status == Dataset.Status.IN_REVIEW
+        and policy.may_approve(viewer, dataset) is None,
+        "can_return": dataset.status == Dataset.Status.IN_REVIEW
+        and policy.may_return(viewer, dataset) is None,
+    }
 
 
 def dataset_fields(*, dataset: Dataset) -> QuerySet[Field]:
@@ -158,7 +154,7 @@ def suggestion_get_for(*, viewer: User, suggestion_id: int) -> Suggestion:
         )
     except (Suggestion.DoesNotExist, ValueError):
         raise NotFound(MSG_SUGGESTION_NOT_FOUND) from None
-    if not dataset_list(viewer=viewer).filter(pk=suggestion.field.dataset_id).exists():
+    if policy.may_view(viewer, suggestion.field.dataset) is not None:
         raise NotFound(MSG_SUGGESTION_NOT_FOUND)
     return suggestion
 
@@ -180,8 +176,8 @@ def category_get(key: str | None) -> DataCategory | None:
 
 def dashboard_panels(user: User) -> list[dict]:
     panels = []
-    if user.has_role("steward"):
-        mine = Dataset.objects.filter(pk__in=stewarded_ids(user))
+    if holds_role(user, "steward"):
+        mine = Dataset.objects.filter(policy.stewarded_by(user))
         pending = Suggestion.objects.filter(
             field__dataset__in=mine, status=Suggestion.Status.SUGGESTED
         ).count()
@@ -196,8 +192,8 @@ def dashboard_panels(user: User) -> list[dict]:
                 "link": ("Open the catalog", reverse("datasets:list") + "?mine=1"),
             }
         )
-    if user.has_role("privacy_officer"):
-        waiting = Dataset.objects.filter(status=Dataset.Status.IN_REVIEW).count()
+    if holds_role(user, "privacy_officer"):
+        waiting = Dataset.objects.filter(policy.awaiting_approval_by(user)).count()
         panels.append(
             {
                 "role": "Privacy review",

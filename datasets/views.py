@@ -1,36 +1,29 @@
-"""Portal pages of the catalog. Permission rules live in selectors and services; views turn
-domain errors into 404/403 or form errors."""
+"""Portal pages of the catalog. Who may do what is datasets/policy.py (called by the services
+and selectors); views pass its answers to templates and turn domain errors into pages with
+governance.portal."""
 
 from __future__ import annotations
 
 from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_http_methods, require_POST
 
-from datasets import forms, selectors, services
+from datasets import forms, policy, selectors, services
 from datasets.models import Dataset, Suggestion
-from governance.errors import ApplicationError, NotFound, NotPermitted
+from governance.portal import attempt, domain_errors, refuse
 
 
 def _dataset(request, slug) -> Dataset:
-    try:
-        return selectors.dataset_get_for(viewer=request.user, slug=slug)
-    except NotFound:
-        raise Http404(selectors.MSG_DATASET_NOT_FOUND) from None
-
-
-def _form_error(form, error: ApplicationError) -> None:
-    field = error.extra.get("field")
-    form.add_error(field if field in form.fields else None, error.message)
+    return selectors.dataset_get_for(viewer=request.user, slug=slug)
 
 
 @login_required
+@domain_errors
 def dataset_list(request):
     form = forms.DatasetFilterForm(request.GET or None)
     filters = selectors.DatasetFilters()
@@ -45,21 +38,22 @@ def dataset_list(request):
         {
             "form": form,
             "datasets": datasets,
-            "can_create": request.user.has_perm("datasets.add_dataset"),
+            "can_create": policy.may_create(request.user) is None,
         },
     )
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@domain_errors
 def dataset_create(request):
-    if not request.user.has_perm("datasets.add_dataset"):
-        raise PermissionDenied
+    refuse(policy.may_create(request.user))
     form = forms.DatasetForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            dataset = services.dataset_create(
+        done, dataset = attempt(
+            request,
+            lambda: services.dataset_create(
                 actor=request.user,
                 slug=data["slug"],
                 name=data["name"],
@@ -67,22 +61,24 @@ def dataset_create(request):
                 owner=data["owner"],
                 description=data["description"],
                 location=data["location"],
+                connection=data["connection"],
                 subject_id_field=data["subject_id_field"],
                 event_time_field=data["event_time_field"],
                 tags=data["tags"],
-            )
-        except ApplicationError as error:
-            _form_error(form, error)
-        else:
-            messages.success(request, f"Dataset {dataset.slug} created as a draft.")
+            ),
+            success=lambda d: f"Dataset {d.slug} created as a draft.",
+            form=form,
+        )
+        if done:
             return redirect("datasets:detail", slug=dataset.slug)
     return render(request, "datasets/form.html", {"form": form, "title": "New dataset"})
 
 
 @login_required
+@domain_errors
 def dataset_detail(request, slug):
     dataset = _dataset(request, slug)
-    can_manage = services.can_manage(request.user, dataset)
+    allowed = selectors.dataset_permissions(viewer=request.user, dataset=dataset)
     latest_scan = dataset.scans.first()
     # Other apps add links to this page (e.g. "Who has access") through their AppConfig.
     links = []
@@ -99,8 +95,7 @@ def dataset_detail(request, slug):
             "stewards": services.dataset_stewards(dataset),
             "reviews": selectors.reviews_for(dataset),
             "history": selectors.dataset_history(dataset=dataset, limit=30),
-            "can_manage": can_manage,
-            "can_approve": request.user.has_role("privacy_officer"),
+            **allowed,
             "latest_scan": latest_scan,
             "links": links,
             "pending": selectors.suggestion_queue(viewer=request.user, dataset=dataset).count(),
@@ -115,32 +110,38 @@ def dataset_detail(request, slug):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@domain_errors
 def dataset_edit(request, slug):
     dataset = _dataset(request, slug)
-    if not services.can_manage(request.user, dataset):
-        raise PermissionDenied
+    refuse(policy.may_change(request.user, dataset, []))
     initial = {
         "name": dataset.name,
         "description": dataset.description,
         "owner": dataset.owner,
         "storage_kind": dataset.storage_kind,
         "location": dataset.location,
+        "connection": dataset.connection,
         "subject_id_field": dataset.subject_id_field,
         "event_time_field": dataset.event_time_field,
         "tags": ", ".join(t.name for t in dataset.tags.all()),
     }
-    form = forms.DatasetEditForm(request.POST or None, initial=initial)
+    form = forms.DatasetEditForm(
+        request.POST or None,
+        initial=initial,
+        location_editable=policy.may_change(request.user, dataset, ["location"]) is None,
+    )
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         tags = data.pop("tags")
         if data["owner"] is None:
             data.pop("owner")
-        try:
-            services.dataset_update(actor=request.user, dataset=dataset, tags=tags, **data)
-        except ApplicationError as error:
-            _form_error(form, error)
-        else:
-            messages.success(request, "Dataset updated.")
+        done, _ = attempt(
+            request,
+            lambda: services.dataset_update(actor=request.user, dataset=dataset, tags=tags, **data),
+            success="Dataset updated.",
+            form=form,
+        )
+        if done:
             return redirect("datasets:detail", slug=slug)
     return render(
         request,
@@ -151,39 +152,37 @@ def dataset_edit(request, slug):
 
 @login_required
 @require_POST
+@domain_errors
 def dataset_stewards(request, slug):
     dataset = _dataset(request, slug)
+    refuse(policy.may_manage(request.user, dataset))
     form = forms.StewardsForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose at least one steward.")
         return redirect("datasets:detail", slug=slug)
-    try:
-        services.dataset_stewards_set(
+    attempt(
+        request,
+        lambda: services.dataset_stewards_set(
             actor=request.user, dataset=dataset, stewards=list(form.cleaned_data["stewards"])
-        )
-    except NotPermitted as error:
-        raise PermissionDenied(error.message) from None
-    except ApplicationError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, "Stewards updated.")
+        ),
+        success="Stewards updated.",
+    )
     return redirect("datasets:detail", slug=slug)
 
 
 @login_required
 @require_POST
+@domain_errors
 def field_create(request, slug):
     dataset = _dataset(request, slug)
+    refuse(policy.may_manage(request.user, dataset))
     form = forms.FieldForm(request.POST)
     if form.is_valid():
-        try:
-            services.field_create(actor=request.user, dataset=dataset, **form.cleaned_data)
-        except NotPermitted as error:
-            raise PermissionDenied(error.message) from None
-        except ApplicationError as error:
-            messages.error(request, error.message)
-        else:
-            messages.success(request, f"Field {form.cleaned_data['name']} added.")
+        attempt(
+            request,
+            lambda: services.field_create(actor=request.user, dataset=dataset, **form.cleaned_data),
+            success=f"Field {form.cleaned_data['name']} added.",
+        )
     else:
         messages.error(request, "Give the field a name.")
     return redirect("datasets:detail", slug=slug)
@@ -191,14 +190,11 @@ def field_create(request, slug):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@domain_errors
 def field_edit(request, slug, name):
     dataset = _dataset(request, slug)
-    try:
-        field = selectors.field_get_for(viewer=request.user, dataset=dataset, name=name)
-    except NotFound:
-        raise Http404 from None
-    if not services.can_manage(request.user, dataset):
-        raise PermissionDenied
+    field = selectors.field_get_for(viewer=request.user, dataset=dataset, name=name)
+    refuse(policy.may_manage(request.user, dataset))
     form = forms.ClassificationForm(
         request.POST or None,
         initial={
@@ -211,8 +207,9 @@ def field_edit(request, slug, name):
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            services.field_classify(
+        done, _ = attempt(
+            request,
+            lambda: services.field_classify(
                 actor=request.user,
                 field=field,
                 category=data["category"],
@@ -220,11 +217,11 @@ def field_edit(request, slug, name):
                 special_category=data["special_category"],
                 treatment=data["treatment"],
                 description=data["description"],
-            )
-        except ApplicationError as error:
-            _form_error(form, error)
-        else:
-            messages.success(request, f"Field {field.name} classified.")
+            ),
+            success=f"Field {field.name} classified.",
+            form=form,
+        )
+        if done:
             return redirect("datasets:detail", slug=slug)
     return render(
         request, "datasets/field_form.html", {"form": form, "dataset": dataset, "field": field}
@@ -233,18 +230,21 @@ def field_edit(request, slug, name):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@domain_errors
 def dataset_submit(request, slug):
     dataset = _dataset(request, slug)
-    if not services.can_manage(request.user, dataset):
-        raise PermissionDenied
+    refuse(policy.may_manage(request.user, dataset))
     form = forms.SubmitForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            services.dataset_submit(actor=request.user, dataset=dataset, **form.cleaned_data)
-        except ApplicationError as error:
-            _form_error(form, error)
-        else:
-            messages.success(request, "Submitted for privacy review.")
+        done, _ = attempt(
+            request,
+            lambda: services.dataset_submit(
+                actor=request.user, dataset=dataset, **form.cleaned_data
+            ),
+            success="Submitted for privacy review.",
+            form=form,
+        )
+        if done:
             return redirect("datasets:detail", slug=slug)
     return render(request, "datasets/submit.html", {"form": form, "dataset": dataset})
 
@@ -259,19 +259,15 @@ _TRANSITIONS = {
 
 @login_required
 @require_POST
+@domain_errors
 def dataset_transition(request, slug, action):
     dataset = _dataset(request, slug)
     if action not in _TRANSITIONS:
         raise Http404
     form = forms.NoteForm(request.POST)
     note = form.cleaned_data["note"] if form.is_valid() else ""
-    try:
-        _TRANSITIONS[action](request.user, dataset, note)
-    except NotPermitted as error:
-        raise PermissionDenied(error.message) from None
-    except ApplicationError as error:
-        messages.error(request, error.message)
-    else:
+    done, _ = attempt(request, lambda: _TRANSITIONS[action](request.user, dataset, note))
+    if done:
         dataset.refresh_from_db()
         messages.success(request, f"Dataset is now {dataset.get_status_display().lower()}.")
     return redirect("datasets:detail", slug=slug)
@@ -279,15 +275,16 @@ def dataset_transition(request, slug, action):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@domain_errors
 def scan_create(request, slug):
     dataset = _dataset(request, slug)
-    if not services.can_manage(request.user, dataset):
-        raise PermissionDenied
+    refuse(policy.may_manage(request.user, dataset))
     form = forms.ScanForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            scan = services.scan_start(
+        done, scan = attempt(
+            request,
+            lambda: services.scan_start(
                 actor=request.user,
                 dataset=dataset,
                 upload=data["file"],
@@ -295,21 +292,19 @@ def scan_create(request, slug):
                 connection_name=data["connection"],
                 table=data["table"],
                 max_rows=data["max_rows"],
-            )
-        except ApplicationError as error:
-            _form_error(form, error)
-        else:
+            ),
+            form=form,
+        )
+        if done:
             return redirect("datasets:scan", slug=slug, scan_id=scan.pk)
     return render(request, "datasets/scan_form.html", {"form": form, "dataset": dataset})
 
 
 @login_required
+@domain_errors
 def scan_detail(request, slug, scan_id):
     dataset = _dataset(request, slug)
-    try:
-        scan = selectors.scan_get_for(viewer=request.user, dataset=dataset, scan_id=scan_id)
-    except NotFound:
-        raise Http404 from None
+    scan = selectors.scan_get_for(viewer=request.user, dataset=dataset, scan_id=scan_id)
     context = {
         "dataset": dataset,
         "scan": scan,
@@ -324,12 +319,12 @@ def scan_detail(request, slug, scan_id):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@domain_errors
 def review_queue(request, slug):
     dataset = _dataset(request, slug)
-    can_manage = services.can_manage(request.user, dataset)
+    can_manage = policy.may_manage(request.user, dataset) is None
     if request.method == "POST":
-        if not can_manage:
-            raise PermissionDenied
+        refuse(policy.may_manage(request.user, dataset))
         return _decide(request, dataset)
     status = request.GET.get("status", "suggested")
     if status not in Suggestion.Status.values and status != "all":
@@ -352,47 +347,42 @@ def review_queue(request, slug):
 
 
 def _decide(request, dataset):
-    try:
-        suggestion = selectors.suggestion_get_for(
-            viewer=request.user, suggestion_id=request.POST.get("suggestion")
-        )
-    except NotFound:
-        raise Http404 from None
+    suggestion = selectors.suggestion_get_for(
+        viewer=request.user, suggestion_id=request.POST.get("suggestion")
+    )
     if suggestion.field.dataset_id != dataset.pk:
         raise Http404
     decision = request.POST.get("decision")
-    try:
-        if decision == "accept":
-            services.suggestion_accept(actor=request.user, suggestion=suggestion)
-        elif decision == "reject":
-            services.suggestion_reject(
-                actor=request.user, suggestion=suggestion, note=request.POST.get("note", "")
+    if decision == "accept":
+        write = lambda: services.suggestion_accept(actor=request.user, suggestion=suggestion)  # noqa: E731
+    elif decision == "reject":
+        write = lambda: services.suggestion_reject(  # noqa: E731
+            actor=request.user, suggestion=suggestion, note=request.POST.get("note", "")
+        )
+    elif decision == "edit":
+        form = forms.ClassificationForm(request.POST)
+        if not form.is_valid():
+            messages.error(
+                request,
+                "Check the edited classification: "
+                + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
             )
-        elif decision == "edit":
-            form = forms.ClassificationForm(request.POST)
-            if not form.is_valid():
-                messages.error(
-                    request,
-                    "Check the edited classification: "
-                    + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
-                )
-                return redirect(reverse("datasets:review", args=[dataset.slug]))
-            data = form.cleaned_data
-            services.suggestion_edit(
-                actor=request.user,
-                suggestion=suggestion,
-                category=data["category"],
-                role=data["role"],
-                special_category=data["special_category"],
-                treatment=data["treatment"],
-            )
-        else:
-            messages.error(request, "Unknown decision.")
-            return redirect("datasets:review", slug=dataset.slug)
-    except NotPermitted as error:
-        raise PermissionDenied(error.message) from None
-    except ApplicationError as error:
-        messages.error(request, error.message)
+            return redirect(reverse("datasets:review", args=[dataset.slug]))
+        data = form.cleaned_data
+        write = lambda: services.suggestion_edit(  # noqa: E731
+            actor=request.user,
+            suggestion=suggestion,
+            category=data["category"],
+            role=data["role"],
+            special_category=data["special_category"],
+            treatment=data["treatment"],
+        )
     else:
-        messages.success(request, f"{suggestion.field.name}: {decision}ed.".replace("eed", "ed"))
+        messages.error(request, "Unknown decision.")
+        return redirect("datasets:review", slug=dataset.slug)
+    attempt(
+        request,
+        write,
+        success=f"{suggestion.field.name}: {decision}ed.".replace("eed", "ed"),
+    )
     return redirect("datasets:review", slug=dataset.slug)

@@ -13,7 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from consent import selectors, services
+from consent import policy, selectors, services
 from consent.apis.formats import (
     CSV_HEADER,
     BoundedJSONParser,
@@ -24,13 +24,12 @@ from consent.apis.formats import (
 )
 from consent.identifiers import DEFAULT_NAMESPACE
 from consent.models import ConsentSnapshot
-from governance.errors import ApplicationError, NotFound, NotPermitted
+from governance.errors import ApplicationError, NotFound
+from governance.policy import require
 
 MSG_FORMAT = "Unknown export format '{format}'; use ndjson or csv."
 MSG_SNAPSHOT_NOT_FOUND = "There is no snapshot with this id."
-MSG_SNAPSHOT_FORBIDDEN = (
-    "You may read only the snapshots you made (or hold consent.view_consentsnapshot)."
-)
+MSG_SNAPSHOT_FORBIDDEN = policy.MSG_SNAPSHOT_FORBIDDEN
 
 
 class SnapshotSerializer(serializers.Serializer):
@@ -224,9 +223,7 @@ class SnapshotDetailApi(APIView):
             .filter(pk=snapshot_id)
             .first()
         )
-        allowed = request.user.has_perm("consent.view_consentsnapshot")
-        if not allowed and (snapshot is None or snapshot.created_by_id != request.user.pk):
-            raise NotPermitted(MSG_SNAPSHOT_FORBIDDEN)
+        require(policy.may_read_snapshot(request.user, snapshot))
         if snapshot is None:
             raise NotFound(MSG_SNAPSHOT_NOT_FOUND)
         return Response(SnapshotSerializer(snapshot).data)

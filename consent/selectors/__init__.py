@@ -3,10 +3,11 @@ receipts), history (as_of questions), stats (portal charts)."""
 
 from __future__ import annotations
 
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
+from consent import policy
 from consent.models import ConsentState, Purpose
 from consent.selectors.history import answer_digest, valid_subject_pks, valid_subjects_stream
 from consent.selectors.purposes import (
@@ -19,19 +20,18 @@ from consent.selectors.purposes import (
 )
 from consent.selectors.stats import line_chart, monthly_flows, state_summary
 from consent.selectors.subjects import (
-    can_read_history,
     receipt_build,
     subject_events,
     subject_get_for,
     subject_record_purpose,
     subject_states,
 )
-from consent.vocab import VALID_FOR_PROCESSING
 from governance.accounts.models import User
+from governance.accounts.policy import holds_role
+from governance.accounts.roles import Role
 
 __all__ = [
     "answer_digest",
-    "can_read_history",
     "dashboard_panels",
     "line_chart",
     "monthly_flows",
@@ -54,7 +54,7 @@ __all__ = [
 
 def dashboard_panels(user: User) -> list[dict]:
     """The dashboard's consent panel, for whoever may see purposes."""
-    if not user.has_perm("consent.view_purpose"):
+    if policy.may_view_purposes(user) is not None:
         return []
     counts = {
         row["status"]: row["n"]
@@ -64,13 +64,13 @@ def dashboard_panels(user: User) -> list[dict]:
         ("Active purposes", counts.get(Purpose.Status.ACTIVE, 0)),
         ("Purposes awaiting activation", counts.get(Purpose.Status.SUBMITTED, 0)),
     ]
-    if user.has_perm("consent.view_consentstate"):
-        now = timezone.now()
+    if holds_role(user, Role.PRIVACY_OFFICER):
+        mine = Purpose.objects.filter(policy.activatable_by(user)).count()
+        stats.append(("Awaiting your activation", mine))
+    if policy.may_see_stats(user) is None:
         valid = (
-            ConsentState.objects.filter(
-                status__in=sorted(VALID_FOR_PROCESSING), purpose__status=Purpose.Status.ACTIVE
-            )
-            .filter(Q(valid_until__isnull=True) | Q(valid_until__gt=now))
+            ConsentState.objects.filter(purpose__status=Purpose.Status.ACTIVE)
+            .filter(policy.valid_at_q(timezone.now()))
             .count()
         )
         stats.append(("Valid consents (active purposes)", valid))

@@ -18,6 +18,7 @@ from datetime import datetime
 
 from django.db import connection
 
+from consent import policy
 from consent.identifiers import canonical_subject
 from consent.models import ConsentEvent, Purpose, Subject
 
@@ -28,7 +29,7 @@ _IN_CHUNK = 900  # SQLite's classic limit is 999 host parameters per statement
 # S608 exemptions); every value travels as a query parameter.
 _EVENTS = ConsentEvent._meta.db_table
 _SUBJECTS = Subject._meta.db_table
-_VALID = "('given', 'renewed')"
+_VALID = policy.valid_sql("latest")  # consent.policy owns "valid at T"
 
 
 def _latest_events_sql(*, subject_filter: str = "") -> str:
@@ -75,8 +76,7 @@ def valid_subject_pks(
             sql = f"""
                 SELECT latest.subject_id
                 FROM ({_latest_events_sql(subject_filter=subject_filter)}) latest
-                WHERE latest.status IN {_VALID}
-                    AND (latest.valid_until IS NULL OR latest.valid_until > %s)
+                WHERE {_VALID}
             """  # noqa: S608
             moments = [_moment(as_of), _moment(known_at)]
             cursor.execute(sql, [purpose.pk, *moments, *subject_params, _moment(as_of)])
@@ -97,8 +97,7 @@ def valid_subjects_stream(
         SELECT s.namespace, s.external_id
         FROM ({_latest_events_sql()}) latest
         JOIN {_SUBJECTS} s ON s.id = latest.subject_id
-        WHERE latest.status IN {_VALID}
-            AND (latest.valid_until IS NULL OR latest.valid_until > %s)
+        WHERE {_VALID}
             {namespace_filter}
         ORDER BY s.namespace{collate}, s.external_id{collate}
     """  # noqa: S608

@@ -2,26 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from django.db.models import Count, Prefetch, QuerySet
 
-from django.db.models import Count, Prefetch, Q, QuerySet
-
+from consent import policy
 from consent.models import NoticeVersion, Purpose
+from consent.policy import purpose_in_force  # noqa: F401  (re-exported)
 from governance.accounts.models import User
-from governance.errors import ApplicationError, NotFound, NotPermitted
+from governance.errors import NotFound
+from governance.policy import require
 
-MSG_VIEW_FORBIDDEN = "You do not have permission to see purposes."
-MSG_PURPOSE_NOT_FOUND = "There is no purpose '{slug}'."
+MSG_VIEW_FORBIDDEN = policy.MSG_VIEW_FORBIDDEN
+MSG_PURPOSE_NOT_FOUND = policy.MSG_PURPOSE_NOT_FOUND
 MSG_VERSION_NOT_FOUND = "Purpose '{slug}' has no version {version}."
-MSG_NOT_IN_FORCE = "Purpose '{slug}' was not active at {moment}; no version of it was in force."
+MSG_NOT_IN_FORCE = policy.MSG_NOT_IN_FORCE
 MSG_NOT_CONSENT = (
     "Purpose '{slug}' is processed under {basis}, not consent: there is no consent to filter on."
 )
 
 
 def _require_view(viewer: User | None) -> None:
-    if viewer is not None and not viewer.has_perm("consent.view_purpose"):
-        raise NotPermitted(MSG_VIEW_FORBIDDEN)
+    require(policy.may_view_purposes(viewer))
 
 
 def purpose_list(*, viewer: User | None, status: str | None = None) -> QuerySet[Purpose]:
@@ -51,13 +51,12 @@ def purpose_get_for(*, viewer: User | None, slug: str, version: int | None = Non
                 raise NotFound(MSG_PURPOSE_NOT_FOUND.format(slug=slug))
             raise NotFound(MSG_VERSION_NOT_FOUND.format(slug=slug, version=version))
         return purpose
-    purpose = (
-        versions.filter(status=Purpose.Status.ACTIVE).first()
-        or versions.order_by("-version").first()
-    )
+    purpose = policy.purpose_current(slug)
     if purpose is None:
         raise NotFound(MSG_PURPOSE_NOT_FOUND.format(slug=slug))
-    return purpose
+    return Purpose.objects.select_related(
+        "owner", "created_by", "submitted_by", "activated_by", "retired_by", "previous"
+    ).get(pk=purpose.pk)
 
 
 def purpose_versions(*, purpose: Purpose) -> QuerySet[Purpose]:
@@ -66,30 +65,6 @@ def purpose_versions(*, purpose: Purpose) -> QuerySet[Purpose]:
 
 def notice_list(*, purpose: Purpose) -> QuerySet[NoticeVersion]:
     return purpose.notices.select_related("published_by").order_by("-version")
-
-
-def purpose_in_force(*, slug: str, at: datetime, consent_only: bool = True) -> Purpose:
-    """The version of ``slug`` that was active at ``at``: what a question about that moment is
-    answered with. Raises a domain error naming the purpose when there is none."""
-    versions = Purpose.objects.filter(slug=slug)
-    purpose = (
-        versions.filter(activated_at__lte=at)
-        .filter(Q(retired_at__isnull=True) | Q(retired_at__gt=at))
-        .order_by("-activated_at")
-        .first()
-    )
-    if purpose is None:
-        if not versions.exists():
-            raise ApplicationError(MSG_PURPOSE_NOT_FOUND.format(slug=slug), {"field": "purpose"})
-        raise ApplicationError(
-            MSG_NOT_IN_FORCE.format(slug=slug, moment=at.isoformat()), {"field": "purpose"}
-        )
-    if consent_only and not purpose.is_consent_based:
-        raise ApplicationError(
-            MSG_NOT_CONSENT.format(slug=slug, basis=purpose.get_legal_basis_display()),
-            {"field": "purpose"},
-        )
-    return purpose
 
 
 def purposes_with_notices(*, viewer: User | None, status: str | None = None) -> QuerySet[Purpose]:

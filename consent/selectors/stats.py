@@ -11,6 +11,7 @@ from django.db.models import Count, Exists, OuterRef, Q
 from django.db.models.functions import TruncMonth
 from django.utils import timezone
 
+from consent import policy
 from consent.identifiers import add_months
 from consent.models import ConsentEvent, ConsentState, Purpose
 from consent.vocab import VALID_FOR_PROCESSING, WITHDRAWALS, ConsentStatus
@@ -38,11 +39,11 @@ def _by_month(queryset, field: str) -> dict[tuple[int, int], int]:
 def state_summary(*, purpose: Purpose, now: datetime | None = None) -> dict[str, int]:
     """How many subjects are in each situation now (one query over the state table)."""
     now = now or timezone.now()
-    valid = Q(status__in=sorted(VALID_FOR_PROCESSING))
-    lapsed = valid & Q(valid_until__lte=now)
+    valid_now = policy.valid_at_q(now)
+    lapsed = Q(status__in=sorted(VALID_FOR_PROCESSING)) & ~valid_now
     counts = ConsentState.objects.filter(purpose=purpose).aggregate(
         subjects=Count("id"),
-        valid=Count("id", filter=valid & ~Q(valid_until__lte=now)),
+        valid=Count("id", filter=valid_now),
         expired=Count("id", filter=lapsed | Q(status=ConsentStatus.EXPIRED)),
         withdrawn=Count("id", filter=Q(status__in=sorted(WITHDRAWALS))),
         refused=Count("id", filter=Q(status=ConsentStatus.REFUSED)),

@@ -14,6 +14,7 @@ from datetime import datetime
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from consent import policy
 from consent.identifiers import namespace_problem, subject_id_problem
 from consent.models import ConsentEvent, ConsentState, NoticeVersion, Purpose, Subject
 from consent.vocab import (
@@ -23,12 +24,10 @@ from consent.vocab import (
     ConsentStatus,
 )
 from governance.accounts.models import User
-from governance.errors import ApplicationError, NotFound, NotPermitted
+from governance.errors import ApplicationError, NotFound
+from governance.policy import require
 
-MSG_HISTORY_FORBIDDEN = (
-    "Reading consent histories needs the permission consent.view_consentevent (stewards, "
-    "privacy officers, auditors) or consent.add_consentevent (source systems)."
-)
+MSG_HISTORY_FORBIDDEN = policy.MSG_HISTORY_FORBIDDEN
 MSG_SUBJECT_NOT_FOUND = "The registry has no subject '{external_id}' in namespace '{namespace}'."
 MSG_NO_RECORD = "Subject '{subject}' has no consent record for purpose '{slug}'."
 
@@ -37,15 +36,8 @@ RECEIPT_SCHEMA = "consent-receipt/1.0"
 _RECEIPT_NAMESPACE = uuid.UUID("2f0c3f7e-6a51-4b8e-9d3c-7c1f0e4b5a21")
 
 
-def can_read_history(viewer: User | None) -> bool:
-    return viewer is None or (
-        viewer.has_perm("consent.view_consentevent") or viewer.has_perm("consent.add_consentevent")
-    )
-
-
 def subject_get_for(*, viewer: User | None, namespace: str, external_id: str) -> Subject:
-    if not can_read_history(viewer):
-        raise NotPermitted(MSG_HISTORY_FORBIDDEN)
+    require(policy.may_read_history(viewer))
     if problem := namespace_problem(namespace):
         raise ApplicationError(problem, {"field": "namespace"})
     if problem := subject_id_problem(external_id):

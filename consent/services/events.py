@@ -23,7 +23,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from consent import signals
+from consent import policy, signals
 from consent.identifiers import DEFAULT_NAMESPACE, add_months
 from consent.models import ConsentEvent, ConsentState, NoticeVersion, Purpose, Subject
 from consent.services.event_checks import (  # noqa: F401  (messages re-exported for callers)
@@ -50,14 +50,12 @@ from consent.vocab import (
 )
 from governance.accounts.models import User
 from governance.audit import services as audit
-from governance.errors import ApplicationError, Conflict, NotPermitted
+from governance.errors import ApplicationError, Conflict
+from governance.policy import require
 
 BATCH_LIMIT = 10_000
 
-MSG_RECORD_FORBIDDEN = (
-    "Recording consent events needs the permission consent.add_consentevent "
-    "(stewards, privacy officers, and source systems granted it)."
-)
+MSG_RECORD_FORBIDDEN = policy.MSG_RECORD_FORBIDDEN
 MSG_PURPOSE_UNKNOWN = "There is no purpose '{slug}'."
 MSG_PURPOSE_INACTIVE = (
     "Purpose '{slug}' is not active (latest version {version} is {status}); consent events are "
@@ -346,8 +344,7 @@ def _record(
 ) -> tuple[list[Item], list[ConsentEvent], list[int]]:
     """Check every item, then write the new ones. Raises nothing itself: the callers turn the
     items' errors into one error (single event) or a per-item report (batch)."""
-    if actor is not None and not actor.has_perm("consent.add_consentevent"):
-        raise NotPermitted(MSG_RECORD_FORBIDDEN)
+    require(policy.may_record(actor))
     now = timezone.now()
     items = [Item(index=i, data=d) for i, d in enumerate(data)]
     for item in items:

@@ -6,16 +6,18 @@ from __future__ import annotations
 from django.contrib.auth.models import Permission
 from django.db import transaction
 
+from consent import policy
 from governance.accounts.models import ServiceAccount, User
 from governance.audit import services as audit
-from governance.errors import ApplicationError, NotPermitted
+from governance.errors import ApplicationError
+from governance.policy import require
 
 CAPABILITIES = {
     "record": "add_consentevent",
     "query": "query_consent",
 }
 
-MSG_GRANT_FORBIDDEN = "Only an administrator can grant consent capabilities."
+MSG_GRANT_FORBIDDEN = policy.MSG_CAPABILITY_FORBIDDEN
 MSG_REVOKED_ACCOUNT = "This service account is revoked."
 
 
@@ -29,8 +31,7 @@ def service_account_consent_grant(
 ) -> set[str]:
     """Add (or with ``revoke`` remove) the permissions behind ``capabilities`` on the service
     account's user. Returns the consent permissions the account holds afterwards."""
-    if actor is not None and not actor.has_perm("auth.change_permission"):
-        raise NotPermitted(MSG_GRANT_FORBIDDEN)
+    require(policy.may_grant_capabilities(actor))
     if not service_account.is_active:
         raise ApplicationError(MSG_REVOKED_ACCOUNT)
     unknown = sorted(set(capabilities) - set(CAPABILITIES))

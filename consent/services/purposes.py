@@ -19,25 +19,24 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
+from consent import policy
 from consent.identifiers import label_problems, taxonomy_key_problems
 from consent.models import MAX_CONSENT_VALIDITY_MONTHS, NoticeVersion, Purpose
 from consent.vocab import LegalBasis, SpecialCategoryCondition
 from governance.accounts.models import User
-from governance.accounts.roles import Role
 from governance.audit import services as audit
-from governance.errors import ApplicationError, Conflict, NotPermitted
+from governance.errors import ApplicationError, Conflict
+from governance.policy import require
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
 SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 MAX_RETENTION_DAYS = 36_500
 
-MSG_CREATE_FORBIDDEN = "Only stewards and privacy officers can register purposes."
-MSG_CHANGE_FORBIDDEN = "Only stewards and privacy officers can change purposes."
-MSG_ACTIVATE_FORBIDDEN = (
-    "Only a privacy officer can activate a purpose: activation is the legal sign-off."
-)
-MSG_NOTICE_FORBIDDEN = "Only stewards and privacy officers can publish privacy notices."
+MSG_CREATE_FORBIDDEN = policy.MSG_CREATE_FORBIDDEN
+MSG_CHANGE_FORBIDDEN = policy.MSG_CHANGE_FORBIDDEN
+MSG_ACTIVATE_FORBIDDEN = policy.MSG_ACTIVATE_FORBIDDEN
+MSG_NOTICE_FORBIDDEN = policy.MSG_NOTICE_FORBIDDEN
 MSG_SLUG = (
     "A purpose slug is 3-64 characters of lowercase letters, digits and single hyphens "
     "(for example churn-model-training)."
@@ -109,12 +108,6 @@ EDITABLE_FIELDS = (
 )
 
 
-def _require(actor: User | None, perm: str, message: str) -> None:
-    """``actor=None`` is the system (manage.py, demo data): whoever runs it has the server."""
-    if actor is not None and not actor.has_perm(perm):
-        raise NotPermitted(message)
-
-
 def _unique(values: Iterable[str]) -> list[str]:
     return list(dict.fromkeys(v.strip() for v in values if v and v.strip()))
 
@@ -183,6 +176,7 @@ def _normalise(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
+@audit.records_refusal("purpose.create_refused", actor="actor")
 @transaction.atomic
 def purpose_create(
     *,
@@ -205,7 +199,7 @@ def purpose_create(
     consent_validity_months: int | None = None,
 ) -> Purpose:
     """Register a new purpose as a draft (version 1)."""
-    _require(actor, "consent.add_purpose", MSG_CREATE_FORBIDDEN)
+    require(policy.may_create_purpose(actor))
     if not SLUG.match(slug or "") or not 3 <= len(slug) <= 64:
         raise ApplicationError(MSG_SLUG, {"field": "slug"})
     fields = _normalise(
@@ -238,14 +232,15 @@ def _locked(purpose: Purpose) -> Purpose:
     return Purpose.objects.select_for_update().get(pk=purpose.pk)
 
 
+@audit.records_refusal("purpose.update_refused", target="purpose", actor="actor")
 @transaction.atomic
 def purpose_update(*, purpose: Purpose, actor: User | None, **changes: Any) -> Purpose:
     """Change a draft. Anything else is versioned (``purpose_new_version``), not edited."""
-    _require(actor, "consent.change_purpose", MSG_CHANGE_FORBIDDEN)
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
         raise ValueError(f"not editable: {', '.join(sorted(unknown))}")
     purpose = _locked(purpose)
+    require(policy.may_change_purpose(actor, purpose))
     if purpose.status != Purpose.Status.DRAFT:
         raise Conflict(MSG_NOT_DRAFT.format(status=purpose.get_status_display().lower()))
     current = {name: getattr(purpose, name) for name in EDITABLE_FIELDS}
@@ -265,11 +260,12 @@ def _has_notice(purpose: Purpose) -> bool:
     return NoticeVersion.objects.filter(purpose=purpose).exists()
 
 
+@audit.records_refusal("purpose.submission_refused", target="purpose", actor="actor")
 @transaction.atomic
 def purpose_submit(*, purpose: Purpose, actor: User | None) -> Purpose:
     """Ask a privacy officer for activation. The draft is frozen from here on."""
-    _require(actor, "consent.change_purpose", MSG_CHANGE_FORBIDDEN)
     purpose = _locked(purpose)
+    require(policy.may_change_purpose(actor, purpose))
     if purpose.status != Purpose.Status.DRAFT:
         raise Conflict(MSG_NOT_DRAFT.format(status=purpose.get_status_display().lower()))
     _raise_first(purpose_problems({n: getattr(purpose, n) for n in EDITABLE_FIELDS}))
@@ -288,16 +284,13 @@ def purpose_submit(*, purpose: Purpose, actor: User | None) -> Purpose:
     return purpose
 
 
-def _require_privacy_officer(actor: User | None) -> None:
-    if actor is not None and not actor.has_role(Role.PRIVACY_OFFICER):
-        raise NotPermitted(MSG_ACTIVATE_FORBIDDEN)
-
-
+@audit.records_refusal("purpose.activation_refused", target="purpose", actor="actor")
 @transaction.atomic
 def purpose_activate(*, purpose: Purpose, actor: User | None) -> Purpose:
-    """The privacy officer's legal sign-off. Retires the version this one replaces."""
-    _require_privacy_officer(actor)
+    """The privacy officer's legal sign-off, never by whoever created or submitted this
+    version. Retires the version this one replaces."""
     purpose = _locked(purpose)
+    require(policy.may_activate(actor, purpose))
     if purpose.status != Purpose.Status.SUBMITTED:
         raise Conflict(
             MSG_NOT_SUBMITTED.format(verb="activated", status=purpose.get_status_display().lower())
@@ -345,10 +338,11 @@ def purpose_activate(*, purpose: Purpose, actor: User | None) -> Purpose:
     return purpose
 
 
+@audit.records_refusal("purpose.return_refused", target="purpose", actor="actor")
 @transaction.atomic
 def purpose_return(*, purpose: Purpose, actor: User | None, reason: str) -> Purpose:
     """A privacy officer sends a submitted purpose back to its authors as a draft."""
-    _require_privacy_officer(actor)
+    require(policy.may_return(actor))
     reason = (reason or "").strip()
     if not reason:
         raise ApplicationError(MSG_REASON_REQUIRED, {"field": "reason"})
@@ -370,15 +364,16 @@ def purpose_return(*, purpose: Purpose, actor: User | None, reason: str) -> Purp
     return purpose
 
 
+@audit.records_refusal("purpose.retire_refused", target="purpose", actor="actor")
 @transaction.atomic
 def purpose_retire(*, purpose: Purpose, actor: User | None, reason: str) -> Purpose:
     """Stop the purpose: no more consent events, filter and export refuse it from now on
     (questions about the time it was active are still answered)."""
-    _require(actor, "consent.change_purpose", MSG_CHANGE_FORBIDDEN)
+    purpose = _locked(purpose)
+    require(policy.may_change_purpose(actor, purpose))
     reason = (reason or "").strip()
     if not reason:
         raise ApplicationError(MSG_REASON_REQUIRED, {"field": "reason"})
-    purpose = _locked(purpose)
     if purpose.status == Purpose.Status.RETIRED:
         raise Conflict(MSG_ALREADY_RETIRED)
     purpose.status = Purpose.Status.RETIRED
@@ -395,12 +390,13 @@ def purpose_retire(*, purpose: Purpose, actor: User | None, reason: str) -> Purp
     return purpose
 
 
+@audit.records_refusal("purpose.version_refused", target="purpose", actor="actor")
 @transaction.atomic
 def purpose_new_version(*, purpose: Purpose, actor: User | None) -> Purpose:
     """A draft copy (version + 1) of an active or retired purpose, to change what is in use.
     Consent given to one version does not carry over: the new version asks again."""
-    _require(actor, "consent.add_purpose", MSG_CREATE_FORBIDDEN)
     purpose = _locked(purpose)
+    require(policy.may_version_purpose(actor, purpose))
     if purpose.status not in (Purpose.Status.ACTIVE, Purpose.Status.RETIRED):
         raise Conflict(MSG_NEW_VERSION_FROM)
     versions = Purpose.objects.select_for_update().filter(slug=purpose.slug)
@@ -424,6 +420,7 @@ def notice_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+@audit.records_refusal("notice.publish_refused", target="purpose", actor="actor")
 @transaction.atomic
 def notice_version_publish(
     *,
@@ -438,8 +435,8 @@ def notice_version_publish(
     """Publish the next version of the purpose's privacy notice. Notices are append-only: a
     correction is a new version. ``effective_from`` may lie in the future (a scheduled change);
     consent can only name a notice already in effect when the subject acted."""
-    _require(actor, "consent.add_noticeversion", MSG_NOTICE_FORBIDDEN)
     purpose = _locked(purpose)
+    require(policy.may_publish_notice(actor, purpose))
     if purpose.status == Purpose.Status.RETIRED:
         raise Conflict(MSG_NOTICE_RETIRED)
     text = (text or "").strip()

@@ -17,27 +17,23 @@ from datetime import datetime
 from django.db import transaction
 from django.utils import timezone
 
+from consent import policy
 from consent.identifiers import DEFAULT_NAMESPACE, namespace_problem, subject_id_problem
 from consent.models import ConsentSnapshot, Purpose, Subject
+from consent.policy import purpose_in_force
 from consent.selectors import history
-from consent.selectors.purposes import purpose_in_force
 from consent.selectors.subjects import receipt_build
 from consent.services.events import CLOCK_SKEW
 from governance.accounts.models import User
 from governance.audit import services as audit
-from governance.errors import ApplicationError, NotPermitted
+from governance.errors import ApplicationError
+from governance.policy import require
 
 FILTER_LIMIT = 100_000
 _ERRORS_SHOWN = 100
 
-MSG_QUERY_FORBIDDEN = (
-    "Filtering and exporting consent needs the permission consent.query_consent "
-    "(training jobs and engineers granted it, privacy officers)."
-)
-MSG_RECEIPT_FORBIDDEN = (
-    "Consent receipts are for stewards, privacy officers and auditors "
-    "(permission consent.view_consentevent)."
-)
+MSG_QUERY_FORBIDDEN = policy.MSG_QUERY_FORBIDDEN
+MSG_RECEIPT_FORBIDDEN = policy.MSG_RECEIPT_FORBIDDEN
 MSG_AS_OF_FUTURE = "as_of lies in the future: the registry answers about the past and the present."
 MSG_KNOWN_AT_FUTURE = "known_at lies in the future."
 MSG_KNOWN_AT_BEFORE = "known_at cannot be earlier than as_of."
@@ -57,8 +53,7 @@ class FilterAnswer:
 
 
 def _require_query(actor: User | None) -> None:
-    if actor is not None and not actor.has_perm("consent.query_consent"):
-        raise NotPermitted(MSG_QUERY_FORBIDDEN)
+    require(policy.may_query(actor))
 
 
 def _moments(as_of: datetime | None, known_at: datetime | None) -> tuple[datetime, datetime]:
@@ -247,8 +242,7 @@ def export_lines(snapshot: ConsentSnapshot, *, render, header: str = ""):
 @transaction.atomic
 def receipt_issue(*, viewer: User | None, subject: Subject, purpose: Purpose) -> dict:
     """Build a subject's consent receipt for one purpose and note in the ledger who took it."""
-    if viewer is not None and not viewer.has_perm("consent.view_consentevent"):
-        raise NotPermitted(MSG_RECEIPT_FORBIDDEN)
+    require(policy.may_read_receipts(viewer))
     receipt = receipt_build(subject=subject, purpose=purpose)
     audit.record(
         action="consent.receipt_issued",

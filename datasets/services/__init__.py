@@ -10,7 +10,6 @@ from datasets.services.catalog import (
     field_classify,
     field_create,
 )
-from datasets.services.common import can_manage
 from datasets.services.lifecycle import (
     QUESTIONS,
     dataset_approve,
@@ -29,7 +28,6 @@ from datasets.services.scans import (
 
 __all__ = [
     "QUESTIONS",
-    "can_manage",
     "category_create",
     "dataset_approve",
     "dataset_create",

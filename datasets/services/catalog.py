@@ -6,32 +6,36 @@ import re
 
 from django.db import transaction
 from django.utils import timezone
-from guardian.shortcuts import assign_perm, get_users_with_perms, remove_perm
-
-from datasets.models import DataCategory, Dataset, Field, Tag
-from datasets.services.common import (
-    MSG_RETIRED,
-    refresh_sensitivity,
-    require_draft,
-    require_manage,
+from guardian.shortcuts import (
+    assign_perm,
+    get_objects_for_user,
+    get_users_with_perms,
+    remove_perm,
 )
+
+from datasets import policy
+from datasets.locations import connection_names, connection_url
+from datasets.models import DataCategory, Dataset, Field, Tag
+from datasets.services.common import lock_locations, refresh_sensitivity
 from datasets.taxonomy import Role, Special
 from governance.accounts.models import User
+from governance.accounts.roles import Role as AccountRole
 from governance.audit import services as audit
-from governance.errors import ApplicationError, Conflict, NotPermitted
+from governance.errors import ApplicationError, Conflict
+from governance.policy import require
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 TAG = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
 FIELD_NAME = re.compile(r"^[^\s].{0,199}$")
 CATEGORY_KEY = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 
-MSG_CREATE_FORBIDDEN = "Only stewards and administrators can add datasets."
+MSG_CREATE_FORBIDDEN = policy.MSG_CREATE_FORBIDDEN
 MSG_SLUG_INVALID = (
     "A slug is 1-100 lowercase letters, digits and hyphens, not starting or ending with a hyphen."
 )
 MSG_SLUG_TAKEN = "A dataset with this slug already exists."
 MSG_TAG_INVALID = "Tags are lowercase letters, digits and hyphens (at most 50 characters)."
-MSG_STEWARD_NOT_ELIGIBLE = "{username} cannot steward datasets: give them the steward role first."
+MSG_STEWARD_NOT_ELIGIBLE = policy.MSG_STEWARD_NOT_ELIGIBLE
 MSG_NO_STEWARD = "A dataset needs at least one steward."
 MSG_OWNER_NOT_PERSON = "The owner must be an active person."
 MSG_FIELD_NAME_INVALID = "A field name is 1-200 characters and does not start with a space."
@@ -43,19 +47,22 @@ MSG_SPECIAL_REQUIRED = (
     "Category {category} is special-category data ({special}); set the special category."
 )
 MSG_TREATMENT_REQUIRED = "Choose how the field must be treated before training."
-MSG_CATEGORY_FORBIDDEN = "Only administrators can extend the taxonomy."
+MSG_CATEGORY_FORBIDDEN = policy.MSG_CATEGORY_FORBIDDEN
 MSG_CATEGORY_KEY_INVALID = (
     "A category key is a dot path of lowercase words, e.g. user.contact.email."
 )
 MSG_CATEGORY_EXISTS = "This category already exists."
 MSG_CATEGORY_PARENT_MISSING = "The parent category {parent} does not exist."
 MSG_STORAGE_INVALID = "Unknown storage kind."
+MSG_CONNECTION_UNKNOWN = "No connection named {name!r}; configured: {known}."
+MSG_CONNECTION_NOT_TABLE = "A connection applies only to PostgreSQL tables."
 
 UPDATABLE = (
     "name",
     "description",
     "location",
     "storage_kind",
+    "connection",
     "subject_id_field",
     "event_time_field",
     "owner",
@@ -74,14 +81,19 @@ def _tags(names) -> list[Tag]:
     return tags
 
 
-def _eligible_steward(user: User) -> bool:
-    return (
-        user.is_active
-        and not user.is_service_account
-        and (user.has_role("steward") or user.has_role("admin"))
-    )
+def _check_connection(storage_kind: str, connection: str) -> None:
+    if not connection:
+        return
+    if storage_kind != Dataset.StorageKind.POSTGRES_TABLE:
+        raise ApplicationError(MSG_CONNECTION_NOT_TABLE, {"field": "connection"})
+    if connection_url(connection) is None:
+        known = ", ".join(connection_names()) or "none configured"
+        raise ApplicationError(
+            MSG_CONNECTION_UNKNOWN.format(name=connection, known=known), {"field": "connection"}
+        )
 
 
+@audit.records_refusal("dataset.create_refused", actor="actor")
 @transaction.atomic
 def dataset_create(
     *,
@@ -92,93 +104,118 @@ def dataset_create(
     owner: User | None = None,
     description: str = "",
     location: str = "",
+    connection: str = "",
     subject_id_field: str = "",
     event_time_field: str = "",
     tags=(),
 ) -> Dataset:
-    """Add a draft dataset. Its creator becomes its first steward."""
-    if not actor.has_perm("datasets.add_dataset"):
-        raise NotPermitted(MSG_CREATE_FORBIDDEN)
+    """Add a draft dataset. Its creator becomes its first steward (if they hold the role). Its
+    location must not be another dataset's (checked under a lock, so two concurrent claims of
+    one place cannot both succeed)."""
+    require(policy.may_create(actor))
     if not SLUG.match(slug or ""):
         raise ApplicationError(MSG_SLUG_INVALID, {"field": "slug"})
     if storage_kind not in Dataset.StorageKind.values:
         raise ApplicationError(MSG_STORAGE_INVALID, {"field": "storage_kind"})
+    location, connection = (location or "").strip(), (connection or "").strip()
+    _check_connection(storage_kind, connection)
     owner = owner or actor
     if owner.is_service_account or not owner.is_active:
         raise ApplicationError(MSG_OWNER_NOT_PERSON, {"field": "owner"})
     if Dataset.objects.filter(slug=slug).exists():
         raise Conflict(MSG_SLUG_TAKEN, {"field": "slug"})
     tag_objects = _tags(tags)
-    dataset = Dataset.objects.create(
+    dataset = Dataset(
         slug=slug,
         name=name.strip() or slug,
         description=description,
         owner=owner,
         location=location,
+        connection=connection,
         storage_kind=storage_kind,
         subject_id_field=subject_id_field,
         event_time_field=event_time_field,
         sensitivity=Dataset.Sensitivity.INTERNAL,
+        created_by=actor,
     )
+    lock_locations()
+    require(policy.location_refusal(policy.location_of(dataset)))
+    dataset.save()
     dataset.tags.set(tag_objects)
-    if _eligible_steward(actor):
+    stewards = []
+    if policy.may_steward(actor) is None:
         assign_perm("datasets.change_dataset", actor, dataset)
-    audit.record(
-        action="dataset.created",
-        target=dataset,
-        actor=actor,
-        data={"stewards": [actor.username] if _eligible_steward(actor) else []},
-    )
+        stewards.append(actor.username)
+    audit.record(action="dataset.created", target=dataset, actor=actor, data={"stewards": stewards})
     return dataset
 
 
+@audit.records_refusal("dataset.update_refused", target="dataset", actor="actor")
 @transaction.atomic
 def dataset_update(*, actor: User, dataset: Dataset, tags=None, **changes) -> Dataset:
+    """Change catalog attributes. Where the dataset lives (storage kind, location, connection,
+    subject-id and event-time fields) changes only in draft and never onto another dataset's
+    location. Attributes given with their current value are not changes."""
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
-    require_manage(actor, dataset)
-    if dataset.status == Dataset.Status.RETIRED:
-        raise ApplicationError(MSG_RETIRED)
     unknown = set(changes) - set(UPDATABLE)
     if unknown:
         raise ApplicationError(f"These attributes cannot be changed: {', '.join(sorted(unknown))}.")
+    changes = {k: v for k, v in changes.items() if getattr(dataset, k) != v}
+    require(policy.may_change(actor, dataset, changes))
     if "storage_kind" in changes and changes["storage_kind"] not in Dataset.StorageKind.values:
         raise ApplicationError(MSG_STORAGE_INVALID, {"field": "storage_kind"})
+    for name in ("location", "connection"):
+        if name in changes:
+            changes[name] = (changes[name] or "").strip()
+    _check_connection(
+        changes.get("storage_kind", dataset.storage_kind),
+        changes.get("connection", dataset.connection),
+    )
     owner = changes.get("owner")
     if owner is not None and (owner.is_service_account or not owner.is_active):
         raise ApplicationError(MSG_OWNER_NOT_PERSON, {"field": "owner"})
+    if set(changes) & set(policy.LOCATION_ATTRIBUTES):
+        lock_locations()
+        require(policy.location_refusal(policy.location_of(dataset, **changes), dataset=dataset))
     for key, value in changes.items():
         setattr(dataset, key, value)
     dataset.updated_at = timezone.now()
-    dataset.save(update_fields=[*changes, "updated_at"])
+    if changes:
+        dataset.save(update_fields=[*changes, "updated_at"])
     if tags is not None:
         dataset.tags.set(_tags(tags))
     return dataset
 
 
 def dataset_stewards(dataset: Dataset) -> list[User]:
+    """The people who steward the dataset now (holding the object permission and the role)."""
     users = get_users_with_perms(
         dataset, only_with_perms_in=["change_dataset"], with_group_users=False
     )
-    return sorted(users, key=lambda u: u.username)
+    return sorted((u for u in users if policy.is_steward_of(u, dataset)), key=lambda u: u.username)
 
 
+@audit.records_refusal("dataset.stewards_refused", target="dataset", actor="actor")
 @transaction.atomic
 def dataset_stewards_set(*, actor: User, dataset: Dataset, stewards: list[User]) -> list[User]:
     """Make ``stewards`` exactly the people who manage this dataset."""
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
-    require_manage(actor, dataset)
+    require(policy.may_manage(actor, dataset))
     if not stewards:
         raise ApplicationError(MSG_NO_STEWARD, {"field": "stewards"})
     for user in stewards:
-        if not _eligible_steward(user):
-            raise ApplicationError(
-                MSG_STEWARD_NOT_ELIGIBLE.format(username=user.username), {"field": "stewards"}
-            )
+        require(policy.may_steward(user))
     before = {u.pk: u for u in dataset_stewards(dataset)}
+    holders = {
+        u.pk: u
+        for u in get_users_with_perms(
+            dataset, only_with_perms_in=["change_dataset"], with_group_users=False
+        )
+    }
     after = {u.pk: u for u in stewards}
-    for pk in before.keys() - after.keys():
-        remove_perm("datasets.change_dataset", before[pk], dataset)
-    for pk in after.keys() - before.keys():
+    for pk in holders.keys() - after.keys():
+        remove_perm("datasets.change_dataset", holders[pk], dataset)
+    for pk in after.keys() - holders.keys():
         assign_perm("datasets.change_dataset", after[pk], dataset)
     audit.record(
         action="dataset.stewards_changed",
@@ -192,13 +229,47 @@ def dataset_stewards_set(*, actor: User, dataset: Dataset, stewards: list[User])
     return sorted(after.values(), key=lambda u: u.username)
 
 
+def stewardships_end(*, user: User, actor: User | None) -> int:
+    """The steward role was taken from ``user``: their stewardships end with it (the object
+    permissions are removed, one ledger event per dataset). Runs inside the roles service's
+    transaction, through ``governance.accounts.services.roles_changed``."""
+    datasets = list(
+        get_objects_for_user(
+            user, "datasets.change_dataset", klass=Dataset, accept_global_perms=False
+        ).order_by("pk")
+    )
+    for dataset in datasets:
+        before = sorted(
+            u.username
+            for u in get_users_with_perms(
+                dataset, only_with_perms_in=["change_dataset"], with_group_users=False
+            )
+        )
+        remove_perm("datasets.change_dataset", user, dataset)
+        audit.record(
+            action="dataset.stewards_changed",
+            target=dataset,
+            actor=actor,
+            data={
+                "before": before,
+                "after": [name for name in before if name != user.username],
+                "reason": "role_removed",
+            },
+        )
+    return len(datasets)
+
+
+def on_roles_changed(sender, *, user, before, after, actor, **kwargs) -> None:
+    if AccountRole.STEWARD in before and AccountRole.STEWARD not in after:
+        stewardships_end(user=user, actor=actor)
+
+
 @transaction.atomic
 def field_create(
     *, actor: User, dataset: Dataset, name: str, data_type: str = "", description: str = ""
 ) -> Field:
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
-    require_manage(actor, dataset)
-    require_draft(dataset)
+    require(policy.may_classify(actor, dataset))
     return _field_add(dataset=dataset, name=name, data_type=data_type, description=description)
 
 
@@ -289,8 +360,7 @@ def field_classify(
 ) -> Field:
     """A person classifies a field (who and when are recorded)."""
     dataset = Dataset.objects.select_for_update().get(pk=field.dataset_id)
-    require_manage(actor, dataset)
-    require_draft(dataset)
+    require(policy.may_classify(actor, dataset))
     field = Field.objects.select_for_update().get(pk=field.pk)
     field.dataset = dataset
     if description is not None:
@@ -317,8 +387,7 @@ def category_create(
     special_category: str = "",
     description: str = "",
 ) -> DataCategory:
-    if not actor.has_perm("datasets.add_datacategory"):
-        raise NotPermitted(MSG_CATEGORY_FORBIDDEN)
+    require(policy.may_extend_taxonomy(actor))
     if not CATEGORY_KEY.match(key or ""):
         raise ApplicationError(MSG_CATEGORY_KEY_INVALID, {"field": "key"})
     if DataCategory.objects.filter(key=key).exists():

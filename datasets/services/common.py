@@ -1,36 +1,21 @@
 from __future__ import annotations
 
+from django.db import connection
 from django.utils import timezone
 
 from datasets.models import Dataset
 from datasets.rules import sensitivity_of
-from governance.errors import ApplicationError, NotPermitted
 
-MSG_MANAGE_FORBIDDEN = "You do not steward this dataset."
-MSG_RETIRED = "This dataset is retired; reopen it first."
-MSG_NOT_DRAFT = (
-    "Classification can change only while the dataset is a draft; reopen it first (an approved "
-    "dataset then needs a new review)."
-)
+# Any fixed number: the key of the advisory lock that serialises location claims.
+_LOCATIONS_LOCK = 7_316_001
 
 
-def can_manage(user, dataset: Dataset) -> bool:
-    """Admins manage every dataset; a steward only those they were made steward of."""
-    if user is None or not user.is_authenticated or not user.is_active:
-        return False
-    return user.has_perm("datasets.change_dataset") or user.has_perm(
-        "datasets.change_dataset", dataset
-    )
-
-
-def require_manage(user, dataset: Dataset) -> None:
-    if not can_manage(user, dataset):
-        raise NotPermitted(MSG_MANAGE_FORBIDDEN)
-
-
-def require_draft(dataset: Dataset) -> None:
-    if dataset.status != Dataset.Status.DRAFT:
-        raise ApplicationError(MSG_NOT_DRAFT, {"status": dataset.status})
+def lock_locations() -> None:
+    """Serialise "is this location free? then claim it" across concurrent transactions (held
+    until the transaction ends). SQLite's IMMEDIATE transactions serialise writers already."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_LOCATIONS_LOCK])
 
 
 def refresh_sensitivity(dataset: Dataset) -> str:

@@ -6,20 +6,21 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
+from datasets import policy
 from datasets.models import Dataset, DatasetReview
 from datasets.rules import transition_target
-from datasets.services.common import can_manage, require_manage
 from governance.accounts.models import User
 from governance.audit import services as audit
-from governance.errors import ApplicationError, NotPermitted
+from governance.errors import ApplicationError
+from governance.policy import require
 
 MIN_ANSWER = 10
 MSG_TRANSITION = "A dataset that is {status} cannot be {verb}."
 MSG_ANSWER_REQUIRED = "Answer the question in at least {n} characters: {question}"
 MSG_NO_FIELDS = "Describe the dataset's fields before submitting it for review."
 MSG_UNCLASSIFIED = "Classify every field before submitting for review; not yet: {names}."
-MSG_APPROVE_FORBIDDEN = "Only a privacy officer approves datasets."
-MSG_OWN_SUBMISSION = "You submitted this review; another privacy officer must approve it."
+MSG_APPROVE_FORBIDDEN = policy.MSG_APPROVE_FORBIDDEN
+MSG_OWN_SUBMISSION = policy.MSG_OWN_SIGN_OFF
 MSG_NOTE_REQUIRED = "Give a reason."
 
 QUESTIONS = {
@@ -66,6 +67,7 @@ def _snapshot(dataset: Dataset) -> list[dict]:
     ]
 
 
+@audit.records_refusal("dataset.submission_refused", target="dataset", actor="actor")
 @transaction.atomic
 def dataset_submit(
     *,
@@ -76,7 +78,7 @@ def dataset_submit(
     access_and_duration: str,
 ) -> DatasetReview:
     dataset = _lock(dataset)
-    require_manage(actor, dataset)
+    require(policy.may_manage(actor, dataset))
     answers = {
         "personal_fields_need": personal_fields_need,
         "anonymization": anonymization,
@@ -125,18 +127,14 @@ def dataset_submit(
     return review
 
 
+@audit.records_refusal("dataset.approval_refused", target="dataset", actor="actor")
 @transaction.atomic
 def dataset_approve(*, actor: User, dataset: Dataset, note: str = "") -> Dataset:
     """Legal sign-off by a privacy officer, never by the person who submitted the review."""
     dataset = _lock(dataset)
-    # The legal sign-off belongs to the privacy officer role; an administrator's "every
-    # permission" deliberately does not cover it.
-    if not (actor.has_role("privacy_officer") and actor.has_perm("datasets.approve_dataset")):
-        raise NotPermitted(MSG_APPROVE_FORBIDDEN)
+    require(policy.may_approve(actor, dataset))
     review = dataset.reviews.order_by("-version").first()
     before, after = _move(dataset, "approve")
-    if review is not None and review.submitted_by_id == actor.pk:
-        raise NotPermitted(MSG_OWN_SUBMISSION)
     now = timezone.now()
     dataset.approved_at = now
     dataset.approved_by = actor
@@ -162,13 +160,13 @@ def dataset_approve(*, actor: User, dataset: Dataset, note: str = "") -> Dataset
     return dataset
 
 
+@audit.records_refusal("dataset.return_refused", target="dataset", actor="actor")
 @transaction.atomic
 def dataset_return(*, actor: User, dataset: Dataset, note: str) -> Dataset:
     """Send a dataset in review back to draft (a privacy officer asking for changes, or a
     steward withdrawing the submission)."""
     dataset = _lock(dataset)
-    if not (actor.has_role("privacy_officer") or can_manage(actor, dataset)):
-        raise NotPermitted(MSG_APPROVE_FORBIDDEN)
+    require(policy.may_return(actor, dataset))
     if not (note or "").strip():
         raise ApplicationError(MSG_NOTE_REQUIRED, {"field": "note"})
     before, after = _move(dataset, "return")
@@ -189,11 +187,12 @@ def dataset_return(*, actor: User, dataset: Dataset, note: str) -> Dataset:
     return dataset
 
 
+@audit.records_refusal("dataset.reopen_refused", target="dataset", actor="actor")
 @transaction.atomic
 def dataset_reopen(*, actor: User, dataset: Dataset, reason: str) -> Dataset:
     """Back to draft to change it; approving it again takes a new review."""
     dataset = _lock(dataset)
-    require_manage(actor, dataset)
+    require(policy.may_manage(actor, dataset))
     if not (reason or "").strip():
         raise ApplicationError(MSG_NOTE_REQUIRED, {"field": "reason"})
     before, after = _move(dataset, "reopen")
@@ -209,10 +208,11 @@ def dataset_reopen(*, actor: User, dataset: Dataset, reason: str) -> Dataset:
     return dataset
 
 
+@audit.records_refusal("dataset.retire_refused", target="dataset", actor="actor")
 @transaction.atomic
 def dataset_retire(*, actor: User, dataset: Dataset, reason: str) -> Dataset:
     dataset = _lock(dataset)
-    require_manage(actor, dataset)
+    require(policy.may_manage(actor, dataset))
     if not (reason or "").strip():
         raise ApplicationError(MSG_NOTE_REQUIRED, {"field": "reason"})
     before, after = _move(dataset, "retire")

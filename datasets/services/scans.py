@@ -18,13 +18,16 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from datasets import policy
+from datasets.locations import TABLE as TABLE_LOCATION
+from datasets.locations import Location, database_of, physical_location
 from datasets.models import DataCategory, Dataset, Field, Scan, Suggestion
 from datasets.scanner import SampleError, SampleSource, read_sample, scan_sample
 from datasets.services.catalog import _field_add, apply_classification
-from datasets.services.common import MSG_RETIRED, require_draft, require_manage
 from governance.accounts.models import User
 from governance.audit import services as audit
 from governance.errors import ApplicationError, Conflict
+from governance.policy import require
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +74,7 @@ def _source_of(scan: Scan) -> SampleSource:
     return SampleSource(kind=scan.file_format, path=scan.source_path)
 
 
+@audit.records_refusal("dataset.scan_refused", target="dataset", actor="actor")
 @transaction.atomic
 def scan_start(
     *,
@@ -83,9 +87,7 @@ def scan_start(
     max_rows: int | None = None,
 ) -> Scan:
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
-    require_manage(actor, dataset)
-    if dataset.status == Dataset.Status.RETIRED:
-        raise ApplicationError(MSG_RETIRED)
+    require(policy.may_scan(actor, dataset))
     limit = settings.SCANNER_MAX_ROWS
     max_rows = limit if max_rows is None else max_rows
     if not 1 <= max_rows <= limit:
@@ -129,6 +131,11 @@ def scan_start(
             )
         if not resolved.is_file():
             raise ApplicationError(MSG_PATH_MISSING.format(path=path), {"field": "path"})
+        require(
+            policy.source_refusal(
+                dataset, physical_location(storage_kind=fmt, location=str(resolved))
+            )
+        )
         if resolved.stat().st_size > settings.SCANNER_MAX_UPLOAD_BYTES:
             raise ApplicationError(
                 MSG_TOO_LARGE.format(
@@ -153,6 +160,11 @@ def scan_start(
             )
         if not TABLE.match(table or ""):
             raise ApplicationError(MSG_TABLE_INVALID, {"field": "table"})
+        require(
+            policy.source_refusal(
+                dataset, Location(TABLE_LOCATION, database_of(url), table.lower())
+            )
+        )
         _check_table(url, connection_name, table)
         fields |= {
             "source_kind": Scan.SourceKind.POSTGRES_TABLE,
@@ -368,7 +380,7 @@ def _save_results(*, scan_id: int, sample, proposals) -> Scan:
 
 def _decide(*, actor: User, suggestion: Suggestion) -> tuple[Suggestion, Field]:
     dataset = Dataset.objects.select_for_update().get(pk=suggestion.field.dataset_id)
-    require_manage(actor, dataset)
+    require(policy.may_manage(actor, dataset))
     suggestion = (
         Suggestion.objects.select_for_update(of=("self",))
         .select_related("field", "category")
@@ -392,7 +404,7 @@ def _mark(suggestion: Suggestion, status: str, actor: User, note: str = "") -> N
 @transaction.atomic
 def suggestion_accept(*, actor: User, suggestion: Suggestion) -> Suggestion:
     suggestion, field = _decide(actor=actor, suggestion=suggestion)
-    require_draft(field.dataset)
+    require(policy.may_classify(actor, field.dataset))
     apply_classification(
         field=field,
         actor=actor,
@@ -418,7 +430,7 @@ def suggestion_edit(
     note: str = "",
 ) -> Suggestion:
     suggestion, field = _decide(actor=actor, suggestion=suggestion)
-    require_draft(field.dataset)
+    require(policy.may_classify(actor, field.dataset))
     apply_classification(
         field=field,
         actor=actor,

@@ -34,14 +34,17 @@ from django.utils import timezone
 
 from datasets.models import Dataset
 from datasets.services import dataset_stewards
+from governance.access import policy
 from governance.access.models import Alert
 from governance.access.services.common import people_with_role
 from governance.access.services.notifications import link, notify
 from governance.accounts.models import User
+from governance.accounts.principal import USER
 from governance.accounts.roles import Role
 from governance.audit import services as audit
 from governance.audit.models import LedgerEntry
-from governance.errors import ApplicationError, NotPermitted
+from governance.errors import ApplicationError
+from governance.policy import require
 
 CHECK_EVENT = "access.check"
 # One event per export started (counted towards the bulk rule) ...
@@ -55,9 +58,7 @@ EXPORT_EVENTS = (
 )
 EXPORT_SIZE_KEYS = ("count", "rows", "row_count", "subjects")
 
-MSG_ALERT_FORBIDDEN = (
-    "Only privacy officers, administrators and the stewards of the dataset acknowledge alerts."
-)
+MSG_ALERT_FORBIDDEN = policy.MSG_ALERT_FORBIDDEN
 MSG_ALERT_ALREADY_ACKNOWLEDGED = "This alert has already been acknowledged."
 
 
@@ -414,7 +415,8 @@ def _restricted_allows(window: Window) -> list[tuple[str, str, datetime]]:
 
 
 def _exporter(actor_label: str) -> str:
-    return f"user:{actor_label}" if actor_label else "system"
+    # Exports are started by people; the ledger keeps their username as the actor label.
+    return f"{USER}:{actor_label}" if actor_label else "system"
 
 
 def _exports(window: Window) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
@@ -535,24 +537,11 @@ def alert_recipients(alert: Alert) -> list[User]:
     return sorted(people.values(), key=lambda u: u.username)
 
 
-def can_acknowledge(user: User, alert: Alert) -> bool:
-    if not user.is_active:
-        return False
-    if user.has_role(Role.PRIVACY_OFFICER, Role.ADMIN):
-        return True
-    if not user.has_role(Role.STEWARD):
-        return False
-    from governance.access.selectors import stewarded_slugs
-
-    return bool(set(alert_datasets(alert)) & stewarded_slugs(user))
-
-
 @transaction.atomic(durable=True)
 def alert_acknowledge(*, actor: User, alert: Alert) -> Alert:
     """Mark an alert as seen and handled by ``actor``; recorded as ``access.alert_acknowledged``."""
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
-    if not can_acknowledge(actor, alert):
-        raise NotPermitted(MSG_ALERT_FORBIDDEN)
+    require(policy.may_acknowledge_alert(actor, alert))
     if alert.acknowledged_at is not None:
         raise ApplicationError(MSG_ALERT_ALREADY_ACKNOWLEDGED)
     alert.acknowledged_by = actor

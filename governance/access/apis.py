@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from datasets.selectors import dataset_get_for
 from governance.access import selectors, services
-from governance.access.models import AccessRequest, Grant, PurposeApproval
-from governance.access.services.common import principal_label
+from governance.access.models import AccessRequest, Grant
 from governance.accounts.models import User
-from governance.errors import ApplicationError, NotPermitted
+from governance.accounts.principal import MSG_LABEL, Principal
+from governance.errors import ApplicationError, NotFound, NotPermitted
 
 MSG_OTHER_PRINCIPAL = "You can only check your own access."
 MSG_UNKNOWN_PERSON = "No active person named {username!r}."
@@ -21,7 +22,12 @@ MSG_UNKNOWN_PERSON = "No active person named {username!r}."
 
 class CheckApi(APIView):
     """May the caller read this dataset for this purpose now? Always 200 with allow or deny
-    (400 for a malformed request, 503 when the answer cannot be given: never an allow)."""
+    (400 for a malformed request, 503 when the answer cannot be given: never an allow).
+
+    Any authenticated caller may ask: a service account whose owner left gets ``deny`` with
+    ``owner_inactive`` (recorded), not a bare 403."""
+
+    permission_classes = [IsAuthenticated]
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -67,7 +73,8 @@ class CheckApi(APIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         principal = values.get("principal")
-        if principal and principal not in {request.user.username, _label(request.user)}:
+        caller = Principal.of(user=request.user)
+        if principal and principal not in {request.user.username, caller.label}:
             raise NotPermitted(MSG_OTHER_PRINCIPAL)
         result = services.check_access(
             principal=request.user,
@@ -95,10 +102,6 @@ class CheckApi(APIView):
         )
 
 
-def _label(user: User) -> str:
-    return principal_label(user=user, group=None)
-
-
 class GrantOutput(serializers.Serializer):
     class Meta:
         ref_name = "Grant"
@@ -117,9 +120,7 @@ class GrantOutput(serializers.Serializer):
     revoked_reason = serializers.CharField()
 
     def get_principal(self, obj) -> str:
-        if obj.principal_group_id:
-            return f"role:{obj.principal_group.name}"
-        return _label(obj.principal_user)
+        return Principal.of_row(obj).label
 
 
 class RequestOutput(serializers.Serializer):
@@ -149,9 +150,7 @@ class RequestOutput(serializers.Serializer):
     comments = serializers.SerializerMethodField()
 
     def get_principal(self, obj) -> str:
-        if obj.principal_group_id:
-            return f"role:{obj.principal_group.name}"
-        return _label(obj.principal_user)
+        return Principal.of_row(obj).label
 
     def get_grant(self, obj) -> int | None:
         grant = Grant.objects.filter(request=obj).values_list("pk", flat=True).first()
@@ -292,7 +291,9 @@ class GrantCreateApi(APIView):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         dataset = dataset_get_for(viewer=request.user, slug=values["dataset"])
-        user, group = _principal(values["principal"])
+        grantee = Principal.resolve(values["principal"])
+        if grantee is None:
+            raise ApplicationError(MSG_LABEL, {"field": "principal"})
         grant = services.grant_create_direct(
             actor=request.user,
             dataset=dataset,
@@ -300,33 +301,10 @@ class GrantCreateApi(APIView):
             fields=values["fields"],
             expires_at=values["expires_at"],
             reason=values["reason"],
-            principal_user=user,
-            principal_group=group,
+            principal_user=grantee.user,
+            principal_group=grantee.group,
         )
         return Response(GrantOutput(grant).data, status=201)
-
-
-def _principal(text: str):
-    from django.contrib.auth.models import Group
-
-    from governance.accounts.models import ServiceAccount
-    from governance.accounts.roles import Role
-
-    kind, _, name = text.partition(":")
-    if kind == "user":
-        user = User.objects.filter(username=name, kind=User.Kind.PERSON, is_active=True).first()
-        if user:
-            return user, None
-    elif kind == "role" and name in Role.values:
-        return None, Group.objects.get(name=name)
-    elif kind == "service_account":
-        account = ServiceAccount.objects.filter(name=name, revoked_at=None).first()
-        if account:
-            return account.user, None
-    raise ApplicationError(
-        "Name the principal as user:NAME, role:NAME or service_account:NAME.",
-        {"field": "principal"},
-    )
 
 
 class GrantRevokeApi(APIView):
@@ -369,11 +347,7 @@ class PurposeApprovalListApi(APIView):
     def get(self, request: Request) -> Response:
         slug = request.query_params.get("dataset")
         dataset = dataset_get_for(viewer=request.user, slug=slug) if slug else None
-        queryset = selectors.purpose_approvals(dataset=dataset)
-        if dataset is None and not request.user.has_role(
-            "privacy_officer", "auditor", "admin", "steward"
-        ):
-            queryset = queryset.filter(dataset__status="approved")
+        queryset = selectors.purpose_approvals(viewer=request.user, dataset=dataset)
         return Response({"results": PurposeApprovalOutput(queryset, many=True).data})
 
 
@@ -409,10 +383,8 @@ class PurposeApprovalRevokeApi(APIView):
         responses=PurposeApprovalOutput,
     )
     def post(self, request: Request, pk: int) -> Response:
-        approval = PurposeApproval.objects.filter(pk=pk).first()
+        approval = selectors.purpose_approvals(viewer=request.user).filter(pk=pk).first()
         if approval is None:
-            from governance.errors import NotFound
-
             raise NotFound("No such approval.")
         data = _TextInput(data=request.data)
         data.is_valid(raise_exception=True)

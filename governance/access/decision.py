@@ -12,6 +12,8 @@ from datetime import datetime
 # Reason codes (stable API) and their messages.
 REASONS = {
     "principal_inactive": "The caller's account is inactive or revoked.",
+    "owner_inactive": "The service account's accountable owner is inactive or no longer holds "
+    "a role that may run jobs.",
     "no_grant": "You hold no grant for this dataset and purpose.",
     "purpose_unknown": "No purpose with this slug exists.",
     "dataset_not_approved": "The dataset is not approved in the catalog.",
@@ -46,6 +48,7 @@ class Facts:
     now: datetime
     principal_active: bool
     dataset_found: bool
+    owner_active: bool = True  # a service account's accountable owner (people: always)
     dataset_status: str | None = None
     dataset_sensitivity: str | None = None
     dataset_fields: dict[str, str] = field(default_factory=dict)  # name -> treatment
@@ -95,6 +98,8 @@ def category_permitted(category: str, permitted) -> bool:
 def decide(facts: Facts) -> Decision:
     if not facts.principal_active:
         return _deny(_reason("principal_inactive"))
+    if not facts.owner_active:
+        return _deny(_reason("owner_inactive"))
     # Callers without any grant on the dataset learn nothing about it, not even whether it
     # exists (docs/adr/0006-check-api.md).
     if not facts.dataset_found or not facts.any_grant_on_dataset:

@@ -1,11 +1,14 @@
+"""Reads of access governance. Who sees what is governance/access/policy.py (its filter
+forms), applied here, never in templates."""
+
 from __future__ import annotations
 
-from django.db.models import F, Q, QuerySet
+from django.db.models import F, QuerySet
 from django.urls import reverse
 from django.utils import timezone
-from guardian.shortcuts import get_objects_for_user
 
 from datasets.models import Dataset
+from governance.access import policy
 from governance.access.models import (
     AccessRequest,
     Acknowledgement,
@@ -14,30 +17,21 @@ from governance.access.models import (
     PurposeApproval,
     TrainingAttestation,
 )
-from governance.access.services.common import is_steward_of, principal_q
 from governance.accounts.models import User
-from governance.errors import NotFound, NotPermitted
+from governance.accounts.policy import holds_role
+from governance.errors import NotFound
+from governance.policy import require
 
 MSG_REQUEST_NOT_FOUND = "No such access request."
 MSG_GRANT_NOT_FOUND = "No such grant."
 MSG_ALERT_NOT_FOUND = "No such alert."
-
-
-def _stewarded(user: User) -> QuerySet:
-    return get_objects_for_user(
-        user, "datasets.change_dataset", klass=Dataset, accept_global_perms=False
-    ).values("pk")
-
-
-def _sees_all(user: User) -> bool:
-    return user.has_role("privacy_officer", "auditor", "admin")
+MSG_ALERTS_FORBIDDEN = policy.MSG_ALERTS_FORBIDDEN
 
 
 def grants_mine(*, user: User) -> QuerySet[Grant]:
     """Grants the user can use: their own, their roles', and those of service accounts they own."""
-    owned = User.objects.filter(service_account__owner=user).values("pk")
     return (
-        Grant.objects.filter(principal_q(user) | Q(principal_user__in=owned))
+        Grant.objects.filter(policy.grants_of(user))
         .select_related(
             "dataset",
             "purpose",
@@ -58,10 +52,7 @@ def grants_visible(*, viewer: User, dataset: Dataset | None = None) -> QuerySet[
         "granted_by",
         "principal_user__service_account",
     )
-    if not _sees_all(viewer):
-        queryset = queryset.filter(
-            Q(dataset__in=_stewarded(viewer)) | Q(pk__in=grants_mine(user=viewer).values("pk"))
-        )
+    queryset = queryset.filter(policy.grants_visible_to(viewer))
     if dataset is not None:
         queryset = queryset.filter(dataset=dataset)
     return queryset.order_by("-created_at")
@@ -92,9 +83,7 @@ def requests_visible(*, viewer: User) -> QuerySet[AccessRequest]:
         "privacy_approved_by",
         "decided_by",
     )
-    if _sees_all(viewer):
-        return queryset
-    return queryset.filter(Q(requester=viewer) | Q(dataset__in=_stewarded(viewer)))
+    return queryset.filter(policy.requests_visible_to(viewer))
 
 
 def requests_mine(*, user: User) -> QuerySet[AccessRequest]:
@@ -102,23 +91,9 @@ def requests_mine(*, user: User) -> QuerySet[AccessRequest]:
 
 
 def requests_inbox(*, user: User) -> QuerySet[AccessRequest]:
-    """Pending requests waiting for this user's approval."""
-    waiting = (
-        Q(dataset__in=_stewarded(user), steward_approved_by=None)
-        if user.has_role("steward")
-        else Q(pk__in=[])
-    )
-    if user.has_role("privacy_officer"):
-        waiting |= Q(needs_privacy_officer=True, privacy_approved_by=None)
-    return (
-        requests_visible(viewer=user)
-        .filter(status=AccessRequest.Status.PENDING)
-        .filter(waiting)
-        .exclude(requester=user)
-        .exclude(steward_approved_by=user)
-        .exclude(privacy_approved_by=user)
-        .order_by("created_at")
-    )
+    """Pending requests this user may approve now: ``policy.approvable_by``, the same rule as
+    the approve button."""
+    return requests_visible(viewer=user).filter(policy.approvable_by(user)).order_by("created_at")
 
 
 def request_get_for(*, viewer: User, pk) -> AccessRequest:
@@ -129,9 +104,11 @@ def request_get_for(*, viewer: User, pk) -> AccessRequest:
 
 
 def purpose_approvals(
-    *, dataset: Dataset | None = None, live_only: bool = False
+    *, viewer: User | None = None, dataset: Dataset | None = None, live_only: bool = False
 ) -> QuerySet[PurposeApproval]:
     queryset = PurposeApproval.objects.select_related("dataset", "purpose", "approved_by")
+    if viewer is not None:
+        queryset = queryset.filter(policy.purpose_approvals_visible_to(viewer))
     if dataset is not None:
         queryset = queryset.filter(dataset=dataset)
     if live_only:
@@ -141,19 +118,12 @@ def purpose_approvals(
 
 def training_list(*, viewer: User) -> QuerySet[TrainingAttestation]:
     queryset = TrainingAttestation.objects.select_related("user", "recorded_by")
-    if _sees_all(viewer):
-        return queryset
-    return queryset.filter(user=viewer)
-
-
-def can_manage_access(viewer: User, dataset: Dataset) -> bool:
-    """Who may revoke grants of a dataset: its stewards, privacy officers, administrators."""
-    return viewer.has_role("privacy_officer", "admin") or is_steward_of(viewer, dataset)
+    return queryset.filter(policy.training_visible_to(viewer))
 
 
 def dataset_links(viewer: User, dataset: Dataset) -> list[tuple[str, str]]:
     """Links the catalog's dataset page shows (datasets.apps hook): who has access."""
-    if can_manage_access(viewer, dataset) or viewer.has_role("auditor"):
+    if policy.may_see_dataset_access(viewer, dataset) is None:
         return [("Who has access", reverse("access:dataset", args=[dataset.slug]))]
     return []
 
@@ -162,8 +132,8 @@ def dashboard_panels(user: User) -> list[dict]:
     panels = []
     now = timezone.now()
     mine = grants_mine(user=user).filter(status=Grant.Status.ACTIVE, expires_at__gt=now)
-    inbox = requests_inbox(user=user).count() if user.has_role("steward", "privacy_officer") else 0
-    if user.has_role("engineer") or mine.exists():
+    inbox = requests_inbox(user=user).count()
+    if holds_role(user, "engineer") or mine.exists():
         panels.append(
             {
                 "role": "Your access",
@@ -185,7 +155,7 @@ def dashboard_panels(user: User) -> list[dict]:
                 "link": ("Approvals inbox", reverse("access:inbox")),
             }
         )
-    if user.has_role("steward", "privacy_officer"):
+    if holds_role(user, "steward", "privacy_officer"):
         open_alerts = alerts_open(viewer=user)
         count = open_alerts.count()
         if count:
@@ -204,33 +174,16 @@ def dashboard_panels(user: User) -> list[dict]:
 
 # --- alerts ---------------------------------------------------------------------------------
 
-MSG_ALERTS_FORBIDDEN = (
-    "Only privacy officers, administrators, auditors and stewards see alerts on unusual access."
-)
-
-
-def stewarded_slugs(user: User) -> set[str]:
-    return set(Dataset.objects.filter(pk__in=_stewarded(user)).values_list("slug", flat=True))
-
-
-def alerts_can_view(viewer: User) -> bool:
-    return viewer.is_active and viewer.has_role("privacy_officer", "admin", "auditor", "steward")
-
 
 def alerts_visible(*, viewer: User) -> QuerySet[Alert]:
-    """Alerts the viewer may see, open first: all of them for privacy officers, administrators
-    and auditors; for stewards, those on their datasets (raises NotPermitted for others)."""
-    if not alerts_can_view(viewer):
-        raise NotPermitted(MSG_ALERTS_FORBIDDEN)
-    queryset = Alert.objects.select_related("acknowledged_by").order_by(
-        F("acknowledged_at").desc(nulls_first=True), "-created_at", "-id"
+    """Alerts the viewer may see (``policy.alerts_visible_to``), open first; NotPermitted for
+    people who see no alerts at all."""
+    require(policy.may_view_alerts(viewer))
+    return (
+        Alert.objects.select_related("acknowledged_by")
+        .filter(policy.alerts_visible_to(viewer))
+        .order_by(F("acknowledged_at").desc(nulls_first=True), "-created_at", "-id")
     )
-    if _sees_all(viewer):
-        return queryset
-    slugs = sorted(stewarded_slugs(viewer))
-    if not slugs:
-        return queryset.none()
-    return queryset.filter(Q(dataset__in=slugs) | Q(details__datasets__has_any_keys=slugs))
 
 
 def alerts_open(*, viewer: User) -> QuerySet[Alert]:

@@ -1,24 +1,20 @@
 """Portal pages of access governance: my access, the request form, the approvals inbox, a
 request's page, a dataset's access page, purpose approvals and privacy training.
 
-Every write goes through ``governance.access.services`` and every read through the selectors,
-which check permissions; what a template shows or hides is convenience only. Domain errors
-become pages: NotFound → 404, NotPermitted → 403 (the services record the refusal), any other
-ApplicationError → a form error next to the field it names, or a message on the page the user
-returns to."""
+Every write goes through ``governance.access.services`` and every read through the selectors;
+who may do what is governance/access/policy.py, whose answers the templates receive. Domain
+errors become pages through governance.portal (404, 403 with the rule's message, or a form
+error / message)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, time, timedelta
-from functools import wraps
 from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -30,28 +26,17 @@ from consent.models import Purpose
 from datasets import selectors as catalog
 from datasets.models import Dataset
 from datasets.selectors import DatasetFilters
-from governance.access import selectors, services
+from governance.access import policy, selectors, services
 from governance.access.models import AccessRequest, Acknowledgement, Grant, PurposeApproval
-from governance.access.services.approvals import MSG_APPROVAL_FORBIDDEN, MSG_TRAINING_FORBIDDEN
-from governance.access.services.common import (
-    is_privacy_officer,
-    is_steward_of,
-    principal_label,
-    terms_for,
-)
-from governance.access.services.grants import MSG_REQUEST_FORBIDDEN
+from governance.access.services.common import terms_for
 from governance.accounts import selectors as accounts
 from governance.accounts.models import User
+from governance.accounts.principal import Principal
 from governance.accounts.roles import Role
-from governance.errors import ApplicationError, NotFound, NotPermitted
+from governance.portal import attempt, domain_errors, refuse
 
-MSG_DATASET_ACCESS_FORBIDDEN = (
-    "Only the dataset's stewards, privacy officers, administrators and auditors see who may "
-    "read it."
-)
-MSG_APPROVALS_VIEW_FORBIDDEN = (
-    "Only stewards, privacy officers, administrators and auditors see purpose approvals."
-)
+MSG_DATASET_ACCESS_FORBIDDEN = policy.MSG_DATASET_ACCESS_FORBIDDEN
+MSG_APPROVALS_VIEW_FORBIDDEN = policy.MSG_APPROVALS_VIEW_FORBIDDEN
 MSG_APPROVAL_NOT_FOUND = "No such purpose approval."
 MSG_UNKNOWN_ACTION = "Unknown action."
 EXPIRING_SOON = timedelta(days=7)
@@ -60,38 +45,8 @@ EXPIRING_SOON = timedelta(days=7)
 # --- helpers --------------------------------------------------------------------------------
 
 
-def domain_errors(view):
-    """Missing objects become 404 pages and refusals 403 pages."""
-
-    @wraps(view)
-    def wrapped(request, *args, **kwargs):
-        try:
-            return view(request, *args, **kwargs)
-        except NotFound as error:
-            raise Http404(error.message) from None
-        except NotPermitted as error:
-            raise PermissionDenied(error.message) from None
-
-    return wrapped
-
-
-def _form_error(form, error: ApplicationError) -> None:
-    field = error.extra.get("field")
-    form.add_error(field if field in form.fields else None, error.message)
-
-
-def _attempt(request, write: Callable, success: str | Callable) -> bool:
-    """Run one write. A refusal that is neither 403 nor 404 becomes an error message; success
-    becomes a success message (``success`` may be a function of the write's result)."""
-    try:
-        result = write()
-    except (NotFound, NotPermitted):
-        raise
-    except ApplicationError as error:
-        messages.error(request, error.message)
-        return False
-    messages.success(request, success(result) if callable(success) else success)
-    return True
+def _attempt(request, write, success) -> bool:
+    return attempt(request, write, success=success)[0]
 
 
 def _next_url(request, default: str) -> str:
@@ -112,30 +67,17 @@ def _approved_datasets(user: User):
     return catalog.dataset_list(viewer=user, filters=DatasetFilters(status="approved"))
 
 
-def _principal_value(user: User, *, principal_user, principal_group) -> str:
+def _principal_value(user: User, principal: Principal) -> str:
     """The request form's ``principal`` value that asks for the same principal again."""
-    if principal_group is not None:
-        return f"role:{principal_group.name}"
-    if principal_user is not None and principal_user.is_service_account:
-        return f"service_account:{principal_user.service_account.name}"
-    if principal_user is not None and principal_user.pk == user.pk:
-        return "self"
-    return ""
+    if principal.kind == "user":
+        return "self" if principal.user.pk == user.pk else ""
+    return principal.label
 
 
-def _principal_text(user: User, *, principal_user, principal_group) -> str:
-    if principal_user is not None and principal_user.pk == user.pk:
+def _principal_text(user: User, principal: Principal) -> str:
+    if principal.kind == "user" and principal.user.pk == user.pk:
         return f"you ({user.username})"
-    return principal_label(user=principal_user, group=principal_group)
-
-
-def _owns_principal(user: User, grant: Grant) -> bool:
-    principal = grant.principal_user
-    if principal is None:
-        return False
-    if principal.pk == user.pk:
-        return True
-    return principal.is_service_account and principal.service_account.owner_id == user.pk
+    return principal.label
 
 
 def _acknowledged_by_anyone(grants) -> set[int]:
@@ -246,12 +188,16 @@ class AccessRequestForm(forms.Form):
 
 
 def _principal_choices(user: User) -> list[tuple[str, str]]:
+    """What ``policy.requestable_principal`` accepts from this user, as form choices."""
     choices = [("self", f"Myself ({user.username})")]
     choices += [
-        (f"role:{role}", f"Everyone with the role {Role(role).label}") for role in user.roles
+        (Principal("role", role).label, f"Everyone with the role {Role(role).label}")
+        for role in user.roles
     ]
     owned = accounts.service_account_list(viewer=user).filter(owner=user, revoked_at=None)
-    choices += [(f"service_account:{a.name}", f"Service account {a.name}") for a in owned]
+    choices += [
+        (Principal("service_account", a.name).label, f"Service account {a.name}") for a in owned
+    ]
     return choices
 
 
@@ -330,7 +276,7 @@ def mine(request):
                 "principal_user__service_account"
             ),
             "service_accounts": owned,
-            "can_request": user.has_perm("access.add_accessrequest"),
+            "can_request": policy.may_request(user) is None,
         },
     )
 
@@ -338,23 +284,23 @@ def mine(request):
 def _grant_row(user: User, grant: Grant, now: datetime, acknowledged: set[int]) -> dict:
     state = _grant_state(grant, now)
     live = state == Grant.Status.ACTIVE
-    principal = {"principal_user": grant.principal_user, "principal_group": grant.principal_group}
+    principal = Principal.of_row(grant)
     renew = {
         "dataset": grant.dataset.slug,
         "purpose": grant.purpose_slug,
         "fields": ",".join(grant.fields),
-        "principal": _principal_value(user, **principal),
+        "principal": _principal_value(user, principal),
     }
     return {
         "grant": grant,
         "state": state,
         "live": live,
-        "principal": _principal_text(user, **principal),
+        "principal": _principal_text(user, principal),
         "expiring": _expiring(grant, now),
         "acknowledged": grant.pk in acknowledged,
         "terms": terms_for(grant.purpose, grant.dataset)[1],
         "renew_url": f"{reverse('access:request-create')}?{urlencode(renew)}",
-        "can_revoke": live and _owns_principal(user, grant),
+        "can_revoke": live and policy.may_revoke(user, grant) is None,
     }
 
 
@@ -395,8 +341,7 @@ def grant_revoke(request, pk):
 @domain_errors
 def request_create(request):
     user = request.user
-    if not user.has_perm("access.add_accessrequest") or user.is_service_account:
-        raise PermissionDenied(MSG_REQUEST_FORBIDDEN)
+    refuse(policy.may_request(user))
     datasets = list(_approved_datasets(user))
     if request.htmx and request.GET.get("picker"):
         return render(
@@ -420,8 +365,9 @@ def request_create(request):
     )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        try:
-            created = services.access_request_create(
+        done, created = attempt(
+            request,
+            lambda: services.access_request_create(
                 requester=user,
                 dataset=catalog.dataset_get_for(viewer=user, slug=data["dataset"]),
                 purpose_slug=data["purpose"],
@@ -429,16 +375,13 @@ def request_create(request):
                 duration_days=data["duration_days"],
                 justification=data["justification"],
                 principal=data["principal"],
-            )
-        except (NotFound, NotPermitted):
-            raise
-        except ApplicationError as error:
-            _form_error(form, error)
-        else:
-            messages.success(
-                request,
-                f"Request {created.pk} sent: the stewards of {created.dataset.slug} decide on it.",
-            )
+            ),
+            success=lambda r: (
+                f"Request {r.pk} sent: the stewards of {r.dataset.slug} decide on it."
+            ),
+            form=form,
+        )
+        if done:
             return redirect("access:request", pk=created.pk)
     chosen = form["dataset"].value()
     selected = _names(form["fields"].value())
@@ -479,7 +422,7 @@ def inbox(request):
 def _with_principals(access_requests) -> list[AccessRequest]:
     access_requests = list(access_requests)
     for item in access_requests:
-        item.principal_text = principal_label(user=item.principal_user, group=item.principal_group)
+        item.principal_text = Principal.of_row(item).label
     return access_requests
 
 
@@ -528,29 +471,19 @@ def request_detail(request, pk):
                 lambda result: _request_done(action, result),
             )
         return redirect(_next_url(request, reverse("access:request", args=[item.pk])))
-    pending = item.status == AccessRequest.Status.PENDING
-    own = user.pk in (item.requester_id, item.principal_user_id)
-    steward = is_steward_of(user, item.dataset)
-    officer = item.needs_privacy_officer and is_privacy_officer(user)
-    may_approve = (
-        steward and item.steward_approved_by_id is None and item.privacy_approved_by_id != user.pk
-    ) or (
-        officer and item.privacy_approved_by_id is None and item.steward_approved_by_id != user.pk
-    )
     return render(
         request,
         "access/request_detail.html",
         {
             "item": item,
-            "principal": principal_label(user=item.principal_user, group=item.principal_group),
+            "principal": Principal.of_row(item).label,
             "comments": _comments(item),
             "grant": _grant_of(user, item),
-            "can_approve": pending and not own and may_approve,
-            "can_deny": pending and not own and (steward or officer),
-            "can_withdraw": pending and user.pk == item.requester_id,
-            "can_comment": user.pk == item.requester_id or steward or is_privacy_officer(user),
-            "can_see_dataset_access": selectors.can_manage_access(user, item.dataset)
-            or user.has_role(Role.AUDITOR),
+            "can_approve": policy.may_approve(user, item) is None,
+            "can_deny": policy.may_deny(user, item) is None,
+            "can_withdraw": policy.may_withdraw(user, item) is None,
+            "can_comment": policy.may_comment(user, item) is None,
+            "can_see_dataset_access": policy.may_see_dataset_access(user, item.dataset) is None,
         },
     )
 
@@ -565,9 +498,8 @@ def dataset_access(request, slug):
     """Who may read the dataset, for which purpose, until when; the purposes it may serve."""
     user = request.user
     dataset = catalog.dataset_get_for(viewer=user, slug=slug)
-    can_manage = selectors.can_manage_access(user, dataset)
-    if not (can_manage or user.has_role(Role.AUDITOR)):
-        raise PermissionDenied(MSG_DATASET_ACCESS_FORBIDDEN)
+    refuse(policy.may_see_dataset_access(user, dataset))
+    can_manage = policy.may_manage_dataset_access(user, dataset) is None
     now = timezone.now()
     grants = list(selectors.grants_visible(viewer=user, dataset=dataset))
     acknowledged = _acknowledged_by_anyone(grants)
@@ -575,14 +507,14 @@ def dataset_access(request, slug):
         {
             "grant": grant,
             "state": _grant_state(grant, now),
-            "principal": principal_label(user=grant.principal_user, group=grant.principal_group),
+            "principal": Principal.of_row(grant).label,
             "expiring": _expiring(grant, now),
             "acknowledged": grant.pk in acknowledged,
         }
         for grant in grants
     ]
-    approvals = list(selectors.purpose_approvals(dataset=dataset))
-    is_officer = user.has_role(Role.PRIVACY_OFFICER)
+    approvals = list(selectors.purpose_approvals(viewer=user, dataset=dataset))
+    is_officer = policy.may_approve_purpose_use(user) is None
     live = {a.purpose_slug for a in approvals if a.revoked_at is None}
     open_requests = (
         selectors.requests_visible(viewer=user)
@@ -611,9 +543,8 @@ def dataset_access(request, slug):
 def purpose_approvals(request):
     """Which datasets may serve which purposes; privacy officers approve and revoke here."""
     user = request.user
-    if not user.has_perm("access.view_purposeapproval"):
-        raise PermissionDenied(MSG_APPROVALS_VIEW_FORBIDDEN)
-    is_officer = user.has_role(Role.PRIVACY_OFFICER)
+    refuse(policy.may_view_purpose_approvals(user))
+    is_officer = policy.may_approve_purpose_use(user) is None
     action = request.POST.get("action") if request.method == "POST" else None
     if action == "revoke":
         approval = _approval(request.POST.get("approval"))
@@ -641,7 +572,7 @@ def purpose_approvals(request):
         request,
         "access/purpose_approvals.html",
         {
-            "approvals": selectors.purpose_approvals().select_related("revoked_by"),
+            "approvals": selectors.purpose_approvals(viewer=user).select_related("revoked_by"),
             "form": form,
             "is_officer": is_officer,
         },
@@ -653,30 +584,26 @@ def _approve_purpose(request, form, is_officer: bool):
     show the form's errors on the purpose approvals page."""
     back = _next_url(request, "")
     if not form.is_valid():
-        if not is_officer:
-            raise PermissionDenied(MSG_APPROVAL_FORBIDDEN)
+        refuse(policy.may_approve_purpose_use(request.user))
         if back:
             messages.error(request, "Choose an approved dataset and an active purpose.")
             return redirect(back)
         return None
     data = form.cleaned_data
-    try:
-        approval = services.purpose_approval_create(
+    done, _ = attempt(
+        request,
+        lambda: services.purpose_approval_create(
             actor=request.user,
             dataset=catalog.dataset_get_for(viewer=request.user, slug=data["dataset"]),
             purpose_slug=data["purpose"],
             note=data["note"],
-        )
-    except (NotFound, NotPermitted):
-        raise
-    except ApplicationError as error:
-        if back:
-            messages.error(request, error.message)
-            return redirect(back)
-        _form_error(form, error)
-        return None
-    messages.success(request, f"{approval.dataset.slug} may now serve {approval.purpose_slug}.")
-    return redirect(back or reverse("access:purpose-approvals"))
+        ),
+        success=lambda a: f"{a.dataset.slug} may now serve {a.purpose_slug}.",
+        form=None if back else form,
+    )
+    if done or back:
+        return redirect(back or reverse("access:purpose-approvals"))
+    return None
 
 
 # --- training -------------------------------------------------------------------------------
@@ -689,32 +616,30 @@ def training(request):
     """Privacy-training attestations: everyone sees their own; administrators, privacy officers
     and auditors see all; administrators and privacy officers record them."""
     user = request.user
-    can_record = user.has_role(Role.ADMIN) or is_privacy_officer(user)
+    can_record = policy.may_record_training(user) is None
     form = TrainingForm(request.POST or None)
     if request.method == "POST":
-        if not form.is_valid() and not can_record:
-            raise PermissionDenied(MSG_TRAINING_FORBIDDEN)
-        if form.is_valid():
+        if not form.is_valid():
+            refuse(policy.may_record_training(user))
+        else:
             data = form.cleaned_data
-            try:
-                attestation = services.training_record(
+            done, _ = attempt(
+                request,
+                lambda: services.training_record(
                     actor=user,
                     user=data["user"],
                     course=data["course"],
                     completed_at=_start_of_day(data["completed_at"]),
                     expires_at=_start_of_day(data["expires_at"]),
                     evidence=data["evidence"],
-                )
-            except (NotFound, NotPermitted):
-                raise
-            except ApplicationError as error:
-                _form_error(form, error)
-            else:
-                messages.success(
-                    request,
-                    f"Training of {attestation.user.username} recorded, current until "
-                    f"{attestation.expires_at:%Y-%m-%d}.",
-                )
+                ),
+                success=lambda a: (
+                    f"Training of {a.user.username} recorded, current until "
+                    f"{a.expires_at:%Y-%m-%d}."
+                ),
+                form=form,
+            )
+            if done:
                 return redirect("access:training")
     return render(
         request,

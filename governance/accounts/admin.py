@@ -1,20 +1,92 @@
-from django.contrib import admin
+"""Django admin for people and service accounts.
+
+Roles, the staff and superuser flags and group memberships are read-only here: the "Roles"
+field routes through the roles service (``user_roles_set``), which checks who may (an
+administrator, never for themself), records ``user.roles_changed`` and ends stewardships of a
+removed steward role. Deactivating goes through ``user_deactivate`` (the admin action). Neither
+can be bypassed: ``governance.accounts.policy`` guards the writes themselves."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.forms import UserChangeForm
+from django.contrib.auth.models import Group
 
 from governance.accounts.models import ServiceAccount, User
+from governance.accounts.roles import Role
+from governance.accounts.services import user_deactivate, user_roles_set
+from governance.errors import ApplicationError
+
+
+class RolesUserChangeForm(UserChangeForm):
+    roles = forms.MultipleChoiceField(
+        choices=Role.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Changed through the roles service: recorded in the ledger; nobody changes "
+        "their own roles.",
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.fields["roles"].initial = self.instance.roles
 
 
 @admin.register(User)
 class UserAdmin(DjangoUserAdmin):
+    form = RolesUserChangeForm
     list_display = ("username", "email", "kind", "is_active", "is_staff", "last_login")
     list_filter = ("kind", "is_active", "is_staff", "groups")
-    fieldsets = (*DjangoUserAdmin.fieldsets, ("Kind", {"fields": ("kind",)}))
-    readonly_fields = ("kind", "last_login", "date_joined")
+    fieldsets = (
+        (None, {"fields": ("username", "password")}),
+        ("Personal info", {"fields": ("first_name", "last_name", "email")}),
+        ("Roles", {"fields": ("roles",)}),
+        (
+            "Status (read-only here: roles service and deactivation action)",
+            {"fields": ("kind", "is_active", "is_staff", "is_superuser", "groups")},
+        ),
+        ("Dates", {"fields": ("last_login", "date_joined")}),
+    )
+    readonly_fields = (
+        "kind",
+        "is_active",
+        "is_staff",
+        "is_superuser",
+        "groups",
+        "user_permissions",
+        "last_login",
+        "date_joined",
+    )
+    actions = ["deactivate"]
 
     def has_delete_permission(self, request, obj=None):
         # People leave: deactivate them. Deleting would orphan their audit trail (and the
         # ledger's PROTECT foreign key refuses it anyway).
         return False
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        if change and "roles" in form.changed_data:
+            try:
+                user_roles_set(
+                    user=form.instance, roles=form.cleaned_data["roles"], actor=request.user
+                )
+            except ApplicationError as error:  # refused and recorded by the service
+                self.message_user(request, error.message, level=messages.ERROR)
+
+    @admin.action(description="Deactivate the selected accounts")
+    def deactivate(self, request, queryset):
+        for user in queryset:
+            try:
+                user_deactivate(
+                    user=user,
+                    actor=request.user,
+                    reason=f"Deactivated in Django admin by {request.user.username}.",
+                )
+            except ApplicationError as error:
+                self.message_user(request, f"{user.username}: {error.message}", messages.ERROR)
 
 
 @admin.register(ServiceAccount)
@@ -31,3 +103,19 @@ class ServiceAccountAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# Role groups' permissions are declared in code (roles.py) and re-applied on every migrate;
+# editing them here would hand out powers no rule knows about.
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class RoleGroupAdmin(GroupAdmin):
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.name in Role.values:
+            return ("name", "permissions")
+        return super().get_readonly_fields(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return obj is None or obj.name not in Role.values

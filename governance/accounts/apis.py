@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
+from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -14,7 +15,10 @@ MSG_OWNER_UNKNOWN = "No person with this username."
 
 
 class MeApi(APIView):
-    """Who is calling: a person or a service account, its owner, its roles."""
+    """Who is calling: a person or a service account, its owner, its roles. Answers any
+    authenticated caller (a service account whose owner left can still learn who it is)."""
+
+    permission_classes = [IsAuthenticated]
 
     class OwnerSerializer(serializers.Serializer):
         class Meta:

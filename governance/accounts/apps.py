@@ -26,3 +26,13 @@ class AccountsConfig(AppConfig):
         auditlog.register(ServiceAccount)
         auditlog.register(get_application_model(), exclude_fields=["client_secret"])
         post_migrate.connect(roles_sync_after_migrate, dispatch_uid="accounts.roles_sync")
+
+        # Roles, staff and superuser flags change only through the roles service.
+        from django.db.models.signals import m2m_changed, pre_save
+
+        from governance.accounts.policy import guard_flags, guard_role_groups
+
+        m2m_changed.connect(
+            guard_role_groups, sender=User.groups.through, dispatch_uid="accounts.guard_roles"
+        )
+        pre_save.connect(guard_flags, sender=User, dispatch_uid="accounts.guard_flags")

@@ -64,3 +64,12 @@ class ServiceAccountCreateForm(forms.Form):
 
 class ServiceAccountRevokeForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=1000)
+
+
+class ServiceAccountTransferForm(forms.Form):
+    owner = forms.ModelChoiceField(
+        queryset=person_choices(),
+        to_field_name="username",
+        help_text="The person accountable for the job from now on.",
+    )
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=1000)

@@ -37,9 +37,15 @@ class User(AbstractUser):
 
     @property
     def roles(self) -> list[str]:
-        """Role names (Django groups that are roles), sorted; uses prefetched groups if any."""
-        valid = set(Role.values)
-        return sorted(group.name for group in self.groups.all() if group.name in valid)
+        """Role names (Django groups that are roles), sorted; uses prefetched groups if any,
+        and is read once per instance (the roles service drops the cache when it changes
+        them; nothing else may change them)."""
+        cached = self.__dict__.get("_roles_cache")
+        if cached is None:
+            valid = set(Role.values)
+            cached = sorted(group.name for group in self.groups.all() if group.name in valid)
+            self.__dict__["_roles_cache"] = cached
+        return list(cached)
 
     def has_role(self, *roles: str) -> bool:
         return bool(set(self.roles) & set(roles))

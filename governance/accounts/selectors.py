@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from governance.accounts import policy
 from governance.accounts.models import ServiceAccount, User
 from governance.errors import NotFound
 
@@ -12,9 +13,7 @@ def service_account_list(*, viewer: User) -> QuerySet[ServiceAccount]:
     """Admins, privacy officers and auditors see every service account; anyone else only the
     ones they own."""
     queryset = ServiceAccount.objects.select_related("owner", "application", "user")
-    if viewer.has_perm("accounts.view_serviceaccount"):
-        return queryset
-    return queryset.filter(owner=viewer)
+    return queryset.filter(policy.service_accounts_visible_to(viewer))
 
 
 def service_account_get_for(*, viewer: User, name: str) -> ServiceAccount:

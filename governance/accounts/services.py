@@ -7,14 +7,17 @@ import re
 
 from django.contrib.auth.models import Group
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, RefreshToken, get_application_model
 
+from governance.accounts import policy
 from governance.accounts.models import SERVICE_USERNAME_PREFIX, ServiceAccount, User
 from governance.accounts.roles import Role
 from governance.audit import services as audit
-from governance.errors import ApplicationError, Conflict, NotPermitted
+from governance.errors import ApplicationError, Conflict
+from governance.policy import require
 
 SERVICE_ACCOUNT_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{1,62}[a-z0-9])$")
 
@@ -23,22 +26,15 @@ MSG_NAME_INVALID = (
     "starting and ending with a letter or digit."
 )
 MSG_NAME_TAKEN = "A service account with this name already exists."
-MSG_OWNER_NOT_PERSON = "The owner of a service account must be an active person, not a service."
-MSG_CREATE_FORBIDDEN = "Only an administrator can create service accounts."
-MSG_MANAGE_FORBIDDEN = "Only an administrator or the owner can manage this service account."
+MSG_CREATE_FORBIDDEN = policy.MSG_CREATE_SA_FORBIDDEN
+MSG_MANAGE_FORBIDDEN = policy.MSG_MANAGE_SA_FORBIDDEN
 MSG_ALREADY_REVOKED = "This service account is already revoked."
 MSG_REASON_REQUIRED = "Give a reason for revoking the service account."
+MSG_REASON = "Give a reason."
 MSG_UNKNOWN_ROLE = "Unknown role: {role}."
-MSG_ROLES_FORBIDDEN = "Only an administrator can change roles."
+MSG_ROLES_FORBIDDEN = policy.MSG_ROLES_FORBIDDEN
+MSG_ALREADY_INACTIVE = "This account is already inactive."
 MSG_SERVICE_USERNAME = f"Usernames starting with '{SERVICE_USERNAME_PREFIX}' are reserved."
-
-
-def _can_manage(actor: User | None, service_account: ServiceAccount) -> bool:
-    if actor is None:  # manage.py: whoever runs it has the server already
-        return True
-    return actor.has_perm("accounts.change_serviceaccount") or (
-        service_account.owner_id == actor.pk
-    )
 
 
 @transaction.atomic
@@ -75,37 +71,93 @@ def user_create(
     return user
 
 
+roles_changed = Signal()  # sender=User, user, before: set[str], after: set[str], actor
+
+
+def _drop_permission_caches(user: User) -> None:
+    for attr in ("_perm_cache", "_user_perm_cache", "_group_perm_cache", "_roles_cache"):
+        user.__dict__.pop(attr, None)
+    if hasattr(user, "_prefetched_objects_cache"):
+        user._prefetched_objects_cache.pop("groups", None)
+
+
+@audit.records_refusal("user.roles_refused", target="user", actor="actor")
 @transaction.atomic
 def user_roles_set(*, user: User, roles: list[str] | tuple[str, ...], actor: User | None) -> User:
-    """Make ``roles`` exactly the user's roles. Admins become staff (Django admin access)."""
-    if actor is not None and not actor.has_perm("auth.change_group"):
-        raise NotPermitted(MSG_ROLES_FORBIDDEN)
+    """Make ``roles`` exactly the user's roles. Admins become staff (Django admin access).
+    Nobody changes their own roles. Apps drop powers tied to a removed role (the catalog's
+    stewardships) through the ``roles_changed`` signal, inside this transaction."""
+    require(policy.may_change_roles(actor, user))
     wanted = set(roles)
     unknown = wanted - set(Role.values)
     if unknown:
         raise ApplicationError(MSG_UNKNOWN_ROLE.format(role=", ".join(sorted(unknown))))
+    caller_copy, user = user, User.objects.select_for_update().get(pk=user.pk)
     before = set(user.roles)
     role_groups = Group.objects.filter(name__in=Role.values)
-    user.groups.remove(*[g for g in role_groups if g.name not in wanted])
-    user.groups.add(*[g for g in role_groups if g.name in wanted])
-    is_staff = Role.ADMIN in wanted
-    if user.is_staff != is_staff:
-        user.is_staff = is_staff
-        user.save(update_fields=["is_staff"])
-    # Drop cached permissions and prefetched groups.
-    for attr in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
-        user.__dict__.pop(attr, None)
-    if hasattr(user, "_prefetched_objects_cache"):
-        user._prefetched_objects_cache.pop("groups", None)
+    with policy.roles_service():
+        user.groups.remove(*[g for g in role_groups if g.name not in wanted])
+        user.groups.add(*[g for g in role_groups if g.name in wanted])
+        is_staff = Role.ADMIN in wanted
+        if user.is_staff != is_staff:
+            user.is_staff = is_staff
+            user.save(update_fields=["is_staff"])
+    _drop_permission_caches(user)
+    _drop_permission_caches(caller_copy)
     audit.record(
         action="user.roles_changed",
         target=user,
         actor=actor,
         data={"before": sorted(before), "after": sorted(wanted)},
     )
+    roles_changed.send(sender=User, user=user, before=before, after=wanted, actor=actor)
     return user
 
 
+@audit.records_refusal("user.superuser_refused", target="user", actor="actor")
+@transaction.atomic
+def user_superuser_set(*, user: User, value: bool, actor: User | None) -> User:
+    """Grant or remove superuser status: only a superuser may, never for themself."""
+    require(policy.may_set_superuser(actor, user))
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if user.is_superuser == value:
+        return user
+    with policy.roles_service():
+        user.is_superuser = value
+        user.save(update_fields=["is_superuser"])
+    _drop_permission_caches(user)
+    audit.record(
+        action="user.superuser_changed", target=user, actor=actor, data={"superuser": value}
+    )
+    return user
+
+
+@audit.records_refusal("user.deactivation_refused", target="user", actor="actor")
+@transaction.atomic
+def user_deactivate(*, user: User, actor: User | None, reason: str) -> User:
+    """A person leaves: the account can no longer sign in, its roles give nothing, and the
+    service accounts it owns stop working until another owner is named. Kept for the audit
+    trail (people are never deleted)."""
+    require(policy.may_deactivate(actor, user))
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError(MSG_REASON, {"field": "reason"})
+    user = User.objects.select_for_update().get(pk=user.pk)
+    if not user.is_active:
+        raise Conflict(MSG_ALREADY_INACTIVE)
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+    owned = list(user.owned_service_accounts.filter(revoked_at=None).values_list("name", flat=True))
+    audit.record(
+        action="user.deactivated",
+        target=user,
+        actor=actor,
+        data={"reason": reason, "service_accounts_stopped": owned},
+    )
+    return user
+
+
+@audit.records_refusal("service_account.refused", actor="actor")
 @transaction.atomic
 def service_account_create(
     *, name: str, owner: User, actor: User | None, description: str = ""
@@ -114,12 +166,10 @@ def service_account_create(
 
     Returns the account and its client secret. The secret is stored hashed and this is the only
     time it is available: show it once, never log it."""
-    if actor is not None and not actor.has_perm("accounts.add_serviceaccount"):
-        raise NotPermitted(MSG_CREATE_FORBIDDEN)
+    require(policy.may_create_service_account(actor))
     if not SERVICE_ACCOUNT_NAME.match(name or ""):
         raise ApplicationError(MSG_NAME_INVALID, {"field": "name"})
-    if owner is None or owner.is_service_account or not owner.is_active:
-        raise ApplicationError(MSG_OWNER_NOT_PERSON, {"field": "owner"})
+    require(policy.may_own_service_account(owner))
     username = f"{SERVICE_USERNAME_PREFIX}{name}"
     if (
         ServiceAccount.objects.filter(name=name).exists()
@@ -158,12 +208,12 @@ def service_account_create(
     return service_account, secret
 
 
+@audit.records_refusal("service_account.refused", target="service_account", actor="actor")
 @transaction.atomic
 def service_account_rotate_secret(*, service_account: ServiceAccount, actor: User | None) -> str:
     """Issue a new client secret; the old one and every token issued with it stop working."""
     service_account = ServiceAccount.objects.select_for_update().get(pk=service_account.pk)
-    if not _can_manage(actor, service_account):
-        raise NotPermitted(MSG_MANAGE_FORBIDDEN)
+    require(policy.may_manage_service_account(actor, service_account))
     if not service_account.is_active:
         raise Conflict(MSG_ALREADY_REVOKED)
     secret = generate_client_secret()
@@ -180,6 +230,7 @@ def service_account_rotate_secret(*, service_account: ServiceAccount, actor: Use
     return secret
 
 
+@audit.records_refusal("service_account.refused", target="service_account", actor="actor")
 @transaction.atomic
 def service_account_revoke(
     *, service_account: ServiceAccount, actor: User | None, reason: str
@@ -187,8 +238,7 @@ def service_account_revoke(
     """Revoke for good: tokens are deleted, the secret is replaced by one nobody knows, and the
     identity is deactivated. The account stays, so the audit trail keeps its actor."""
     service_account = ServiceAccount.objects.select_for_update().get(pk=service_account.pk)
-    if not _can_manage(actor, service_account):
-        raise NotPermitted(MSG_MANAGE_FORBIDDEN)
+    require(policy.may_manage_service_account(actor, service_account))
     if not service_account.is_active:
         raise Conflict(MSG_ALREADY_REVOKED)
     reason = (reason or "").strip()
@@ -216,3 +266,33 @@ def _revoke_tokens(application) -> int:
     RefreshToken.objects.filter(application=application).delete()
     count, _ = AccessToken.objects.filter(application=application).delete()
     return count
+
+
+@audit.records_refusal("service_account.refused", target="service_account", actor="actor")
+@transaction.atomic
+def service_account_transfer(
+    *, service_account: ServiceAccount, owner: User, actor: User | None, reason: str
+) -> ServiceAccount:
+    """Name a new accountable owner (an administrator's act, e.g. when the owner left). The
+    secret stays; the new owner must acknowledge the terms of its grants before it is used."""
+    require(policy.may_create_service_account(actor))
+    service_account = ServiceAccount.objects.select_for_update().get(pk=service_account.pk)
+    if not service_account.is_active:
+        raise Conflict(MSG_ALREADY_REVOKED)
+    require(policy.may_own_service_account(owner))
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError(MSG_REASON, {"field": "reason"})
+    before = service_account.owner.username
+    service_account.owner = owner
+    service_account.save(update_fields=["owner"])
+    application = service_account.application
+    application.user = owner
+    application.save(update_fields=["user", "updated"])
+    audit.record(
+        action="service_account.owner_changed",
+        target=service_account,
+        actor=actor,
+        data={"before": before, "after": owner.username, "reason": reason},
+    )
+    return service_account

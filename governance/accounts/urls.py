@@ -21,4 +21,9 @@ urlpatterns = [
         views.service_account_rotate,
         name="service-account-rotate",
     ),
+    path(
+        "service-accounts/<slug:name>/transfer/",
+        views.service_account_transfer,
+        name="service-account-transfer",
+    ),
 ]

@@ -6,23 +6,23 @@ from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
-from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_http_methods, require_POST
 
-from governance.accounts import selectors, services
+from governance.accounts import policy, selectors, services
 from governance.accounts.forms import (
     LoginForm,
     ServiceAccountCreateForm,
     ServiceAccountRevokeForm,
+    ServiceAccountTransferForm,
 )
 from governance.accounts.models import User
 from governance.accounts.roles import Role
 from governance.audit.models import LedgerEntry
-from governance.errors import ApplicationError, NotFound, NotPermitted
+from governance.audit.policy import may_read_ledger
+from governance.portal import attempt, domain_errors, refuse
 
 
 class LoginView(auth_views.LoginView):
@@ -57,7 +57,7 @@ def dashboard(request):
                 "stats": [("Your service accounts", owned.filter(revoked_at=None).count())],
             }
         )
-    if roles & {Role.AUDITOR, Role.PRIVACY_OFFICER} and user.has_perm("audit.view_ledgerentry"):
+    if roles & {Role.AUDITOR, Role.PRIVACY_OFFICER} and may_read_ledger(user) is None:
         since = timezone.now() - timedelta(hours=24)
         recent = LedgerEntry.objects.filter(timestamp__gte=since)
         panels.append(
@@ -91,29 +91,34 @@ def service_account_list(request):
         "accounts/service_account_list.html",
         {
             "accounts": accounts,
-            "can_create": request.user.has_perm("accounts.add_serviceaccount"),
+            "can_create": policy.may_create_service_account(request.user) is None,
         },
     )
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@domain_errors
 def service_account_create(request):
-    if not request.user.has_perm("accounts.add_serviceaccount"):
-        raise PermissionDenied(services.MSG_CREATE_FORBIDDEN)
+    refuse(
+        policy.may_create_service_account(request.user),
+        record="service_account.refused" if request.method == "POST" else None,
+        request=request,
+    )
     form = ServiceAccountCreateForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        try:
-            account, secret = services.service_account_create(
+        done, created = attempt(
+            request,
+            lambda: services.service_account_create(
                 name=form.cleaned_data["name"],
                 owner=form.cleaned_data["owner"],
                 description=form.cleaned_data["description"],
                 actor=request.user,
-            )
-        except ApplicationError as error:
-            form.add_error(error.extra.get("field"), error.message)
-        else:
-            return _show_secret_once(request, account, secret)
+            ),
+            form=form,
+        )
+        if done:
+            return _show_secret_once(request, *created)
     return render(request, "accounts/service_account_form.html", {"form": form})
 
 
@@ -126,13 +131,11 @@ def _show_secret_once(request, account, secret):
 
 
 def _get_account(request, name):
-    try:
-        return selectors.service_account_get_for(viewer=request.user, name=name)
-    except NotFound:
-        raise Http404(selectors.MSG_SERVICE_ACCOUNT_NOT_FOUND) from None
+    return selectors.service_account_get_for(viewer=request.user, name=name)
 
 
 @login_required
+@domain_errors
 def service_account_detail(request, name):
     account = _get_account(request, name)
     entries = (
@@ -141,12 +144,10 @@ def service_account_detail(request, name):
             content_type__model="serviceaccount",
             object_pk=str(account.pk),
         ).select_related("actor")[:20]
-        if request.user.has_perm("audit.view_ledgerentry")
+        if may_read_ledger(request.user) is None
         else []
     )
-    can_manage = request.user.has_perm("accounts.change_serviceaccount") or (
-        account.owner_id == request.user.pk
-    )
+    can_manage = policy.may_manage_service_account(request.user, account) is None
     # Other apps add sections (e.g. the account's grants) through
     # ``service_account_section = ("template.html", "module.context_function")`` on their
     # AppConfig; the function takes (viewer, account) and returns the template's context.
@@ -165,7 +166,11 @@ def service_account_detail(request, name):
             "account": account,
             "entries": entries,
             "can_manage": can_manage and account.is_active,
+            "can_transfer": account.is_active
+            and policy.may_create_service_account(request.user) is None,
+            "usable": policy.service_account_usable(account),
             "revoke_form": ServiceAccountRevokeForm(),
+            "transfer_form": ServiceAccountTransferForm(),
             "sections": sections,
         },
     )
@@ -173,35 +178,56 @@ def service_account_detail(request, name):
 
 @login_required
 @require_POST
+@domain_errors
 def service_account_revoke(request, name):
     account = _get_account(request, name)
     form = ServiceAccountRevokeForm(request.POST)
     if not form.is_valid():
         messages.error(request, services.MSG_REASON_REQUIRED)
         return redirect("service-account-detail", name=name)
-    try:
-        services.service_account_revoke(
+    attempt(
+        request,
+        lambda: services.service_account_revoke(
             service_account=account, actor=request.user, reason=form.cleaned_data["reason"]
-        )
-    except NotPermitted as error:
-        raise PermissionDenied(error.message) from None
-    except ApplicationError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, f"Service account {account.name} revoked.")
+        ),
+        success=f"Service account {account.name} revoked.",
+    )
     return redirect("service-account-detail", name=name)
 
 
 @login_required
 @require_POST
+@domain_errors
 def service_account_rotate(request, name):
     account = _get_account(request, name)
-    try:
-        secret = services.service_account_rotate_secret(service_account=account, actor=request.user)
-    except NotPermitted as error:
-        raise PermissionDenied(error.message) from None
-    except ApplicationError as error:
-        messages.error(request, error.message)
+    done, secret = attempt(
+        request,
+        lambda: services.service_account_rotate_secret(service_account=account, actor=request.user),
+    )
+    if not done:
         return redirect("service-account-detail", name=name)
     account.refresh_from_db()
     return _show_secret_once(request, account, secret)
+
+
+@login_required
+@require_POST
+@domain_errors
+def service_account_transfer(request, name):
+    """An administrator names a new accountable owner (e.g. the owner left)."""
+    account = _get_account(request, name)
+    form = ServiceAccountTransferForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose the new owner and give a reason.")
+        return redirect("service-account-detail", name=name)
+    attempt(
+        request,
+        lambda: services.service_account_transfer(
+            service_account=account,
+            owner=form.cleaned_data["owner"],
+            actor=request.user,
+            reason=form.cleaned_data["reason"],
+        ),
+        success=f"Service account {account.name} now belongs to {form.cleaned_data['owner']}.",
+    )
+    return redirect("service-account-detail", name=name)

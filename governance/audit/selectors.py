@@ -10,19 +10,19 @@ from cryptography.exceptions import InvalidSignature
 from django.core.exceptions import ImproperlyConfigured, ObjectDoesNotExist
 from django.db.models import Q, QuerySet
 
-from governance.audit import chain
+from governance.audit import chain, policy
 from governance.audit.models import ChainLink, Checkpoint, LedgerEntry
-from governance.errors import NotFound, NotPermitted
+from governance.errors import NotFound
+from governance.policy import require
 
-MSG_NOT_PERMITTED = "Only auditors, privacy officers and administrators may read the audit log."
+MSG_NOT_PERMITTED = policy.MSG_NOT_PERMITTED
 MSG_ENTRY_NOT_FOUND = "No such ledger entry."
 DECISIONS = ("allow", "deny")
-PERMISSION = "audit.view_ledgerentry"
+PERMISSION = policy.PERMISSION
 
 
 def _require_viewer(viewer) -> None:
-    if viewer is None or not viewer.has_perm(PERMISSION):
-        raise NotPermitted(MSG_NOT_PERMITTED)
+    require(policy.may_read_ledger(viewer))
 
 
 def ledger_search(

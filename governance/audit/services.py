@@ -51,6 +51,26 @@ def record(
     return LedgerEntry.objects.create(**fields)
 
 
+def record_refusal(event: str, error, *, target=None, actor=None) -> LedgerEntry:
+    """Record that ``actor`` was refused (an ApplicationError), in its own transaction: the
+    refused change rolled back, the refusal stays."""
+    from django.db import transaction
+
+    with transaction.atomic():
+        return record(
+            action=event,
+            target=target,
+            actor=actor,
+            data={
+                "code": error.code,
+                "message": error.message,
+                "details": {
+                    k: v for k, v in error.extra.items() if isinstance(v, str | int | list)
+                },
+            },
+        )
+
+
 def records_refusal(event: str, *, target: str | None = None, actor: str = "actor"):
     """Decorate a service so that a refused call (an ApplicationError: bad input, not
     permitted, conflict) is itself recorded, as ``event``, after the service's own transaction
@@ -58,8 +78,6 @@ def records_refusal(event: str, *, target: str | None = None, actor: str = "acto
 
     ``target`` and ``actor`` name the service's keyword arguments holding them."""
     from functools import wraps
-
-    from django.db import transaction
 
     from governance.errors import ApplicationError
 
@@ -69,21 +87,12 @@ def records_refusal(event: str, *, target: str | None = None, actor: str = "acto
             try:
                 return function(*args, **kwargs)
             except ApplicationError as error:
-                with transaction.atomic():
-                    record(
-                        action=event,
-                        target=kwargs.get(target) if target else None,
-                        actor=kwargs.get(actor),
-                        data={
-                            "code": error.code,
-                            "message": error.message,
-                            "details": {
-                                k: v
-                                for k, v in error.extra.items()
-                                if isinstance(v, str | int | list)
-                            },
-                        },
-                    )
+                record_refusal(
+                    event,
+                    error,
+                    target=kwargs.get(target) if target else None,
+                    actor=kwargs.get(actor),
+                )
                 raise
 
         return wrapper

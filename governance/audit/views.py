@@ -7,14 +7,12 @@ import json
 
 from django import forms
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import Http404
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from governance.audit import selectors
-from governance.errors import NotFound, NotPermitted
+from governance.audit import policy, selectors
+from governance.portal import domain_errors, refuse
 
 PAGE_SIZE = 50
 MSG_END_BEFORE_START = "The end must be after the start."
@@ -51,23 +49,16 @@ class LedgerFilterForm(forms.Form):
         return data
 
 
-def _forbidden(error: NotPermitted):
-    return PermissionDenied(error.message)
-
-
 @login_required
 @require_GET
+@domain_errors
 def log(request):
-    if not request.user.has_perm(selectors.PERMISSION):
-        raise PermissionDenied(selectors.MSG_NOT_PERMITTED)
+    refuse(policy.may_read_ledger(request.user))
     form = LedgerFilterForm(request.GET or None)
     filters = {}
     if form.is_bound and form.is_valid():
         filters = {k: v for k, v in form.cleaned_data.items() if v not in ("", None)}
-    try:
-        entries = selectors.ledger_search(viewer=request.user, **filters)
-    except NotPermitted as error:
-        raise _forbidden(error) from None
+    entries = selectors.ledger_search(viewer=request.user, **filters)
     if form.is_bound and not form.is_valid():
         entries = entries.none()
     page = Paginator(entries, PAGE_SIZE).get_page(request.GET.get("page"))
@@ -87,14 +78,10 @@ def log(request):
 
 @login_required
 @require_GET
+@domain_errors
 def entry(request, pk: int):
-    try:
-        item = selectors.ledger_entry_get_for(viewer=request.user, pk=pk)
-        proof = selectors.entry_chain_proof(viewer=request.user, entry=item)
-    except NotPermitted as error:
-        raise _forbidden(error) from None
-    except NotFound as error:
-        raise Http404(error.message) from None
+    item = selectors.ledger_entry_get_for(viewer=request.user, pk=pk)
+    proof = selectors.entry_chain_proof(viewer=request.user, entry=item)
     return render(
         request,
         "audit/entry.html",

@@ -21,12 +21,14 @@ from django.utils import timezone
 from datasets.models import Dataset
 from governance.accounts.models import User
 from governance.audit import services as audit
+from governance.compliance import policy
 from governance.compliance.models import Export
-from governance.errors import ApplicationError, Conflict, NotFound, NotPermitted
+from governance.errors import ApplicationError, Conflict, NotFound
+from governance.policy import require
 
 logger = logging.getLogger(__name__)
 
-EXPORT_ROLES = ("auditor", "privacy_officer", "admin")
+EXPORT_ROLES = policy.EXPORT_ROLES
 MAX_RANGE_DAYS = 400
 FORMATS = {
     Export.Kind.AUDIT_LOG: ("zip",),
@@ -36,7 +38,7 @@ FORMATS = {
 }
 RANGED_KINDS = {Export.Kind.AUDIT_LOG, Export.Kind.ACCESS_REPORT}
 
-MSG_NOT_PERMITTED = "Only auditors, privacy officers and administrators can request exports."
+MSG_NOT_PERMITTED = policy.MSG_NOT_PERMITTED
 MSG_UNKNOWN_KIND = "Unknown export kind {kind!r}; choose one of: {known}."
 MSG_UNBOUNDED = "This export needs a time range: give both start and end."
 MSG_INVERTED = "The time range is inverted: end ({end}) must be after start ({start})."
@@ -53,17 +55,6 @@ MSG_INTERNAL = "The export failed unexpectedly; the error was logged."
 
 def export_dir() -> Path:
     return Path(getattr(settings, "COMPLIANCE_EXPORT_DIR", settings.VAR_DIR / "exports"))
-
-
-def can_export(user: User) -> bool:
-    return bool(user.is_authenticated and user.is_active and user.has_role(*EXPORT_ROLES))
-
-
-def can_see(user: User, export: Export) -> bool:
-    """The requester, or anyone who may export (auditors review each other's exports)."""
-    if not user.is_authenticated or not user.is_active:
-        return False
-    return export.requested_by_id == user.pk or can_export(user)
 
 
 def _aware(moment: datetime | None) -> datetime | None:
@@ -84,8 +75,7 @@ def export_request(
     fmt: str | None = None,
 ) -> Export:
     """Validate and queue an export; the worker builds it after this transaction commits."""
-    if not can_export(actor):
-        raise NotPermitted(MSG_NOT_PERMITTED)
+    require(policy.may_export(actor))
     if kind not in Export.Kind.values:
         raise ApplicationError(
             MSG_UNKNOWN_KIND.format(kind=kind, known=", ".join(Export.Kind.values)),
@@ -229,25 +219,22 @@ def _finish_failed(*, export_id: int, message: str) -> Export:
 
 def export_list(*, viewer: User) -> QuerySet[Export]:
     """Everyone's exports for those who may export; otherwise only the viewer's own."""
-    exports = Export.objects.select_related("requested_by")
-    if can_export(viewer):
-        return exports
-    return exports.filter(requested_by=viewer)
+    return Export.objects.select_related("requested_by").filter(policy.exports_visible_to(viewer))
 
 
 def export_get_for(*, viewer: User, export_id: int) -> Export:
     """An export the viewer may see; NotFound otherwise (existence is not disclosed)."""
     export = Export.objects.select_related("requested_by").filter(pk=export_id).first()
-    if export is None or not can_see(viewer, export):
+    if export is None:
         raise NotFound(MSG_EXPORT_NOT_FOUND)
+    require(policy.may_see(viewer, export))
     return export
 
 
 @transaction.atomic(durable=True)
 def export_download(*, actor: User, export: Export) -> Path:
     """Record the download and return the file to stream. Every download is a ledger event."""
-    if not can_see(actor, export):
-        raise NotFound(MSG_EXPORT_NOT_FOUND)
+    require(policy.may_see(actor, export))
     if export.status != Export.Status.SUCCEEDED:
         raise Conflict(MSG_NOT_READY.format(status=export.status), {"reason": "not_ready"})
     path = Path(export.file_path)

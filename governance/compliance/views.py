@@ -5,15 +5,15 @@ from __future__ import annotations
 from datetime import UTC
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
-from governance.compliance import services
+from governance.compliance import policy, services
 from governance.compliance.forms import ExportForm
-from governance.errors import ApplicationError, NotFound, NotPermitted
+from governance.errors import ApplicationError, NotFound
+from governance.portal import attempt, domain_errors, refuse
 
 
 def _utc(moment):
@@ -25,27 +25,27 @@ def _utc(moment):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@domain_errors
 def export_list(request):
-    may_export = services.can_export(request.user)
+    may_export = policy.may_export(request.user) is None
     form = ExportForm(request.POST or None) if may_export else None
     if request.method == "POST":
-        if not may_export:
-            raise PermissionDenied
+        refuse(policy.may_export(request.user), record="compliance.export_refused", request=request)
         if form.is_valid():
             data = form.cleaned_data
-            try:
-                export = services.export_request(
+            done, export = attempt(
+                request,
+                lambda: services.export_request(
                     actor=request.user,
                     kind=data["kind"],
                     start=_utc(data["start"]),
                     end=_utc(data["end"]),
                     dataset=data["dataset"] or None,
                     fmt=data["fmt"] or None,
-                )
-            except ApplicationError as error:
-                field = error.extra.get("field")
-                form.add_error(field if field in form.fields else None, error.message)
-            else:
+                ),
+                form=form,
+            )
+            if done:
                 return redirect("compliance:export", pk=export.pk)
     exports = services.export_list(viewer=request.user)[:100]
     status = 400 if request.method == "POST" else 200
@@ -58,13 +58,11 @@ def export_list(request):
 
 
 def _export(request, pk):
-    try:
-        return services.export_get_for(viewer=request.user, export_id=pk)
-    except NotFound:
-        raise Http404(services.MSG_EXPORT_NOT_FOUND) from None
+    return services.export_get_for(viewer=request.user, export_id=pk)
 
 
 @login_required
+@domain_errors
 def export_detail(request, pk):
     export = _export(request, pk)
     template = "compliance/_progress.html" if request.htmx else "compliance/export.html"
@@ -72,14 +70,13 @@ def export_detail(request, pk):
 
 
 @login_required
+@domain_errors
 def export_download(request, pk):
     export = _export(request, pk)
     try:
         path = services.export_download(actor=request.user, export=export)
-    except NotPermitted:
-        raise PermissionDenied from None
     except NotFound:
         raise Http404(services.MSG_FILE_GONE) from None
-    except ApplicationError:
+    except ApplicationError:  # not ready yet: the export's page says so
         return redirect("compliance:export", pk=export.pk)
     return FileResponse(path.open("rb"), as_attachment=True, filename=export.file_name)

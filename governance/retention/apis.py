@@ -9,9 +9,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from datasets import policy as catalog
 from datasets.models import Dataset
 from governance.audit import services as audit
-from governance.errors import ApplicationError, NotFound, NotPermitted
+from governance.errors import ApplicationError, NotFound
+from governance.policy import require
+from governance.retention import policy as rules
 from governance.retention import selectors, services
 from governance.retention.models import (
     ErasureRequest,
@@ -26,11 +29,12 @@ MSG_NO_CERTIFICATE = "This run has no certificate (yet)."
 MSG_BAD_KIND = "kind must be 'retention' or 'erasure'."
 
 
-def _dataset(slug: str) -> Dataset:
-    """The dataset named ``slug`` (404 otherwise), for the writes whose service checks who may
-    act: the service, not the view, refuses, so that the refusal is recorded in the ledger."""
+def _dataset(slug: str, viewer) -> Dataset:
+    """The dataset named ``slug`` if the caller may see it in the catalog (404 otherwise, so
+    names cannot be probed), for the writes whose service checks who may act: the service, not
+    the view, refuses, so that the refusal is recorded in the ledger."""
     dataset = Dataset.objects.filter(slug=slug).first()
-    if dataset is None:
+    if dataset is None or catalog.may_view(viewer, dataset) is not None:
         raise NotFound(services.MSG_NO_DATASET.format(slug=slug))
     return dataset
 
@@ -39,8 +43,7 @@ def _named_datasets(*, actor, slugs: list[str], field: str = "datasets") -> list
     """The datasets a privacy officer named in a hold or an erasure request; who may act is
     checked first, and unknown slugs are refused (each refusal recorded by the decorators
     below, like the services' own)."""
-    if not services.is_privacy_officer(actor):
-        raise NotPermitted(services.MSG_PRIVACY_ONLY)
+    require(rules.may_handle_holds(actor))
     datasets = list(Dataset.objects.filter(slug__in=slugs))
     missing = sorted(set(slugs) - {d.slug for d in datasets})
     if missing:
@@ -58,6 +61,11 @@ _erasure_datasets = audit.records_refusal("retention.erasure_refused", actor="ac
 
 class PolicySerializer(serializers.ModelSerializer):
     dataset = serializers.CharField(source="dataset.slug", read_only=True)
+    connection = serializers.CharField(
+        source="dataset.connection",
+        read_only=True,
+        help_text="The dataset's connection (set in the catalog).",
+    )
     updated_by = serializers.CharField(source="updated_by.username", read_only=True)
 
     class Meta:
@@ -211,7 +219,7 @@ class PolicyApi(APIView):
         operation_id="retention_policy_set", request=InputSerializer, responses=PolicySerializer
     )
     def put(self, request: Request, slug: str) -> Response:
-        dataset = _dataset(slug)
+        dataset = _dataset(slug, request.user)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         policy = services.policy_set(dataset=dataset, actor=request.user, **data.validated_data)
@@ -226,7 +234,7 @@ class PreviewApi(APIView):
         responses={200: OpenApiResponse(description="Counts per operation and the criteria.")},
     )
     def get(self, request: Request, slug: str) -> Response:
-        dataset = _dataset(slug)
+        dataset = _dataset(slug, request.user)
         kind = request.query_params.get("kind", RetentionRun.Kind.RETENTION)
         if kind not in RetentionRun.Kind.values:
             raise ApplicationError(MSG_BAD_KIND, {"field": "kind"})
@@ -256,7 +264,7 @@ class RunListApi(APIView):
         responses={202: RunSerializer},
     )
     def post(self, request: Request, slug: str) -> Response:
-        dataset = _dataset(slug)
+        dataset = _dataset(slug, request.user)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         run = services.run_start(dataset=dataset, actor=request.user, **data.validated_data)

@@ -9,12 +9,11 @@ from __future__ import annotations
 import csv
 import random
 from datetime import timedelta
+from pathlib import Path
 
-from django.conf import settings
 from django.utils import timezone
 
 from datasets.models import Dataset
-from datasets.services.catalog import dataset_update
 from governance.accounts.models import User
 from governance.retention import services
 from governance.retention.models import RetentionPolicy
@@ -64,10 +63,8 @@ def seed(*, stdout) -> None:
         return
     alice = User.objects.get(username="alice")
     petra = User.objects.get(username="petra")
-    folder = settings.RETENTION_FILE_ROOTS[0] / "customer-events"
+    folder = Path(dataset.location)
     _write_events(folder)
-    dataset_update(actor=alice, dataset=dataset, location=str(folder))
-    dataset.refresh_from_db()
     services.policy_set(dataset=dataset, actor=alice, max_age_days=540, grace_days=7)
     services.erasure_request_create(
         actor=petra,

@@ -14,6 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from governance.retention import planning, services
+from governance.retention import policy as retention_policy
 from governance.retention.models import RetentionPolicy, RetentionRun
 
 logger = logging.getLogger(__name__)
@@ -49,11 +50,20 @@ def _last_subjects_digest(dataset_id: int) -> str | None:
 
 
 def dispatch(*, kind: str) -> dict:
-    """Create runs of ``kind`` for the datasets that need one; returns what it did."""
+    """Create runs of ``kind`` for the datasets that need one; returns what it did. Only
+    approved datasets whose location is their own get runs (``policy.store_refusal``); a
+    dataset under a new review waits for it."""
     created, skipped = [], []
-    policies = RetentionPolicy.objects.filter(enabled=True).select_related("dataset")
+    policies = (
+        RetentionPolicy.objects.filter(enabled=True)
+        .filter(retention_policy.acting_on("dataset__"))
+        .select_related("dataset")
+    )
     for policy in policies.order_by("dataset__slug"):
         dataset = policy.dataset
+        if retention_policy.store_refusal(dataset) is not None:
+            skipped.append(dataset.slug)
+            continue
         plan = planning.plan_for(dataset)
         if kind == RetentionRun.Kind.ERASURE:
             # Only when subjects are due that the last successful run did not cover. A dataset

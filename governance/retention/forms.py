@@ -18,11 +18,6 @@ class PolicyForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
     )
     action = forms.ChoiceField(choices=RetentionPolicy.Action.choices)
-    connection = forms.CharField(
-        required=False,
-        max_length=100,
-        help_text="PostgreSQL tables: the name of a RETENTION_CONNECTIONS entry.",
-    )
     subject_namespace = forms.CharField(max_length=64, initial="default")
     enabled = forms.BooleanField(required=False, initial=True, label="Enforce on schedule")
 

@@ -40,12 +40,6 @@ class RetentionPolicy(models.Model):
         null=True, blank=True, help_text="The whole dataset is deleted from this date (+ grace)."
     )
     action = models.CharField(max_length=16, choices=Action.choices, default=Action.DELETE)
-    connection = models.CharField(
-        max_length=100,
-        blank=True,
-        default="",
-        help_text="For PostgreSQL tables: the name of a RETENTION_CONNECTIONS entry.",
-    )
     subject_namespace = models.CharField(
         max_length=64,
         default=DEFAULT_NAMESPACE,

@@ -36,6 +36,7 @@ from django.utils import timezone
 from datasets.connectors import ANONYMIZE, Batch, Connector, ConnectorError, connector_for
 from governance.audit import services as audit
 from governance.retention import planning
+from governance.retention import policy as retention_policy
 from governance.retention.models import (
     DeletionCertificate,
     ErasureRequest,
@@ -113,12 +114,12 @@ def run_execute(*, run_id: int) -> RetentionRun | None:
         return _execute(run)
 
 
-def _connector(run: RetentionRun, policy: RetentionPolicy) -> Connector:
+def _connector(run: RetentionRun) -> Connector:
     return connector_for(
         storage_kind=run.dataset.storage_kind,
         location=run.dataset.location,
         layout=planning.layout_for(run.dataset),
-        options={"connection": policy.connection},
+        options={"connection": run.dataset.connection},
     )
 
 
@@ -141,6 +142,17 @@ def _execute(run: RetentionRun) -> RetentionRun:
         return _fail(run, "invalid", " ".join(run.plan["problems"]), [])
     if policy is None:
         return _fail(run, "invalid", planning.MSG_NO_POLICY, [])
+    # Between queueing and now the dataset may have been reopened (its location under review)
+    # or its location may have come to overlap another dataset's: touch nothing then.
+    refusal = retention_policy.store_refusal(run.dataset)
+    if refusal is not None:
+        if run.batches.filter(state=RunBatch.State.PENDING).exists():
+            settling = _connector(run)
+            try:
+                _reconcile_quietly(run, settling)
+            finally:
+                settling.close()
+        return _fail(run, "refused", refusal.message, [])
     dataset_holds, subject_holds = planning.holds_for(run.dataset, policy.subject_namespace)
     # Holds placed after the run was created count too.
     held = set(run.held_subject_ids) | {hold.external_id for hold in subject_holds}
@@ -151,7 +163,7 @@ def _execute(run: RetentionRun) -> RetentionRun:
     try:
         if dataset_holds:
             raise _Held(dataset_holds)
-        connector = _connector(run, policy)
+        connector = _connector(run)
         for operation, criteria in operations:
             connector.check(criteria, operation)  # before anything changes
         _reconcile(run, connector)

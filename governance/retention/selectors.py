@@ -10,11 +10,12 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import Case, Count, F, OuterRef, Prefetch, Q, QuerySet, Subquery, Value, When
 from django.urls import reverse
 from django.utils import timezone
-from guardian.shortcuts import get_objects_for_user
 
 from datasets.models import Dataset
 from governance.accounts.models import User
-from governance.errors import NotFound, NotPermitted
+from governance.errors import NotFound
+from governance.policy import require
+from governance.retention import policy as rules
 from governance.retention.models import (
     DeletionCertificate,
     ErasureRequest,
@@ -23,38 +24,17 @@ from governance.retention.models import (
     RetentionPolicy,
     RetentionRun,
 )
-from governance.retention.services import (
-    can_view_retention,
-    is_privacy_officer,
-    subject_sha256,
-)
+from governance.retention.services import subject_sha256
 
 MSG_RUN_NOT_FOUND = "No such retention run."
-MSG_HOLDS_FORBIDDEN = "Legal holds are visible to privacy officers, auditors and administrators."
-MSG_REQUESTS_FORBIDDEN = (
-    "Erasure requests are visible to privacy officers, auditors and administrators."
-)
-
-
-def sees_all(user: User) -> bool:
-    return bool(
-        user.is_authenticated
-        and user.is_active
-        and user.has_role("privacy_officer", "auditor", "admin")
-    )
+MSG_HOLDS_FORBIDDEN = rules.MSG_HOLDS_FORBIDDEN
+MSG_REQUESTS_FORBIDDEN = rules.MSG_REQUESTS_FORBIDDEN
 
 
 def datasets_visible(*, viewer: User) -> QuerySet[Dataset]:
-    """Datasets whose retention the viewer may see: all for privacy officers, auditors and
-    administrators; the ones they steward for stewards; none otherwise."""
-    if sees_all(viewer):
-        datasets = Dataset.objects.all()
-    elif viewer.is_authenticated and viewer.is_active:
-        datasets = get_objects_for_user(
-            viewer, "datasets.change_dataset", klass=Dataset, accept_global_perms=False
-        )
-    else:
-        datasets = Dataset.objects.none()
+    """Datasets whose retention the viewer may see (``policy.visible_to``): all for privacy
+    officers, auditors and administrators; the ones they steward for stewards."""
+    datasets = Dataset.objects.filter(rules.visible_to(viewer))
     last_run = RetentionRun.objects.filter(dataset=OuterRef("pk")).order_by("-created_at", "-id")
     return (
         datasets.select_related("retention_policy")
@@ -87,7 +67,7 @@ def run_get_for(*, viewer: User, run_id: int) -> RetentionRun:
         .filter(pk=run_id)
         .first()
     )
-    if run is None or not can_view_retention(viewer, run.dataset):
+    if run is None or rules.may_view(viewer, run.dataset) is not None:
         raise NotFound(MSG_RUN_NOT_FOUND)
     return run
 
@@ -97,8 +77,7 @@ def certificate_of(run: RetentionRun) -> DeletionCertificate | None:
 
 
 def holds_visible(*, viewer: User, active_only: bool = False) -> QuerySet[LegalHold]:
-    if not sees_all(viewer):
-        raise NotPermitted(MSG_HOLDS_FORBIDDEN)
+    require(rules.may_see_holds(viewer))
     holds = LegalHold.objects.select_related("dataset", "placed_by", "released_by")
     if active_only:
         holds = holds.filter(released_at__isnull=True)
@@ -107,8 +86,7 @@ def holds_visible(*, viewer: User, active_only: bool = False) -> QuerySet[LegalH
 
 
 def erasure_requests_visible(*, viewer: User) -> QuerySet[ErasureRequest]:
-    if not sees_all(viewer):
-        raise NotPermitted(MSG_REQUESTS_FORBIDDEN)
+    require(rules.may_see_erasure_requests(viewer))
     return (
         ErasureRequest.objects.select_related("created_by", "closed_by")
         .prefetch_related(Prefetch("targets", ErasureTarget.objects.select_related("dataset")))
@@ -146,7 +124,7 @@ def sla_summary(today=None) -> dict:
 
 def dashboard_panels(user: User) -> list[dict]:
     panels = []
-    if is_privacy_officer(user) or (sees_all(user) and user.has_role("auditor")):
+    if rules.is_privacy_officer(user) or rules.holds_role(user, "auditor"):
         summary = sla_summary()
         failed = RetentionRun.objects.filter(
             status=RetentionRun.Status.FAILED,
@@ -173,7 +151,7 @@ def dashboard_panels(user: User) -> list[dict]:
 
 
 def dataset_links(viewer: User, dataset: Dataset) -> list[tuple[str, str]]:
-    if can_view_retention(viewer, dataset):
+    if rules.may_view(viewer, dataset) is None:
         return [("Retention", reverse("retention:dataset", args=[dataset.slug]))]
     return []
 
@@ -193,7 +171,7 @@ def evidence_files(dataset: Dataset) -> dict[str, bytes]:
             "grace_days": policy.grace_days,
             "expires_on": policy.expires_on,
             "action": policy.action,
-            "connection": policy.connection,
+            "connection": dataset.connection,
             "subject_namespace": policy.subject_namespace,
             "enabled": policy.enabled,
             "updated_by": policy.updated_by.username,

@@ -1,10 +1,9 @@
 """Writes of the retention app: policies, legal holds, erasure requests, and starting runs.
 
-Who may do what (checked here, not only in templates):
-- a dataset's stewards (object permission) and privacy officers set its policy, preview it and
-  start a run; administrators may too (they manage every dataset);
-- only privacy officers place and release legal holds and handle erasure requests;
-- auditors read everything, change nothing.
+Who may do what is governance/retention/policy.py, called here before every write: a
+dataset's stewards, privacy officers and administrators manage its retention; only privacy
+officers place holds and handle erasure requests; auditors read; retention touches only the
+store of an approved dataset whose location is its own.
 
 Subject ids never go into the ledger in clear: events carry ``subject_sha256`` (SHA-256 of
 ``namespace:external_id``), which an auditor can recompute for a subject they are asked about.
@@ -21,13 +20,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from consent.identifiers import namespace_problem, subject_id_problem
+from datasets import policy as catalog
 from datasets.connectors import CONNECTORS
 from datasets.models import Dataset
-from datasets.services.common import can_manage
 from governance.accounts.models import User
 from governance.audit import services as audit
-from governance.errors import ApplicationError, Conflict, NotFound, NotPermitted, Unavailable
-from governance.retention import planning
+from governance.errors import ApplicationError, Conflict, NotFound, Unavailable
+from governance.policy import require
+from governance.retention import planning, policy
 from governance.retention.models import (
     ErasureRequest,
     ErasureTarget,
@@ -36,13 +36,9 @@ from governance.retention.models import (
     RetentionRun,
 )
 
-MSG_POLICY_FORBIDDEN = (
-    "Only the dataset's stewards, privacy officers and administrators manage its retention."
-)
-MSG_VIEW_FORBIDDEN = (
-    "Retention is visible to the dataset's stewards, privacy officers, auditors and administrators."
-)
-MSG_PRIVACY_ONLY = "Only privacy officers place legal holds and handle erasure requests."
+MSG_POLICY_FORBIDDEN = policy.MSG_POLICY_FORBIDDEN
+MSG_VIEW_FORBIDDEN = policy.MSG_VIEW_FORBIDDEN
+MSG_PRIVACY_ONLY = policy.MSG_PRIVACY_ONLY
 MSG_NO_DATASET = "No dataset {slug!r}."
 MSG_MAX_AGE = "The maximum age must be a whole number of days, at least 1 (or empty)."
 MSG_GRACE = "The grace period must be between 0 and 3650 days."
@@ -57,9 +53,17 @@ MSG_NO_CONNECTOR = (
     "CSV, JSON Lines or Parquet files."
 )
 MSG_NEEDS_CONNECTION = (
-    "A PostgreSQL table needs a connection: name one of RETENTION_CONNECTIONS ({known})."
+    "A PostgreSQL table needs a connection: set the dataset's connection in the catalog to one "
+    "of RETENTION_CONNECTIONS ({known})."
 )
-MSG_UNKNOWN_CONNECTION = "No retention connection named {name!r}; configured: {known}."
+MSG_UNKNOWN_CONNECTION = (
+    "The dataset's connection {name!r} is not one of RETENTION_CONNECTIONS ({known}): "
+    "retention cannot reach it."
+)
+MSG_CONNECTION_IS_CATALOG = (
+    "The dataset lives on connection {current!r}: a connection is part of where a dataset "
+    "lives, changed in the catalog (with a new review), not in its retention policy."
+)
 MSG_NO_LOCATION = "The dataset has no location; set it in the catalog first."
 MSG_ANONYMIZE_NEEDS_FIELDS = (
     "Anonymising needs fields classified as direct identifiers or a subject-id field; this "
@@ -101,43 +105,12 @@ MSG_RUN_NO_POLICY = "The dataset has no retention policy: set one before running
 MSG_RUN_DISABLED = "The dataset's retention policy is switched off."
 
 
-# --- permissions ------------------------------------------------------------------------------
-
-
-def can_manage_retention(user: User | None, dataset: Dataset) -> bool:
-    if user is None or not user.is_authenticated or not user.is_active:
-        return False
-    return user.has_role("privacy_officer") or can_manage(user, dataset)
-
-
-def can_view_retention(user: User | None, dataset: Dataset) -> bool:
-    if user is None or not user.is_authenticated or not user.is_active:
-        return False
-    return user.has_role("auditor") or can_manage_retention(user, dataset)
-
-
-def is_privacy_officer(user: User | None) -> bool:
-    return bool(
-        user is not None
-        and user.is_authenticated
-        and user.is_active
-        and user.has_role("privacy_officer")
-    )
-
-
-def _require_privacy_officer(user: User | None) -> None:
-    if not is_privacy_officer(user):
-        raise NotPermitted(MSG_PRIVACY_ONLY)
-
-
 def dataset_for(*, viewer: User, slug: str, manage: bool = False) -> Dataset:
     """A dataset the viewer may see (or manage) the retention of; NotFound or NotPermitted."""
     dataset = Dataset.objects.filter(slug=slug).first()
-    if dataset is None:
+    if dataset is None or catalog.may_view(viewer, dataset) is not None:
         raise NotFound(MSG_NO_DATASET.format(slug=slug))
-    allowed = can_manage_retention if manage else can_view_retention
-    if not allowed(viewer, dataset):
-        raise NotPermitted(MSG_POLICY_FORBIDDEN if manage else MSG_VIEW_FORBIDDEN)
+    require(policy.may_manage(viewer, dataset) if manage else policy.may_view(viewer, dataset))
     return dataset
 
 
@@ -176,14 +149,20 @@ def _policy_problems(dataset: Dataset, fields: dict) -> dict[str, str]:
         problems["storage_kind"] = MSG_NO_CONNECTOR.format(kind=dataset.storage_kind)
     elif not dataset.location:
         problems["location"] = MSG_NO_LOCATION
-    if dataset.storage_kind == Dataset.StorageKind.POSTGRES_TABLE:
+    asked = fields.get("connection") or ""
+    if asked and asked != dataset.connection:
+        problems["connection"] = MSG_CONNECTION_IS_CATALOG.format(
+            current=dataset.connection or "(none)"
+        )
+    elif dataset.storage_kind == Dataset.StorageKind.POSTGRES_TABLE:
         connections = getattr(settings, "RETENTION_CONNECTIONS", {}) or {}
         known = ", ".join(sorted(connections)) or "none configured"
-        name = fields.get("connection") or ""
-        if not name:
+        if not dataset.connection:
             problems["connection"] = MSG_NEEDS_CONNECTION.format(known=known)
-        elif name not in connections:
-            problems["connection"] = MSG_UNKNOWN_CONNECTION.format(name=name, known=known)
+        elif dataset.connection not in connections:
+            problems["connection"] = MSG_UNKNOWN_CONNECTION.format(
+                name=dataset.connection, known=known
+            )
     if fields.get("action") == RetentionPolicy.Action.ANONYMIZE:
         identifiers = dataset.fields.filter(role="direct_identifier").exists()
         if not identifiers and not dataset.subject_id_field:
@@ -207,19 +186,18 @@ def policy_set(
     subject_namespace: str = "default",
     enabled: bool = True,
 ) -> RetentionPolicy:
-    """Create or replace the dataset's retention policy; every change is in the ledger."""
-    if not can_manage_retention(actor, dataset):
-        raise NotPermitted(MSG_POLICY_FORBIDDEN)
+    """Create or replace the dataset's retention policy; every change is in the ledger.
+    ``connection``, if given, must be the dataset's own (the catalog says where it lives)."""
+    require(policy.may_manage(actor, dataset))
     fields = {
         "max_age_days": max_age_days,
         "grace_days": grace_days,
         "expires_on": expires_on,
         "action": action,
-        "connection": connection or "",
         "subject_namespace": subject_namespace or "default",
         "enabled": enabled,
     }
-    problems = _policy_problems(dataset, fields)
+    problems = _policy_problems(dataset, {**fields, "connection": connection or ""})
     current = RetentionPolicy.objects.filter(dataset=dataset).first()
     if (
         expires_on is not None
@@ -231,21 +209,21 @@ def policy_set(
         first = next(iter(problems))
         raise ApplicationError(problems[first], {"field": first, "fields": problems})
     now = timezone.now()
-    policy = RetentionPolicy.objects.select_for_update().filter(dataset=dataset).first()
-    if policy is None:
-        policy = RetentionPolicy(dataset=dataset, created_by=actor, created_at=now)
+    record = RetentionPolicy.objects.select_for_update().filter(dataset=dataset).first()
+    if record is None:
+        record = RetentionPolicy(dataset=dataset, created_by=actor, created_at=now)
     for name, value in fields.items():
-        setattr(policy, name, value)
-    policy.updated_by = actor
-    policy.updated_at = now
-    policy.save()
+        setattr(record, name, value)
+    record.updated_by = actor
+    record.updated_at = now
+    record.save()
     audit.record(
         action="retention.policy_set",
         target=dataset,
         actor=actor,
-        data={"dataset": dataset.slug, **{k: v for k, v in fields.items()}},
+        data={"dataset": dataset.slug, "connection": dataset.connection, **fields},
     )
-    return policy
+    return record
 
 
 # --- legal holds ------------------------------------------------------------------------------
@@ -263,7 +241,7 @@ def hold_place(
     reference: str = "",
 ) -> LegalHold:
     """Stop deletion of a dataset, or of a subject's rows (everywhere or in one dataset)."""
-    _require_privacy_officer(actor)
+    require(policy.may_handle_holds(actor))
     reason = (reason or "").strip()
     if not reason:
         raise ApplicationError(MSG_HOLD_REASON, {"field": "reason"})
@@ -325,7 +303,7 @@ def _mark_targets_held(hold: LegalHold) -> None:
 @audit.records_refusal("retention.hold_refused", actor="actor")
 @transaction.atomic
 def hold_release(*, hold_id: int, actor: User, reason: str) -> LegalHold:
-    _require_privacy_officer(actor)
+    require(policy.may_handle_holds(actor))
     hold = LegalHold.objects.select_for_update().filter(pk=hold_id).first()
     if hold is None:
         raise NotFound(MSG_HOLD_NOT_FOUND)
@@ -385,7 +363,7 @@ def erasure_request_create(
 ) -> ErasureRequest:
     """Record an Art. 17 request; due one month after receipt. Without ``datasets``, every
     dataset with a subject-id field and a retention policy in the subject's namespace."""
-    _require_privacy_officer(actor)
+    require(policy.may_handle_erasure(actor))
     namespace = namespace or "default"
     external_id = (external_id or "").strip()
     if problem := namespace_problem(namespace):
@@ -468,7 +446,7 @@ def _open_request(request_id: int) -> ErasureRequest:
 @transaction.atomic
 def erasure_request_extend(*, request_id: int, actor: User, reason: str) -> ErasureRequest:
     """Extend the deadline by two further months (three from receipt), once, with a reason."""
-    _require_privacy_officer(actor)
+    require(policy.may_handle_erasure(actor))
     request = _open_request(request_id)
     if request.extended:
         raise Conflict(MSG_ALREADY_EXTENDED)
@@ -493,7 +471,7 @@ def erasure_request_extend(*, request_id: int, actor: User, reason: str) -> Eras
 @audit.records_refusal("retention.erasure_refused", actor="actor")
 @transaction.atomic
 def erasure_request_reject(*, request_id: int, actor: User, reason: str) -> ErasureRequest:
-    _require_privacy_officer(actor)
+    require(policy.may_handle_erasure(actor))
     request = _open_request(request_id)
     reason = (reason or "").strip()
     if not reason:
@@ -595,17 +573,21 @@ def run_create(
 @audit.records_refusal("retention.run_refused", target="dataset", actor="actor")
 @transaction.atomic
 def run_start(*, dataset: Dataset, actor: User, kind: str = "retention") -> RetentionRun:
-    """A person starts a run now (the portal's and the API's "Run now")."""
-    if not can_manage_retention(actor, dataset):
-        raise NotPermitted(MSG_POLICY_FORBIDDEN)
+    """A person starts a run now (the portal's and the API's "Run now"): only for an approved
+    dataset whose location is its own. The dataset row is locked, so a concurrent reopen
+    (which locks it too) is either seen here or happens after the run is queued — and the
+    runner checks again before it touches the store."""
+    dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+    require(policy.may_manage(actor, dataset))
+    require(policy.store_refusal(dataset))
     if kind not in RetentionRun.Kind.values:
         raise ApplicationError(
             f"Unknown run kind {kind!r}; choose retention or erasure.", {"field": "kind"}
         )
-    policy = RetentionPolicy.objects.filter(dataset=dataset).first()
-    if policy is None:
+    record = RetentionPolicy.objects.filter(dataset=dataset).first()
+    if record is None:
         raise Conflict(MSG_RUN_NO_POLICY)
-    if not policy.enabled:
+    if not record.enabled:
         raise Conflict(MSG_RUN_DISABLED)
     active = RetentionRun.objects.filter(dataset=dataset, status__in=["queued", "running"]).first()
     if active is not None:
@@ -631,8 +613,9 @@ def retention_preview(
     every hold that would stop or narrow it. The preview itself is a ledger event."""
     from datasets.connectors import DELETE, ConnectorError, connector_for
 
-    if not can_view_retention(viewer, dataset):
-        raise NotPermitted(MSG_VIEW_FORBIDDEN)
+    dataset = Dataset.objects.get(pk=dataset.pk)
+    require(policy.may_view(viewer, dataset))
+    require(policy.store_refusal(dataset))
     plan = planning.plan_for(dataset)
     summary = _plan_summary(plan, kind)
     result: dict = {
@@ -654,7 +637,7 @@ def retention_preview(
             storage_kind=dataset.storage_kind,
             location=dataset.location,
             layout=plan.layout(),
-            options={"connection": plan.policy.connection},
+            options={"connection": dataset.connection},
         )
         try:
             # A run applies its operations in turn: rows of the subjects an earlier deletion

@@ -3,68 +3,40 @@ run history), run detail with its certificate, legal holds, erasure requests wit
 
 from __future__ import annotations
 
-from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
+from datasets import policy as catalog
 from datasets.models import Dataset
-from governance.audit import services as audit
-from governance.errors import ApplicationError, NotFound, NotPermitted
+from governance.errors import ApplicationError, NotPermitted
+from governance.portal import attempt, domain_errors, refuse
 from governance.retention import planning, selectors, services
+from governance.retention import policy as rules
 from governance.retention.forms import ErasureRequestForm, HoldForm, PolicyForm, ReasonForm
 from governance.retention.models import RetentionPolicy, RetentionRun
 
 
 def _dataset(request, slug, *, manage=False):
-    try:
-        return services.dataset_for(viewer=request.user, slug=slug, manage=manage)
-    except NotFound:
-        raise Http404 from None
-    except NotPermitted:
-        raise PermissionDenied from None
+    return services.dataset_for(viewer=request.user, slug=slug, manage=manage)
 
 
-def _refuse(*, actor, message: str, dataset: Dataset | None = None):
-    raise NotPermitted(message)
-
-
-# A POST by someone who may not act is refused here (the form needs data the service would
-# refuse anyway), and recorded in the ledger like the service's own refusals.
-_policy_refused = audit.records_refusal("retention.policy_refused", target="dataset")(_refuse)
-_hold_refused = audit.records_refusal("retention.hold_refused")(_refuse)
-_erasure_refused = audit.records_refusal("retention.erasure_refused")(_refuse)
-
-
-def _refused(recorder, request, **kwargs):
-    """Record the refusal and answer 403 (``recorder`` always raises NotPermitted)."""
-    try:
-        recorder(actor=request.user, **kwargs)
-    except NotPermitted:
-        raise PermissionDenied from None
-
-
-def _dataset_named(slug) -> Dataset:
+def _dataset_named(request, slug) -> Dataset:
+    """The dataset if the viewer may see it in the catalog (404 otherwise); the service decides
+    who may act on its retention, and records refusals."""
     dataset = Dataset.objects.filter(slug=slug).first()
-    if dataset is None:
+    if dataset is None or catalog.may_view(request.user, dataset) is not None:
         raise Http404
     return dataset
 
 
-def _apply_error(form, error: ApplicationError) -> None:
-    field = error.extra.get("field")
-    for name, message in (error.extra.get("fields") or {field: error.message}).items():
-        form.add_error(name if name in form.fields else None, message)
-
-
 @login_required
+@domain_errors
 def overview(request):
-    if not request.user.has_perm("retention.view_retentionrun"):
-        raise PermissionDenied
+    refuse(rules.may_open(request.user))
     datasets = selectors.datasets_visible(viewer=request.user)
-    sees_all = selectors.sees_all(request.user)
+    sees_all = rules.sees_all(request.user)
     return render(
         request,
         "retention/overview.html",
@@ -78,15 +50,18 @@ def overview(request):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@domain_errors
 def dataset_retention(request, slug):
     if request.method == "POST":
-        dataset = _dataset_named(slug)
-        if not services.can_manage_retention(request.user, dataset):
-            _refused(
-                _policy_refused, request, dataset=dataset, message=services.MSG_POLICY_FORBIDDEN
-            )
+        dataset = _dataset_named(request, slug)
+        refuse(
+            rules.may_manage(request.user, dataset),
+            record="retention.policy_refused",
+            request=request,
+            target=dataset,
+        )
     dataset = _dataset(request, slug)
-    can_manage = services.can_manage_retention(request.user, dataset)
+    can_manage = rules.may_manage(request.user, dataset) is None
     policy = RetentionPolicy.objects.filter(dataset=dataset).first()
     initial = {}
     if policy is not None:
@@ -97,7 +72,6 @@ def dataset_retention(request, slug):
                 "grace_days",
                 "expires_on",
                 "action",
-                "connection",
                 "subject_namespace",
                 "enabled",
             )
@@ -105,26 +79,24 @@ def dataset_retention(request, slug):
     form = PolicyForm(request.POST or None, initial=initial) if can_manage else None
     status = 200
     if request.method == "POST":
-        if not can_manage:
-            raise PermissionDenied
         if form.is_valid():
             data = form.cleaned_data
-            try:
-                services.policy_set(
+            done, _ = attempt(
+                request,
+                lambda: services.policy_set(
                     dataset=dataset,
                     actor=request.user,
                     max_age_days=data["max_age_days"],
                     grace_days=data["grace_days"] if data["grace_days"] is not None else 0,
                     expires_on=data["expires_on"],
                     action=data["action"],
-                    connection=data["connection"],
                     subject_namespace=data["subject_namespace"],
                     enabled=data["enabled"],
-                )
-            except ApplicationError as error:
-                _apply_error(form, error)
-            else:
-                messages.success(request, "Retention policy saved.")
+                ),
+                success="Retention policy saved.",
+                form=form,
+            )
+            if done:
                 return redirect("retention:dataset", slug=dataset.slug)
         status = 400
     runs = selectors.runs_for(dataset=dataset, limit=30)
@@ -137,6 +109,7 @@ def dataset_retention(request, slug):
             "plan": planning.plan_for(dataset),  # holds included
             "form": form,
             "can_manage": can_manage,
+            "store_refusal": rules.store_refusal(dataset),
             "runs": runs,
             # Newest first, and at most one is unfinished.
             "active_run": next((r for r in runs if not r.is_finished), None),
@@ -146,8 +119,9 @@ def dataset_retention(request, slug):
 
 
 @login_required
+@domain_errors
 def preview(request, slug):
-    dataset = _dataset_named(slug)  # the service checks who may preview, and records it
+    dataset = _dataset_named(request, slug)  # the service checks who may preview; records it
     kind = request.GET.get("kind", RetentionRun.Kind.RETENTION)
     if kind not in RetentionRun.Kind.values:
         kind = RetentionRun.Kind.RETENTION
@@ -156,7 +130,7 @@ def preview(request, slug):
     try:
         result = services.retention_preview(dataset=dataset, viewer=request.user, kind=kind)
     except NotPermitted:
-        raise PermissionDenied from None
+        raise
     except ApplicationError as problem:
         error = problem.message
     template = "retention/_preview.html" if request.htmx else "retention/preview.html"
@@ -170,26 +144,24 @@ def preview(request, slug):
 
 @login_required
 @require_POST
+@domain_errors
 def run_start(request, slug):
-    dataset = _dataset_named(slug)  # the service checks who may start a run, and records it
+    dataset = _dataset_named(request, slug)  # the service checks who may run, and records it
     kind = request.POST.get("kind", RetentionRun.Kind.RETENTION)
-    try:
-        run = services.run_start(dataset=dataset, actor=request.user, kind=kind)
-    except NotPermitted:
-        raise PermissionDenied from None
-    except ApplicationError as error:
-        messages.error(request, error.message)
+    done, run = attempt(
+        request,
+        lambda: services.run_start(dataset=dataset, actor=request.user, kind=kind),
+        success=lambda r: f"Run {r.pk} queued.",
+    )
+    if not done:
         return redirect("retention:dataset", slug=dataset.slug)
-    messages.success(request, f"Run {run.pk} queued.")
     return redirect("retention:run", pk=run.pk)
 
 
 @login_required
+@domain_errors
 def run_detail(request, pk):
-    try:
-        run = selectors.run_get_for(viewer=request.user, run_id=pk)
-    except NotFound:
-        raise Http404 from None
+    run = selectors.run_get_for(viewer=request.user, run_id=pk)
     certificate = selectors.certificate_of(run)
     context = {"run": run, "certificate": certificate}
     template = "retention/_run_status.html" if request.htmx else "retention/run.html"
@@ -198,34 +170,33 @@ def run_detail(request, pk):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@domain_errors
 def holds(request):
-    if request.method == "POST" and not services.is_privacy_officer(request.user):
-        _refused(_hold_refused, request, message=services.MSG_PRIVACY_ONLY)
-    try:
-        all_holds = selectors.holds_visible(viewer=request.user)
-    except NotPermitted:
-        raise PermissionDenied from None
-    may_place = services.is_privacy_officer(request.user)
+    if request.method == "POST":
+        refuse(
+            rules.may_handle_holds(request.user), record="retention.hold_refused", request=request
+        )
+    all_holds = selectors.holds_visible(viewer=request.user)
+    may_place = rules.may_handle_holds(request.user) is None
     form = HoldForm(request.POST or None) if may_place else None
     status = 200
     if request.method == "POST":
-        if not may_place:
-            raise PermissionDenied
         if form.is_valid():
             data = form.cleaned_data
-            try:
-                services.hold_place(
+            done, _ = attempt(
+                request,
+                lambda: services.hold_place(
                     actor=request.user,
                     dataset=data["dataset"],
                     namespace=data["namespace"],
                     external_id=data["external_id"],
                     reason=data["reason"],
                     reference=data["reference"],
-                )
-            except ApplicationError as error:
-                _apply_error(form, error)
-            else:
-                messages.success(request, "Legal hold placed: nothing it covers is deleted.")
+                ),
+                success="Legal hold placed: nothing it covers is deleted.",
+                form=form,
+            )
+            if done:
                 return redirect("retention:holds")
         status = 400
     return render(
@@ -243,41 +214,38 @@ def holds(request):
 
 @login_required
 @require_POST
+@domain_errors
 def hold_release(request, pk):
     form = ReasonForm(request.POST)
     reason = form.data.get("reason", "")
-    try:
-        services.hold_release(hold_id=pk, actor=request.user, reason=reason)
-    except NotPermitted:
-        raise PermissionDenied from None
-    except NotFound:
-        raise Http404 from None
-    except ApplicationError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, "Legal hold released.")
+    attempt(
+        request,
+        lambda: services.hold_release(hold_id=pk, actor=request.user, reason=reason),
+        success="Legal hold released.",
+    )
     return redirect("retention:holds")
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@domain_errors
 def requests(request):
-    if request.method == "POST" and not services.is_privacy_officer(request.user):
-        _refused(_erasure_refused, request, message=services.MSG_PRIVACY_ONLY)
-    try:
-        all_requests = selectors.erasure_requests_visible(viewer=request.user)
-    except NotPermitted:
-        raise PermissionDenied from None
-    may_create = services.is_privacy_officer(request.user)
+    if request.method == "POST":
+        refuse(
+            rules.may_handle_erasure(request.user),
+            record="retention.erasure_refused",
+            request=request,
+        )
+    all_requests = selectors.erasure_requests_visible(viewer=request.user)
+    may_create = rules.may_handle_erasure(request.user) is None
     form = ErasureRequestForm(request.POST or None) if may_create else None
     status = 200
     if request.method == "POST":
-        if not may_create:
-            raise PermissionDenied
         if form.is_valid():
             data = form.cleaned_data
-            try:
-                created = services.erasure_request_create(
+            done, created = attempt(
+                request,
+                lambda: services.erasure_request_create(
                     actor=request.user,
                     namespace=data["namespace"],
                     external_id=data["external_id"],
@@ -285,11 +253,11 @@ def requests(request):
                     datasets=list(data["datasets"]) or None,
                     reference=data["reference"],
                     note=data["note"],
-                )
-            except ApplicationError as error:
-                _apply_error(form, error)
-            else:
-                messages.success(request, f"Erasure request {created.pk} recorded.")
+                ),
+                success=lambda r: f"Erasure request {r.pk} recorded.",
+                form=form,
+            )
+            if done:
                 return redirect("retention:request", pk=created.pk)
         status = 400
     return render(
@@ -305,19 +273,15 @@ def requests(request):
 
 
 @login_required
+@domain_errors
 def request_detail(request, pk):
-    try:
-        found = selectors.erasure_request_get_for(viewer=request.user, request_id=pk)
-    except NotPermitted:
-        raise PermissionDenied from None
-    except NotFound:
-        raise Http404 from None
+    found = selectors.erasure_request_get_for(viewer=request.user, request_id=pk)
     return render(
         request,
         "retention/request.html",
         {
             "erasure": found,
-            "may_act": services.is_privacy_officer(request.user),
+            "may_act": rules.may_handle_erasure(request.user) is None,
             "reason_form": ReasonForm(),
         },
     )
@@ -325,21 +289,15 @@ def request_detail(request, pk):
 
 def _request_action(request, pk, service, done: str):
     reason = request.POST.get("reason", "")
-    try:
-        service(request_id=pk, actor=request.user, reason=reason)
-    except NotPermitted:
-        raise PermissionDenied from None
-    except NotFound:
-        raise Http404 from None
-    except ApplicationError as error:
-        messages.error(request, error.message)
-    else:
-        messages.success(request, done)
+    attempt(
+        request, lambda: service(request_id=pk, actor=request.user, reason=reason), success=done
+    )
     return redirect("retention:request", pk=pk)
 
 
 @login_required
 @require_POST
+@domain_errors
 def request_extend(request, pk):
     return _request_action(
         request, pk, services.erasure_request_extend, "Deadline extended by two months."
@@ -348,5 +306,6 @@ def request_extend(request, pk):
 
 @login_required
 @require_POST
+@domain_errors
 def request_reject(request, pk):
     return _request_action(request, pk, services.erasure_request_reject, "Request rejected.")

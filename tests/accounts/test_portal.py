@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from governance.accounts.forms import LOCKOUT_ATTEMPTS, MSG_LOCKED
 from governance.accounts.models import ServiceAccount, User
 from governance.audit.models import LedgerEntry
-from tests.accounts.factories import PASSWORD, make_service_account
+from tests.accounts.factories import PASSWORD, UserFactory, make_service_account
 
 
 def test_login_records_the_event_and_lands_on_the_dashboard(client, alice):
@@ -114,9 +114,10 @@ def test_engineer_cannot_open_the_create_page(client, bob):
     assert ServiceAccount.objects.count() == 0
 
 
-def test_engineers_see_only_their_own_accounts(client, bob, charlie):
+def test_engineers_see_only_their_own_accounts(client, bob):
+    eve = UserFactory(username="eve", roles=["engineer"])
     make_service_account(bob, name="bobs-job")
-    make_service_account(charlie, name="charlies-job")
+    make_service_account(eve, name="charlies-job")
     client.force_login(bob)
     html = client.get("/accounts/service-accounts/").content.decode()
     assert "bobs-job" in html

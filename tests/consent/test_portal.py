@@ -99,7 +99,7 @@ def test_a_draft_is_edited_but_an_active_purpose_asks_for_a_new_version(client, 
     response = client.post("/consent/purposes/churn-model/v1/edit/", _form(name="Better name"))
     assert response.status_code == 302
     assert Purpose.objects.get().name == "Better name"
-    make_purpose("fraud", legal_basis="legitimate_interests", notices=0, status="active")
+    make_purpose("fraud", legal_basis="legitimate_interests", notices=0, status="active", owner=alice)
     response = client.get("/consent/purposes/fraud/v1/edit/", follow=True)
     assert b"create a new version to change it" in response.content
     assert b"Create version 2 to change this purpose" in response.content
@@ -129,7 +129,7 @@ def test_submit_then_only_the_privacy_officer_activates_from_the_page(client, al
 
 
 def test_retire_and_new_version_from_the_page(client, alice):
-    make_purpose("churn-model", status="active")
+    make_purpose("churn-model", status="active", owner=alice)
     client.force_login(alice)
     response = client.post("/consent/purposes/churn-model/v1/new-version/")
     assert response["Location"] == "/consent/purposes/churn-model/v2/"
@@ -140,7 +140,7 @@ def test_retire_and_new_version_from_the_page(client, alice):
 
 
 def test_a_notice_given_only_by_url_needs_its_hash(client, alice):
-    make_purpose("churn-model", status="draft", notices=0)
+    make_purpose("churn-model", status="draft", notices=0, owner=alice)
     client.force_login(alice)
     response = client.post(
         "/consent/purposes/churn-model/v1/notices/new/",
@@ -187,7 +187,7 @@ def test_the_statistics_page_draws_given_withdrawn_and_expired_per_month(client,
 
 
 def test_subject_lookup_finds_the_subject_or_says_why_not(client, alice, bob):
-    make_purpose("churn-model")
+    make_purpose("churn-model", owner=alice)
     record("c-1", "given")
     client.force_login(alice)
     response = client.get("/consent/subjects/", {"namespace": "shop", "subject_id": "c-1"})
@@ -204,7 +204,7 @@ def test_subject_lookup_finds_the_subject_or_says_why_not(client, alice, bob):
 
 
 def test_a_steward_sees_state_and_history_and_downloads_a_receipt(client, alice):
-    make_purpose("churn-model")
+    make_purpose("churn-model", owner=alice)
     record("c-1", "given", occurred_at=at(2026, 1, 1))
     client.force_login(alice)
     page = client.get("/consent/subjects/shop/c-1/").content.decode()
@@ -220,7 +220,7 @@ def test_a_steward_sees_state_and_history_and_downloads_a_receipt(client, alice)
 
 
 def test_withdrawal_is_one_click_and_a_double_click_records_it_once(client, alice):
-    make_purpose("churn-model")
+    make_purpose("churn-model", owner=alice)
     record("c-1", "given", occurred_at=at(2026, 1, 1))
     client.force_login(alice)
     form = {"idempotency_key": "portal-abc-1"}
@@ -256,5 +256,7 @@ def test_the_dashboard_has_a_consent_panel(client, petra):
     assert panel["stats"] == [
         ("Active purposes", 1),
         ("Purposes awaiting activation", 1),
+        # made by the system (actor None), so petra may activate it: not hers to sign off
+        ("Awaiting your activation", 1),
         ("Valid consents (active purposes)", 1),
     ]

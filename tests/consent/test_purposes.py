@@ -116,7 +116,7 @@ def test_a_draft_is_edited_and_auditlog_records_the_change(alice):
 
 
 def test_a_submitted_or_active_purpose_is_not_edited_in_place(alice):
-    purpose = make_purpose("churn-model", status="active")
+    purpose = make_purpose("churn-model", status="active", owner=alice)
     with pytest.raises(Conflict) as raised:
         services.purpose_update(purpose=purpose, actor=alice, name="Sneaky")
     assert raised.value.message == rules.MSG_NOT_DRAFT.format(status="active")
@@ -134,7 +134,7 @@ def test_a_consent_purpose_needs_a_notice_before_submission(alice):
 
 def test_only_a_privacy_officer_activates_not_even_an_administrator(alice, ada, audrey, petra):
     # given a submitted purpose
-    purpose = make_purpose("churn-model", status="submitted")
+    purpose = make_purpose("churn-model", status="submitted", owner=alice)
     # when others try, it stays submitted and nothing is recorded
     for person in (alice, ada, audrey):
         with pytest.raises(NotPermitted) as raised:
@@ -165,7 +165,7 @@ def test_only_submitted_purposes_are_activated(petra):
 
 
 def test_a_privacy_officer_returns_a_submission_with_a_reason(petra, alice):
-    purpose = make_purpose("churn-model", status="submitted")
+    purpose = make_purpose("churn-model", status="submitted", owner=alice)
     with pytest.raises(ApplicationError):
         services.purpose_return(purpose=purpose, actor=petra, reason=" ")
     with pytest.raises(NotPermitted):
@@ -180,7 +180,7 @@ def test_a_privacy_officer_returns_a_submission_with_a_reason(petra, alice):
 
 def test_a_purpose_in_use_changes_by_a_new_version_that_replaces_it_on_activation(alice, petra):
     # given an active v1
-    v1 = make_purpose("churn-model", status="active")
+    v1 = make_purpose("churn-model", status="active", owner=alice)
     # when a steward makes v2, changes it and a privacy officer activates it
     v2 = services.purpose_new_version(purpose=v1, actor=alice)
     assert (v2.version, v2.status, v2.previous) == (2, "draft", v1)
@@ -203,7 +203,7 @@ def test_a_purpose_in_use_changes_by_a_new_version_that_replaces_it_on_activatio
 
 
 def test_one_open_version_at_a_time(alice):
-    v1 = make_purpose("churn-model", status="active")
+    v1 = make_purpose("churn-model", status="active", owner=alice)
     services.purpose_new_version(purpose=v1, actor=alice)
     with pytest.raises(Conflict) as raised:
         services.purpose_new_version(purpose=v1, actor=alice)
@@ -212,14 +212,14 @@ def test_one_open_version_at_a_time(alice):
 
 
 def test_the_database_allows_one_active_version_per_slug(alice):
-    v1 = make_purpose("churn-model", status="active")
+    v1 = make_purpose("churn-model", status="active", owner=alice)
     v2 = services.purpose_new_version(purpose=v1, actor=alice)
     with pytest.raises(IntegrityError), transaction.atomic():
         Purpose.objects.filter(pk=v2.pk).update(status="active", activated_at=v1.activated_at)
 
 
 def test_retiring_needs_a_reason_and_happens_once(alice):
-    purpose = make_purpose("churn-model", status="active")
+    purpose = make_purpose("churn-model", status="active", owner=alice)
     with pytest.raises(ApplicationError):
         services.purpose_retire(purpose=purpose, actor=alice, reason="")
     services.purpose_retire(purpose=purpose, actor=alice, reason="Model decommissioned")
@@ -229,7 +229,7 @@ def test_retiring_needs_a_reason_and_happens_once(alice):
 
 
 def test_publishing_a_text_notice_computes_its_hash_and_numbers_it(alice):
-    purpose = make_purpose("churn-model", status="draft", notices=0)
+    purpose = make_purpose("churn-model", status="draft", notices=0, owner=alice)
     first = services.notice_version_publish(purpose=purpose, actor=alice, text=" We use... ")
     second = services.notice_version_publish(
         purpose=purpose,
@@ -257,7 +257,7 @@ def test_publishing_a_text_notice_computes_its_hash_and_numbers_it(alice):
     ],
 )
 def test_bad_notices_are_refused(alice, fields, message):
-    purpose = make_purpose("churn-model", status="draft", notices=0)
+    purpose = make_purpose("churn-model", status="draft", notices=0, owner=alice)
     with pytest.raises(ApplicationError) as raised:
         services.notice_version_publish(purpose=purpose, actor=alice, **fields)
     assert raised.value.message == message
@@ -265,7 +265,7 @@ def test_bad_notices_are_refused(alice, fields, message):
 
 
 def test_notices_are_refused_for_retired_purposes_and_for_auditors(alice, audrey):
-    purpose = make_purpose("churn-model", status="active")
+    purpose = make_purpose("churn-model", status="active", owner=alice)
     with pytest.raises(NotPermitted):
         services.notice_version_publish(purpose=purpose, actor=audrey, text="x")
     services.purpose_retire(purpose=purpose, actor=alice, reason="done")

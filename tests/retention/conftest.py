@@ -98,14 +98,20 @@ def churn(alice):
 
 
 @pytest.fixture
-def events_dataset(alice, petra, churn):
-    """shop.events, cataloged (stewarded by alice), approved, and approved for churn-model."""
+def events_dataset(alice, petra, churn, store_database, settings):
+    """shop.events on the "warehouse" connection, cataloged (stewarded by alice), approved,
+    and approved for churn-model."""
+    settings.RETENTION_CONNECTIONS = {
+        **(settings.RETENTION_CONNECTIONS or {}),
+        "warehouse": store_database,
+    }
     dataset = make_dataset(
         alice,
         slug="shop-events",
         fields=EVENT_FIELDS,
         storage_kind="postgres_table",
         location="shop.events",
+        connection="warehouse",
         subject_id_field="customer_id",
         event_time_field="event_time",
     )
@@ -131,9 +137,9 @@ def withdraw(subjects: list[str], *, days_ago: int = 2) -> None:
 
 
 def set_policy(*, dataset, actor, **fields):
-    """The policy through the service, on the test store's connection and namespace."""
+    """The policy through the service, in the test subjects' namespace (the store's connection
+    is the dataset's, from the catalog)."""
     from governance.retention import services
 
-    fields.setdefault("connection", "warehouse")
     fields.setdefault("subject_namespace", "shop")
     return services.policy_set(dataset=dataset, actor=actor, **fields)

@@ -183,12 +183,7 @@ def test_an_unknown_dataset_answers_404(api_client, alice):
         (
             {"connection": "lake"},
             "connection",
-            services.MSG_UNKNOWN_CONNECTION.format(name="lake", known="warehouse"),
-        ),
-        (
-            {"connection": ""},
-            "connection",
-            services.MSG_NEEDS_CONNECTION.format(known="warehouse"),
+            services.MSG_CONNECTION_IS_CATALOG.format(current="warehouse"),
         ),
         ({"grace_days": 5000}, "grace_days", services.MSG_GRACE),
         ({"grace_days": -1}, "grace_days", services.MSG_GRACE),
@@ -204,12 +199,8 @@ def test_bad_policy_input_is_a_400_with_its_message_and_saves_nothing(
     assert error(response) == (400, "invalid", message)
     assert response.json()["error"]["details"]["field"] == field
     policy.refresh_from_db()
-    assert (policy.max_age_days, policy.grace_days, policy.action, policy.connection) == (
-        180,
-        0,
-        "delete",
-        "warehouse",
-    )
+    assert (policy.max_age_days, policy.grace_days, policy.action) == (180, 0, "delete")
+    assert policy.dataset.connection == "warehouse"
     assert len(events("retention.policy_set")) == 1
     (refusal,) = events("retention.policy_refused")
     assert (refusal.actor, refusal.additional_data["message"]) == (alice, message)

@@ -11,9 +11,11 @@ import pytest
 from django.core.cache import cache
 from django.utils import timezone
 
+from datasets import services as catalog
 from governance.retention import dispatch, planning, runner, services, tasks
 from governance.retention.models import RetentionRun
-from tests.datasets.factories import make_dataset
+from tests.accounts.factories import UserFactory
+from tests.datasets.factories import ANSWERS, make_dataset
 from tests.retention.conftest import EVENT_FIELDS, give_consent, set_policy, withdraw
 
 pytestmark = pytest.mark.django_db
@@ -26,8 +28,10 @@ def _warehouse(settings):
     settings.RETENTION_CONNECTIONS = {"warehouse": "postgres://planner@127.0.0.1:1/none"}
 
 
-def csv_dataset(steward, slug, **extra):
-    return make_dataset(
+def csv_dataset(steward, slug, *, approve=True, **extra):
+    """A CSV dataset, approved by a privacy officer unless ``approve=False`` (retention acts
+    only on approved datasets)."""
+    dataset = make_dataset(
         steward,
         slug=slug,
         fields=EVENT_FIELDS,
@@ -36,6 +40,14 @@ def csv_dataset(steward, slug, **extra):
         subject_id_field="customer_id",
         **extra,
     )
+    if approve:
+        catalog.dataset_submit(actor=steward, dataset=dataset, **ANSWERS)
+        catalog.dataset_approve(
+            actor=UserFactory(username="dispatch-officer", roles=["privacy_officer"]),
+            dataset=dataset,
+        )
+        dataset.refresh_from_db()
+    return dataset
 
 
 # --- retention dispatch -----------------------------------------------------------------------

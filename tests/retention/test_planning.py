@@ -66,6 +66,7 @@ def _other_dataset(alice, petra, *, slug="shop-orders", purposes=("churn-model",
         fields=EVENT_FIELDS,
         storage_kind="postgres_table",
         location=f"shop.{slug.replace('-', '_')}",
+        connection="warehouse",
         **extra,
     )
     catalog.dataset_submit(actor=alice, dataset=dataset, **ANSWERS)

@@ -14,7 +14,6 @@ from governance.audit.models import LedgerEntry
 from governance.retention import planning, runner, services
 from governance.retention.models import (
     DeletionCertificate,
-    RetentionPolicy,
     RetentionRun,
     RunBatch,
 )
@@ -219,8 +218,7 @@ def test_a_table_that_is_not_what_the_catalog_says_fails_the_run(store, events_d
 
 
 def _connector(dataset) -> PostgresTableConnector:
-    policy = RetentionPolicy.objects.get(dataset=dataset)
-    return runner._connector(RetentionRun(dataset=dataset), policy)
+    return runner._connector(RetentionRun(dataset=dataset))
 
 
 def test_a_crashed_run_resumes_without_deleting_twice_or_losing_count(store, events_dataset, alice):

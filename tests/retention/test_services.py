@@ -113,15 +113,9 @@ def _no_event_time(alice) -> Dataset:
         (None, {"max_age_days": 30, "action": "shred"}, "action", services.MSG_BAD_ACTION),
         (
             None,
-            {"max_age_days": 30, "connection": ""},
-            "connection",
-            services.MSG_NEEDS_CONNECTION.format(known="warehouse"),
-        ),
-        (
-            None,
             {"max_age_days": 30, "connection": "lake"},
             "connection",
-            services.MSG_UNKNOWN_CONNECTION.format(name="lake", known="warehouse"),
+            services.MSG_CONNECTION_IS_CATALOG.format(current="warehouse"),
         ),
         (
             None,
@@ -906,23 +900,17 @@ def test_the_preview_reports_the_erasure_deadline(governed, events_dataset, alic
 def test_a_missing_event_time_field_stops_retention_runs_but_not_erasure(
     governed, events_dataset, alice, petra
 ):
-    # given shop.events cataloged a second time without its event-time field, serving
-    # churn-model (365 days): no age can be enforced, but withdrawn subjects can be found
+    # given shop.events re-reviewed without its event-time field, serving churn-model
+    # (365 days): no age can be enforced, but withdrawn subjects can be found
     from datasets import services as catalog
-    from governance.access import services as access
     from tests.datasets.factories import ANSWERS
 
-    raw = make_dataset(
-        alice,
-        slug="shop-events-raw",
-        fields=EVENT_FIELDS,
-        storage_kind="postgres_table",
-        location="shop.events",
-        subject_id_field="customer_id",
-    )
+    raw = events_dataset
+    catalog.dataset_reopen(actor=alice, dataset=raw, reason="the clock column is unreliable")
+    catalog.dataset_update(actor=alice, dataset=raw, event_time_field="")
     catalog.dataset_submit(actor=alice, dataset=raw, **ANSWERS)
     catalog.dataset_approve(actor=petra, dataset=raw)
-    access.purpose_approval_create(actor=petra, dataset=raw, purpose_slug="churn-model")
+    raw.refresh_from_db()
     set_policy(dataset=raw, actor=alice, expires_on=FAR)
     problem = (
         "A maximum age of 365 days applies (purpose churn-model v1), but the dataset names no "

@@ -9,20 +9,18 @@ from django.db import transaction
 from django.utils import timezone
 
 from consent.models import Purpose
+from consent.policy import purpose_current
 from datasets.models import Dataset
+from governance.access import policy
 from governance.access.decision import category_permitted
 from governance.access.models import PurposeApproval, TrainingAttestation
-from governance.access.services.common import (
-    dataset_categories,
-    dataset_has_special,
-    is_privacy_officer,
-    purpose_current,
-)
+from governance.access.services.common import dataset_categories, dataset_has_special
 from governance.accounts.models import User
 from governance.audit import services as audit
-from governance.errors import ApplicationError, Conflict, NotPermitted
+from governance.errors import ApplicationError, Conflict
+from governance.policy import require
 
-MSG_APPROVAL_FORBIDDEN = "Only a privacy officer approves datasets for purposes."
+MSG_APPROVAL_FORBIDDEN = policy.MSG_PURPOSE_APPROVAL_FORBIDDEN
 MSG_DATASET_NOT_APPROVED = "Only an approved dataset can be approved for a purpose."
 MSG_PURPOSE_UNKNOWN = "No purpose with this slug."
 MSG_PURPOSE_INACTIVE = "Only an active purpose can be served."
@@ -33,7 +31,7 @@ MSG_SPECIAL = (
 MSG_APPROVAL_EXISTS = "This dataset is already approved for this purpose."
 MSG_ALREADY_REVOKED = "This approval is already revoked."
 MSG_REASON = "Give a reason."
-MSG_TRAINING_FORBIDDEN = "Only administrators and privacy officers record training."
+MSG_TRAINING_FORBIDDEN = policy.MSG_TRAINING_FORBIDDEN
 MSG_TRAINING_PERSON = "Training is recorded for people, not service accounts."
 MSG_TRAINING_DATES = "The expiry must be after the completion date."
 
@@ -58,8 +56,7 @@ def purpose_approval_create(
     *, actor: User, dataset: Dataset, purpose_slug: str, note: str = ""
 ) -> PurposeApproval:
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
-    if not is_privacy_officer(actor):
-        raise NotPermitted(MSG_APPROVAL_FORBIDDEN)
+    require(policy.may_approve_purpose_use(actor))
     if dataset.status != Dataset.Status.APPROVED:
         raise ApplicationError(MSG_DATASET_NOT_APPROVED, {"field": "dataset"})
     purpose = purpose_current(purpose_slug)
@@ -92,8 +89,7 @@ def purpose_approval_revoke(
     *, actor: User, approval: PurposeApproval, reason: str
 ) -> PurposeApproval:
     approval = PurposeApproval.objects.select_for_update().get(pk=approval.pk)
-    if not is_privacy_officer(actor):
-        raise NotPermitted(MSG_APPROVAL_FORBIDDEN)
+    require(policy.may_approve_purpose_use(actor))
     if approval.revoked_at is not None:
         raise Conflict(MSG_ALREADY_REVOKED)
     if not (reason or "").strip():
@@ -122,8 +118,7 @@ def training_record(
     expires_at: datetime | None = None,
     evidence: str = "",
 ) -> TrainingAttestation:
-    if not (actor.has_role("admin") or is_privacy_officer(actor)):
-        raise NotPermitted(MSG_TRAINING_FORBIDDEN)
+    require(policy.may_record_training(actor, user))
     if user.is_service_account:
         raise ApplicationError(MSG_TRAINING_PERSON, {"field": "user"})
     if not (course or "").strip():

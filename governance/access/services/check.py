@@ -12,15 +12,17 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Case, IntegerField, Value, When
 from django.utils import timezone
 
 from consent.models import Purpose
+from consent.policy import purpose_current
 from datasets.models import Dataset, Field
 from governance.access import decision as rules
+from governance.access import policy
 from governance.access.models import Acknowledgement, Grant, PurposeApproval, TrainingAttestation
-from governance.access.services.common import person_behind, principal_label, principal_q
 from governance.accounts.models import User
+from governance.accounts.policy import MSG_OWNER_INACTIVE, principal_usable
+from governance.accounts.principal import Principal
 from governance.audit import services as audit
 from governance.errors import Unavailable
 
@@ -51,26 +53,16 @@ def gather_facts(
     now: datetime,
 ) -> tuple[rules.Facts, Dataset | None, Purpose | None]:
     dataset = Dataset.objects.filter(slug=dataset_slug).first()
-    purpose = (
-        Purpose.objects.filter(slug=purpose_slug)
-        .annotate(
-            active_first=Case(
-                When(status=Purpose.Status.ACTIVE, then=Value(0)),
-                default=Value(1),
-                output_field=IntegerField(),
-            )
-        )
-        .order_by("active_first", "-version")
-        .first()
-    )
-    principal_active = principal.is_active and (
-        not principal.is_service_account or principal.service_account.is_active
-    )
+    purpose = purpose_current(purpose_slug)
+    refusal = principal_usable(principal)
+    principal_active = refusal is None or refusal.message == MSG_OWNER_INACTIVE
+    owner_active = refusal is None or refusal.message != MSG_OWNER_INACTIVE
     if dataset is None:
         return (
             rules.Facts(
                 now=now,
                 principal_active=principal_active,
+                owner_active=owner_active,
                 dataset_found=False,
                 purpose_found=purpose is not None,
             ),
@@ -85,11 +77,11 @@ def gather_facts(
     )
     grant_rows = list(
         Grant.objects.filter(dataset=dataset)
-        .filter(principal_q(principal))
+        .filter(policy.grants_usable_by(principal))
         .values("id", "purpose_slug", "status", "starts_at", "expires_at", "fields")
     )
     relevant = [g for g in grant_rows if g["purpose_slug"] == purpose_slug]
-    acknowledger = person_behind(principal)
+    acknowledger = Principal.of(user=principal).accountable
     acknowledged: set[int] = set()
     if relevant and purpose is not None:
         acknowledged = set(
@@ -119,6 +111,7 @@ def gather_facts(
     facts = rules.Facts(
         now=now,
         principal_active=principal_active,
+        owner_active=owner_active,
         dataset_found=True,
         dataset_status=dataset.status,
         dataset_sensitivity=dataset.sensitivity,
@@ -167,7 +160,7 @@ def check_access(
 ) -> CheckResult:
     now = at or timezone.now()
     decision_id = uuid.uuid4().hex
-    label = principal_label(user=principal, group=None)
+    label = Principal.of(user=principal).label
     try:
         with transaction.atomic():
             facts, dataset, _purpose = gather_facts(

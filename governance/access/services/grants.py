@@ -12,8 +12,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from consent.models import Purpose
+from consent.policy import purpose_current
 from datasets.models import Dataset
 from datasets.services import dataset_stewards
+from governance.access import policy
 from governance.access.models import (
     AccessRequest,
     Acknowledgement,
@@ -22,28 +24,19 @@ from governance.access.models import (
     RequestComment,
 )
 from governance.access.services.approvals import training_current_until
-from governance.access.services.common import (
-    is_privacy_officer,
-    is_steward_of,
-    people_with_role,
-    person_behind,
-    principal_label,
-    purpose_current,
-    terms_for,
-)
+from governance.access.services.common import people_with_role, terms_for
 from governance.access.services.notifications import link, notify
-from governance.accounts.models import ServiceAccount, User
+from governance.accounts.models import User
+from governance.accounts.principal import Principal
 from governance.accounts.roles import Role
 from governance.audit import services as audit
-from governance.errors import ApplicationError, Conflict, NotFound, NotPermitted
+from governance.errors import ApplicationError, Conflict, NotFound
+from governance.policy import require
 
 logger = logging.getLogger(__name__)
 
-MSG_REQUEST_FORBIDDEN = "Only people with a role that may request access can request it."
-MSG_PRINCIPAL = (
-    "Request for yourself ('self'), for a role you hold ('role:NAME'), or for a "
-    "service account you own ('service_account:NAME')."
-)
+MSG_REQUEST_FORBIDDEN = policy.MSG_REQUEST_FORBIDDEN
+MSG_PRINCIPAL = policy.MSG_PRINCIPAL
 MSG_DATASET = "No approved dataset with this slug."
 MSG_PURPOSE = "No active purpose with this slug."
 MSG_NOT_APPROVED_FOR_PURPOSE = "This dataset is not approved for this purpose."
@@ -51,50 +44,26 @@ MSG_FIELDS_EMPTY = "Name at least one field."
 MSG_FIELDS_UNKNOWN = "The dataset has no fields named: {names}."
 MSG_DURATION = "The duration must be 1-{max} days for a {sensitivity} dataset."
 MSG_JUSTIFICATION = "Explain why you need this access (at least 20 characters)."
-MSG_SELF_APPROVAL = "You requested this access; someone else must approve it."
-MSG_APPROVER = (
-    "Only a steward of this dataset, or a privacy officer when the dataset holds "
-    "special categories, can decide on this request."
-)
-MSG_NOT_PENDING = "This request is {status}."
-MSG_ALREADY_APPROVED_BY_YOU = "You already approved this request; it waits for another approver."
+MSG_SELF_APPROVAL = policy.MSG_SELF_APPROVAL
+MSG_APPROVER = policy.MSG_APPROVER
+MSG_NOT_PENDING = policy.MSG_NOT_PENDING
+MSG_ALREADY_APPROVED_BY_YOU = policy.MSG_ALREADY_APPROVED_BY_YOU
 MSG_TRAINING_MISSING = (
     "{username} holds no current privacy training, which restricted data requires."
 )
 MSG_REASON = "Give a reason."
-MSG_COMMENT_FORBIDDEN = "Only the requester and the approvers can comment."
+MSG_COMMENT_FORBIDDEN = policy.MSG_COMMENT_FORBIDDEN
 MSG_COMMENT_EMPTY = "Write a comment."
-MSG_GRANT_DIRECT_FORBIDDEN = "Only administrators grant access without a request."
+MSG_GRANT_DIRECT_FORBIDDEN = policy.MSG_GRANT_DIRECT_FORBIDDEN
 MSG_EXPIRY_REQUIRED = "A grant needs an expiry after its start."
-MSG_REVOKE_FORBIDDEN = (
-    "Only the dataset's stewards, privacy officers, administrators or the "
-    "grantee can revoke a grant."
-)
+MSG_REVOKE_FORBIDDEN = policy.MSG_REVOKE_FORBIDDEN
 MSG_GRANT_NOT_ACTIVE = "This grant is {status}."
-MSG_ACK_FORBIDDEN = "Only the grantee (for a service account: its owner) acknowledges a grant."
+MSG_ACK_FORBIDDEN = policy.MSG_ACK_FORBIDDEN
 MSG_RETIRED = "The dataset is retired."
 
 
 def _max_days(dataset: Dataset) -> int:
     return settings.ACCESS_MAX_GRANT_DAYS[dataset.sensitivity]
-
-
-def _resolve_principal(requester: User, principal: str) -> tuple[User | None, Group | None]:
-    principal = (principal or "self").strip()
-    if principal == "self":
-        return requester, None
-    kind, _, name = principal.partition(":")
-    if kind == "role" and name in requester.roles:
-        return None, Group.objects.get(name=name)
-    if kind == "service_account":
-        account = (
-            ServiceAccount.objects.select_related("user")
-            .filter(name=name, owner=requester, revoked_at=None)
-            .first()
-        )
-        if account is not None:
-            return account.user, None
-    raise ApplicationError(MSG_PRINCIPAL, {"field": "principal"})
 
 
 def _check_fields(dataset: Dataset, fields: list[str]) -> list[str]:
@@ -112,10 +81,12 @@ def _check_fields(dataset: Dataset, fields: list[str]) -> list[str]:
 
 
 def _approvers(request: AccessRequest) -> list[User]:
+    """Who may decide on the request now (for notifications): the same rule as the action."""
     people = list(dataset_stewards(request.dataset))
     if request.needs_privacy_officer:
         people += list(people_with_role(Role.PRIVACY_OFFICER))
-    return [p for p in people if p.pk != request.requester_id]
+    unique = {p.pk: p for p in people}.values()
+    return [p for p in unique if policy.may_deny(p, request) is None]
 
 
 @audit.records_refusal("access.request_refused", target="dataset", actor="requester")
@@ -130,8 +101,7 @@ def access_request_create(
     justification: str,
     principal: str = "self",
 ) -> AccessRequest:
-    if not requester.has_perm("access.add_accessrequest") or requester.is_service_account:
-        raise NotPermitted(MSG_REQUEST_FORBIDDEN)
+    require(policy.may_request(requester))
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
     if dataset.status != Dataset.Status.APPROVED:
         raise ApplicationError(MSG_DATASET, {"field": "dataset"})
@@ -142,7 +112,7 @@ def access_request_create(
         dataset=dataset, purpose_slug=purpose_slug, revoked_at=None
     ).exists():
         raise ApplicationError(MSG_NOT_APPROVED_FOR_PURPOSE, {"field": "purpose"})
-    principal_user, principal_group = _resolve_principal(requester, principal)
+    grantee = policy.requestable_principal(requester, principal)
     fields = _check_fields(dataset, fields)
     limit = _max_days(dataset)
     if not isinstance(duration_days, int) or not 1 <= duration_days <= limit:
@@ -154,8 +124,7 @@ def access_request_create(
         raise ApplicationError(MSG_JUSTIFICATION, {"field": "justification"})
     request = AccessRequest.objects.create(
         requester=requester,
-        principal_user=principal_user,
-        principal_group=principal_group,
+        **grantee.as_row(),
         dataset=dataset,
         purpose=purpose,
         purpose_slug=purpose_slug,
@@ -173,7 +142,7 @@ def access_request_create(
             "purpose": purpose_slug,
             "fields": fields,
             "duration_days": duration_days,
-            "principal": principal_label(user=principal_user, group=principal_group),
+            "principal": grantee.label,
         },
     )
     notify(
@@ -197,54 +166,26 @@ def _lock_pending(request: AccessRequest) -> AccessRequest:
     return request
 
 
-def _deciding_as(actor: User, request: AccessRequest) -> set[str]:
-    if actor.pk == request.requester_id or actor.pk == request.principal_user_id:
-        raise NotPermitted(MSG_SELF_APPROVAL)
-    capacities = set()
-    if is_steward_of(actor, request.dataset):
-        capacities.add("steward")
-    if request.needs_privacy_officer and is_privacy_officer(actor):
-        capacities.add("privacy_officer")
-    if not capacities:
-        raise NotPermitted(MSG_APPROVER)
-    return capacities
-
-
-def _acknowledger(grant_user: User | None) -> User | None:
-    return person_behind(grant_user) if grant_user is not None else None
-
-
 @audit.records_refusal("access.approval_refused", target="request", actor="actor")
 @transaction.atomic
 def access_request_approve(*, actor: User, request: AccessRequest, note: str = "") -> AccessRequest:
     """Record one approval. A dataset with special categories needs a steward and a privacy
     officer (two different people); the grant is created when every approval is in."""
     request = _lock_pending(request)
-    capacities = _deciding_as(actor, request)
+    require(policy.may_approve(actor, request))
     now = timezone.now()
-    recorded = []
-    if (
-        "steward" in capacities
-        and request.steward_approved_by_id is None
-        and (request.privacy_approved_by_id != actor.pk)
-    ):
+    capacity = policy.approval_capacity(actor, request)
+    if capacity == "steward":
         request.steward_approved_by, request.steward_approved_at = actor, now
-        recorded.append("steward")
-    elif (
-        "privacy_officer" in capacities
-        and request.privacy_approved_by_id is None
-        and request.steward_approved_by_id != actor.pk
-    ):
+    else:
         request.privacy_approved_by, request.privacy_approved_at = actor, now
-        recorded.append("privacy_officer")
-    if not recorded:
-        raise Conflict(MSG_ALREADY_APPROVED_BY_YOU)
+    recorded = [capacity]
     complete = request.steward_approved_by_id is not None and (
         not request.needs_privacy_officer or request.privacy_approved_by_id is not None
     )
-    if complete and request.needs_privacy_officer:
-        person = _acknowledger(request.principal_user) or actor
-        if request.principal_user is not None and training_current_until(person, now) is None:
+    if complete and request.needs_privacy_officer and request.principal_user is not None:
+        person = Principal.of(user=request.principal_user).accountable
+        if training_current_until(person, now) is None:
             raise ApplicationError(
                 MSG_TRAINING_MISSING.format(username=person.username),
                 {"reason": "training_missing"},
@@ -290,9 +231,7 @@ def access_request_approve(*, actor: User, request: AccessRequest, note: str = "
                 "purpose": request.purpose_slug,
                 "fields": request.fields,
                 "expires_at": grant.expires_at,
-                "principal": principal_label(
-                    user=grant.principal_user, group=grant.principal_group
-                ),
+                "principal": Principal.of_row(grant).label,
             },
         )
         notify(
@@ -308,7 +247,7 @@ def access_request_approve(*, actor: User, request: AccessRequest, note: str = "
 @transaction.atomic
 def access_request_deny(*, actor: User, request: AccessRequest, reason: str) -> AccessRequest:
     request = _lock_pending(request)
-    _deciding_as(actor, request)
+    require(policy.may_deny(actor, request))
     if not (reason or "").strip():
         raise ApplicationError(MSG_REASON, {"field": "reason"})
     request.status = AccessRequest.Status.DENIED
@@ -330,8 +269,7 @@ def access_request_deny(*, actor: User, request: AccessRequest, reason: str) -> 
 @transaction.atomic
 def access_request_withdraw(*, actor: User, request: AccessRequest) -> AccessRequest:
     request = _lock_pending(request)
-    if actor.pk != request.requester_id:
-        raise NotPermitted("Only the requester withdraws a request.")
+    require(policy.may_withdraw(actor, request))
     request.status = AccessRequest.Status.WITHDRAWN
     request.decided_by, request.decided_at = actor, timezone.now()
     request.save(update_fields=["status", "decided_by", "decided_at"])
@@ -339,23 +277,10 @@ def access_request_withdraw(*, actor: User, request: AccessRequest) -> AccessReq
     return request
 
 
-def can_see_request(user: User, request: AccessRequest) -> bool:
-    return (
-        user.pk == request.requester_id
-        or is_steward_of(user, request.dataset)
-        or user.has_role("privacy_officer", "auditor", "admin")
-    )
-
-
 @audit.records_refusal("access.comment_refused", target="request", actor="actor")
 @transaction.atomic
 def access_request_comment(*, actor: User, request: AccessRequest, body: str) -> RequestComment:
-    if not (
-        actor.pk == request.requester_id
-        or is_steward_of(actor, request.dataset)
-        or is_privacy_officer(actor)
-    ):
-        raise NotPermitted(MSG_COMMENT_FORBIDDEN)
+    require(policy.may_comment(actor, request))
     if not (body or "").strip():
         raise ApplicationError(MSG_COMMENT_EMPTY, {"field": "body"})
     comment = RequestComment.objects.create(request=request, author=actor, body=body.strip())
@@ -384,9 +309,12 @@ def grant_create_direct(
     principal_group: Group | None = None,
     starts_at: datetime | None = None,
 ) -> Grant:
-    """An administrator grants without a request; recorded as such, same limits apply."""
-    if not actor.has_role("admin"):
-        raise NotPermitted(MSG_GRANT_DIRECT_FORBIDDEN)
+    """An administrator grants without a request; recorded as such, same limits apply, and
+    never to themselves (a role they hold, a service account they own)."""
+    if (principal_user is None) == (principal_group is None):
+        raise ApplicationError(MSG_PRINCIPAL, {"field": "principal"})
+    grantee = Principal.of(user=principal_user, group=principal_group)
+    require(policy.may_grant_directly(actor, grantee))
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
     if dataset.status != Dataset.Status.APPROVED:
         raise ApplicationError(
@@ -395,8 +323,6 @@ def grant_create_direct(
     purpose = purpose_current(purpose_slug)
     if purpose is None or purpose.status != Purpose.Status.ACTIVE:
         raise ApplicationError(MSG_PURPOSE, {"field": "purpose"})
-    if (principal_user is None) == (principal_group is None):
-        raise ApplicationError(MSG_PRINCIPAL, {"field": "principal"})
     fields = _check_fields(dataset, fields)
     starts_at = starts_at or timezone.now()
     if expires_at is None or expires_at <= starts_at:
@@ -433,24 +359,10 @@ def grant_create_direct(
             "purpose": purpose_slug,
             "fields": fields,
             "expires_at": expires_at,
-            "principal": principal_label(user=principal_user, group=principal_group),
+            "principal": grantee.label,
         },
     )
     return grant
-
-
-def _can_revoke(actor: User, grant: Grant) -> bool:
-    return (
-        actor.has_role("admin")
-        or is_privacy_officer(actor)
-        or is_steward_of(actor, grant.dataset)
-        or grant.principal_user_id == actor.pk
-        or (
-            grant.principal_user is not None
-            and grant.principal_user.is_service_account
-            and grant.principal_user.service_account.owner_id == actor.pk
-        )
-    )
 
 
 @audit.records_refusal("access.revocation_refused", target="grant", actor="actor")
@@ -461,8 +373,7 @@ def grant_revoke(*, actor: User, grant: Grant, reason: str) -> Grant:
         .select_related("dataset", "principal_user")
         .get(pk=grant.pk)
     )
-    if not _can_revoke(actor, grant):
-        raise NotPermitted(MSG_REVOKE_FORBIDDEN)
+    require(policy.may_revoke(actor, grant))
     if grant.status != Grant.Status.ACTIVE:
         raise Conflict(MSG_GRANT_NOT_ACTIVE.format(status=grant.get_status_display().lower()))
     if not (reason or "").strip():
@@ -477,14 +388,6 @@ def grant_revoke(*, actor: User, grant: Grant, reason: str) -> Grant:
     return grant
 
 
-def acknowledger_for(grant: Grant, caller: User) -> User | None:
-    """Who must acknowledge this grant for ``caller`` to use it: a person grantee themself, a
-    service account's owner, or for a role grant the calling member (or their owner)."""
-    if grant.principal_user_id is not None:
-        return person_behind(grant.principal_user)
-    return person_behind(caller)
-
-
 @audit.records_refusal("access.acknowledgement_refused", target="grant", actor="actor")
 @transaction.atomic
 def grant_acknowledge(*, actor: User, grant: Grant) -> Acknowledgement:
@@ -495,12 +398,7 @@ def grant_acknowledge(*, actor: User, grant: Grant) -> Acknowledgement:
     )
     if grant.status != Grant.Status.ACTIVE:
         raise Conflict(MSG_GRANT_NOT_ACTIVE.format(status=grant.get_status_display().lower()))
-    if grant.principal_user_id is not None:
-        allowed = acknowledger_for(grant, actor).pk == actor.pk
-    else:
-        allowed = grant.principal_group.user_set.filter(pk=actor.pk).exists()
-    if not allowed or actor.is_service_account:
-        raise NotPermitted(MSG_ACK_FORBIDDEN)
+    require(policy.may_acknowledge(actor, grant))
     version, text, digest = terms_for(grant.purpose, grant.dataset)
     existing = Acknowledgement.objects.filter(
         grant=grant, user=actor, terms_version=version
@@ -589,7 +487,7 @@ def grants_expire(*, now: datetime | None = None) -> dict:
 def _owners(grant: Grant) -> list[User]:
     people = []
     if grant.principal_user is not None:
-        people.append(person_behind(grant.principal_user))
+        people.append(Principal.of(user=grant.principal_user).accountable)
     if grant.request is not None:
         people.append(grant.request.requester)
     return list({p.pk: p for p in people}.values())

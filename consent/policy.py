@@ -1,0 +1,272 @@
+"""The consent registry's rules — the one owner of "which purpose version counts", "is consent
+valid at T" and "who may do what with purposes and consent".
+
+Which version of a purpose counts:
+- ``purpose_current(slug)``: the version in use now (active), or else the latest — what grants,
+  approvals and requests refer to;
+- ``purpose_in_force(slug, at)``: the version that was active at a moment — what a question
+  about that moment (filter, export, retention) is answered with.
+
+Whether consent is valid: ``is_valid_at`` (one record), ``valid_at_q`` (a queryset of records)
+and ``valid_sql`` (the same rule inside the history SQL). Consent is valid at T when the
+deciding record is ``given`` or ``renewed`` and its validity (``valid_until``) lies after T.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.db.models import Case, IntegerField, Q, Value, When
+
+from consent.models import Purpose
+from consent.vocab import VALID_FOR_PROCESSING, ConsentStatus
+from governance.accounts.models import User
+from governance.accounts.policy import holds_role, sign_off_refusal
+from governance.accounts.roles import Role
+from governance.errors import ApplicationError
+from governance.policy import Refusal, forbidden
+
+MSG_VIEW_FORBIDDEN = "You do not have permission to see purposes."
+MSG_CREATE_FORBIDDEN = "Only stewards and privacy officers can register purposes."
+MSG_CHANGE_FORBIDDEN = "Only stewards and privacy officers can change purposes."
+MSG_NOT_OWNER = (
+    "Only the purpose's owner, privacy officers and administrators change it (or publish its "
+    "notices)."
+)
+MSG_ACTIVATE_FORBIDDEN = (
+    "Only a privacy officer can activate a purpose: activation is the legal sign-off."
+)
+MSG_RETURN_FORBIDDEN = "Only a privacy officer returns a submitted purpose."
+MSG_OWN_SIGN_OFF = (
+    "You created or submitted this purpose; another privacy officer must activate it."
+)
+MSG_NOTICE_FORBIDDEN = "Only stewards and privacy officers can publish privacy notices."
+MSG_HISTORY_FORBIDDEN = (
+    "Reading consent histories needs the permission consent.view_consentevent (stewards, "
+    "privacy officers, auditors) or consent.add_consentevent (source systems)."
+)
+MSG_RECEIPT_FORBIDDEN = (
+    "Consent receipts are for stewards, privacy officers and auditors "
+    "(permission consent.view_consentevent)."
+)
+MSG_STATS_FORBIDDEN = "Consent statistics are for stewards, privacy officers and auditors."
+MSG_RECORD_FORBIDDEN = (
+    "Recording consent events needs the permission consent.add_consentevent "
+    "(stewards, privacy officers, and source systems granted it)."
+)
+MSG_QUERY_FORBIDDEN = (
+    "Filtering and exporting consent needs the permission consent.query_consent "
+    "(training jobs and engineers granted it, privacy officers)."
+)
+MSG_SNAPSHOT_FORBIDDEN = (
+    "You may read only the snapshots you made (or hold consent.view_consentsnapshot)."
+)
+MSG_CAPABILITY_FORBIDDEN = "Only an administrator can grant consent capabilities."
+MSG_PURPOSE_NOT_FOUND = "There is no purpose '{slug}'."
+MSG_NOT_IN_FORCE = "Purpose '{slug}' was not active at {moment}; no version of it was in force."
+MSG_NOT_CONSENT = (
+    "Purpose '{slug}' is processed under {basis}, not consent: there is no consent to filter on."
+)
+
+
+# --- which purpose version counts -------------------------------------------------------------
+
+
+def purpose_current(slug: str) -> Purpose | None:
+    """The active version of a purpose, or (if none is active) its latest version; one query."""
+    return (
+        Purpose.objects.filter(slug=slug)
+        .annotate(
+            _active_first=Case(
+                When(status=Purpose.Status.ACTIVE, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("_active_first", "-version")
+        .first()
+    )
+
+
+def purpose_in_force(*, slug: str, at: datetime, consent_only: bool = True) -> Purpose:
+    """The version of ``slug`` that was active at ``at``: what a question about that moment is
+    answered with. Raises a domain error naming the purpose when there is none."""
+    versions = Purpose.objects.filter(slug=slug)
+    purpose = (
+        versions.filter(activated_at__lte=at)
+        .filter(Q(retired_at__isnull=True) | Q(retired_at__gt=at))
+        .order_by("-activated_at")
+        .first()
+    )
+    if purpose is None:
+        if not versions.exists():
+            raise ApplicationError(MSG_PURPOSE_NOT_FOUND.format(slug=slug), {"field": "purpose"})
+        raise ApplicationError(
+            MSG_NOT_IN_FORCE.format(slug=slug, moment=at.isoformat()), {"field": "purpose"}
+        )
+    if consent_only and not purpose.is_consent_based:
+        raise ApplicationError(
+            MSG_NOT_CONSENT.format(slug=slug, basis=purpose.get_legal_basis_display()),
+            {"field": "purpose"},
+        )
+    return purpose
+
+
+# --- is consent valid at T --------------------------------------------------------------------
+
+
+def is_valid_at(*, status: str, valid_until: datetime | None, at: datetime) -> bool:
+    """Consent is valid at ``at`` when its deciding record is given or renewed and its
+    validity has not run out by then."""
+    return status in VALID_FOR_PROCESSING and (valid_until is None or valid_until > at)
+
+
+def effective_status(*, status: str, valid_until: datetime | None, at: datetime) -> str:
+    """The status as it reads at ``at``: valid consent past its validity reads as expired."""
+    if status in VALID_FOR_PROCESSING and not is_valid_at(
+        status=status, valid_until=valid_until, at=at
+    ):
+        return ConsentStatus.EXPIRED
+    return status
+
+
+def valid_at_q(at: datetime, prefix: str = "") -> Q:
+    """The same rule over records (ConsentState or ConsentEvent rows, or rows joined through
+    ``prefix``)."""
+    return Q(**{f"{prefix}status__in": sorted(VALID_FOR_PROCESSING)}) & (
+        Q(**{f"{prefix}valid_until__isnull": True}) | Q(**{f"{prefix}valid_until__gt": at})
+    )
+
+
+def valid_sql(alias: str) -> str:
+    """The same rule in SQL over ``alias.status`` and ``alias.valid_until``, comparing with one
+    ``%s`` parameter (the moment)."""
+    statuses = ", ".join(f"'{s}'" for s in sorted(VALID_FOR_PROCESSING))
+    return (
+        f"{alias}.status IN ({statuses}) "
+        f"AND ({alias}.valid_until IS NULL OR {alias}.valid_until > %s)"
+    )
+
+
+# --- who may ------------------------------------------------------------------------------------
+
+
+def _perm(user: User | None, perm: str, message: str) -> Refusal | None:
+    """``user=None`` is the system (manage.py, demo data, tasks): whoever runs it has the
+    server already."""
+    if user is None:
+        return None
+    if user.is_active and user.has_perm(perm):
+        return None
+    return forbidden(message)
+
+
+def may_view_purposes(user: User | None) -> Refusal | None:
+    """People with the view permission, and the service accounts that record or query consent
+    (a source shows subjects the notices; a job reads what the purpose permits)."""
+    if (
+        user is not None
+        and user.is_active
+        and any(
+            user.has_perm(perm) for perm in ("consent.add_consentevent", "consent.query_consent")
+        )
+    ):
+        return None
+    return _perm(user, "consent.view_purpose", MSG_VIEW_FORBIDDEN)
+
+
+def may_create_purpose(user: User | None) -> Refusal | None:
+    return _perm(user, "consent.add_purpose", MSG_CREATE_FORBIDDEN)
+
+
+def _owns(user: User, purpose: Purpose) -> bool:
+    return holds_role(user, Role.PRIVACY_OFFICER, Role.ADMIN) or purpose.owner_id == user.pk
+
+
+def may_change_purpose(user: User | None, purpose: Purpose) -> Refusal | None:
+    """Edit a draft, submit, retire, make a new version: the purpose's owner (a steward),
+    privacy officers and administrators — not every steward."""
+    if refusal := _perm(user, "consent.change_purpose", MSG_CHANGE_FORBIDDEN):
+        return refusal
+    if user is not None and not _owns(user, purpose):
+        return forbidden(MSG_NOT_OWNER)
+    return None
+
+
+def may_version_purpose(user: User | None, purpose: Purpose) -> Refusal | None:
+    return may_create_purpose(user) or may_change_purpose(user, purpose)
+
+
+def may_activate(user: User | None, purpose: Purpose) -> Refusal | None:
+    """The legal sign-off: a privacy officer, never whoever created or submitted the version."""
+    if user is not None and not holds_role(user, Role.PRIVACY_OFFICER):
+        return forbidden(MSG_ACTIVATE_FORBIDDEN)
+    return sign_off_refusal(
+        user,
+        message=MSG_OWN_SIGN_OFF,
+        created_by_id=purpose.created_by_id,
+        submitted_by_id=purpose.submitted_by_id,
+    )
+
+
+def activatable_by(user: User | None) -> Q:
+    """Submitted versions ``user`` may activate (filter form of ``may_activate``)."""
+    submitted = Q(status=Purpose.Status.SUBMITTED)
+    if user is None:
+        return submitted
+    if not holds_role(user, Role.PRIVACY_OFFICER):
+        return Q(pk__in=[])
+    return submitted & ~Q(created_by=user) & ~Q(submitted_by=user)
+
+
+def may_return(user: User | None) -> Refusal | None:
+    if user is None or holds_role(user, Role.PRIVACY_OFFICER):
+        return None
+    return forbidden(MSG_RETURN_FORBIDDEN)
+
+
+def may_publish_notice(user: User | None, purpose: Purpose) -> Refusal | None:
+    if refusal := _perm(user, "consent.add_noticeversion", MSG_NOTICE_FORBIDDEN):
+        return refusal
+    if user is not None and not _owns(user, purpose):
+        return forbidden(MSG_NOT_OWNER)
+    return None
+
+
+def may_read_history(user: User | None) -> Refusal | None:
+    if user is None:
+        return None
+    if user.is_active and any(
+        user.has_perm(perm) for perm in ("consent.view_consentevent", "consent.add_consentevent")
+    ):
+        return None
+    return forbidden(MSG_HISTORY_FORBIDDEN)
+
+
+def may_read_receipts(user: User | None) -> Refusal | None:
+    return _perm(user, "consent.view_consentevent", MSG_RECEIPT_FORBIDDEN)
+
+
+def may_see_stats(user: User | None) -> Refusal | None:
+    return _perm(user, "consent.view_consentstate", MSG_STATS_FORBIDDEN)
+
+
+def may_record(user: User | None) -> Refusal | None:
+    return _perm(user, "consent.add_consentevent", MSG_RECORD_FORBIDDEN)
+
+
+def may_query(user: User | None) -> Refusal | None:
+    return _perm(user, "consent.query_consent", MSG_QUERY_FORBIDDEN)
+
+
+def may_read_snapshot(user: User | None, snapshot) -> Refusal | None:
+    """Whoever took the snapshot, or anyone holding consent.view_consentsnapshot."""
+    if user is None or (snapshot is not None and snapshot.created_by_id == user.pk):
+        return None
+    return _perm(user, "consent.view_consentsnapshot", MSG_SNAPSHOT_FORBIDDEN)
+
+
+def may_grant_capabilities(user: User | None) -> Refusal | None:
+    if user is None or holds_role(user, Role.ADMIN):
+        return None
+    return forbidden(MSG_CAPABILITY_FORBIDDEN)

@@ -1,0 +1,66 @@
+"""What every app's policy module answers with.
+
+Each app has one ``policy.py`` that owns its "who may" and "what counts" rules. A rule answers
+two questions and the two answers can never disagree, because both live in the same module and
+a test walks every persona through both:
+
+- *this object?* ``may_<verb>(user, obj) -> Refusal | None`` — ``None`` means allowed; a
+  ``Refusal`` carries the message a person can act on and the error it becomes;
+- *which ones?* ``<verb>able_by(user) -> Q`` — the same rule as a queryset filter, for lists,
+  inboxes and counts.
+
+Services call the object form before they write (``require(may_x(...))``); selectors and list
+views use the filter form; templates receive the answer (``can_x``) instead of re-deriving it.
+See docs/architecture.md, "Where each rule lives".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from governance.errors import ApplicationError, Conflict, NotFound, NotPermitted
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a rule says no: a message a person can act on, and the error class it becomes
+    (403 by default; 409 for "not now" rules, 404 where existence must not be disclosed)."""
+
+    message: str
+    error_class: type[ApplicationError] = NotPermitted
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def error(self) -> ApplicationError:
+        return self.error_class(self.message, dict(self.extra))
+
+    @property
+    def code(self) -> str:
+        return self.error_class.code
+
+
+def forbidden(message: str, **extra: Any) -> Refusal:
+    return Refusal(message, NotPermitted, extra)
+
+
+def conflict(message: str, **extra: Any) -> Refusal:
+    return Refusal(message, Conflict, extra)
+
+
+def not_found(message: str, **extra: Any) -> Refusal:
+    return Refusal(message, NotFound, extra)
+
+
+def invalid(message: str, **extra: Any) -> Refusal:
+    return Refusal(message, ApplicationError, extra)
+
+
+def require(refusal: Refusal | None) -> None:
+    """Raise the refusal's error, if there is one."""
+    if refusal is not None:
+        raise refusal.error()
+
+
+def first(*refusals: Refusal | None) -> Refusal | None:
+    """The first refusal among several rules, or None when every one allows."""
+    return next((r for r in refusals if r is not None), None)
