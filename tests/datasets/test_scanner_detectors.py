@@ -274,9 +274,11 @@ def test_free_text_is_six_words_and_forty_characters_or_more():
     assert is_free_text('{"a": "json objects are not free text at all, even long ones"}') is False
 
 
-def test_ages_are_whole_numbers_up_to_120():
-    assert [is_age(v) for v in ("0", "34", "120", "121", "34.5", "-1")] == [
-        True, True, True, False, False, False,
+def test_ages_are_numbers_up_to_120_whole_or_as_data_frames_write_them():
+    values = ("0", "34", "120", "18.0", "58.7652", "0.9167", "121", "120.5", "-1", "34.", "1e2")
+
+    assert [is_age(v) for v in values] == [
+        True, True, True, True, True, True, False, False, False, False, False,
     ]  # fmt: skip
 
 
