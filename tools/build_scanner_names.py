@@ -4,9 +4,10 @@
 names-dataset (MIT licence; Philippe Remy) counts first and last names by country. The full
 lists hold ~730,000 first and ~980,000 last names and take gigabytes of memory to load, so the
 scanner ships a derived extract: every name among the 1,000 most common first names (500 most
-common last names) of at least one of the 105 countries covered, lower-cased, minus titles
-and words that name kinds of places ("lake", "county", "saint"), which would make place names
-look like people. Run in a scratch environment:
+common last names) of at least one of the 105 countries covered, lower-cased with accents
+folded (as the scanner compares them), minus titles and words that name kinds of places
+("lake", "county", "saint"), which would make place names look like people.
+Run in a scratch environment:
 
     python3.11 -m venv /tmp/names
     /tmp/names/bin/pip install names-dataset==3.3.1
@@ -53,7 +54,7 @@ def main() -> None:
         for name, info in names.items():
             ranks = info.get("rank") or {}
             if ranks and min(ranks.values()) <= limit:
-                word = name.strip().lower()
+                word = vocabulary.fold(name.strip())
                 if len(word) >= 2 and word.isalpha() and word not in PLACE_WORDS | NOT_NAMES:
                     kept.add(word)
         header = (

@@ -37,44 +37,11 @@ from datasets.scanner.column_names import (
 )
 
 __all__ = [
-    "DETECTORS", "FIRST_NAMES", "RULES", "Context", "NameMatch", "NameRule", "ValueDetector",
+    "DETECTORS", "RULES", "Context", "NameMatch", "NameRule", "ValueDetector",
     "is_card_number", "is_email", "is_phone_number", "match_column_name", "parse_date", "tokenize",
 ]  # fmt: skip
 
 PHONE_REGIONS = ("US", "GB", "DE", "FR")
-
-# A few hundred common given names (English, German, French, Spanish, Italian, Dutch, Nordic,
-# Slavic, Arabic, Indian, East Asian). Month names and common English words are left out.
-# fmt: off
-FIRST_NAMES = word_set("""
-aaron abigail adam adrian ahmed aisha alan albert alberto alejandro alex alexander alexandra
-alexis alice alicia ali allison amanda amber amelia amir amit amy ana andrea andreas andrew
-angela angelo anita ann anna anne annie anthony antonio arjun arthur ashley audrey ava barbara
-beatriz ben benjamin bob bernard beth betty beverly birgit bjorn brandon brenda brian brittany
-bruce bruno camila carl carla carlos carmen carol caroline carolyn catherine cecile charles
-charlotte chen cheryl chloe chris christian christina christine christopher claire clara
-claudia colin craig cynthia daniel daniela danielle david deborah denise dennis diana diego
-dirk dmitri dominic donald donna dorothy douglas dylan edward elena elias elijah elizabeth
-ella ellen emily emma eric erik erin ethan eva evelyn fabian fatima felix fernando fiona
-francesca francesco frank franz frederick gabriel gabriela gary george gerald gerhard giorgio
-giovanni giulia gloria grace gregory greta guillaume gustav hana hannah hans harold harry heather
-heinz helen helena henry hiroshi hugo ian ibrahim igor ines ingrid isaac isabel isabella
-ivan jack jacob jacqueline james jan jane janet janice jasmine jason javier jean jeffrey
-jennifer jeremy jerry jessica joan joanna joe johan johann john jonathan jordan jorge jose
-joseph joshua joyce juan judith julia julian julie justin karen karin katarina katherine
-kathleen kathryn kayla keith kelly kenji kenneth kevin kim kimberly klaus krishna kyle lars
-laura lauren lea leah leon leonardo liam lily linda lisa liu logan lorenzo louis lucas lucia
-luis luisa lukas madison manuel marco margaret maria marie marina mario marion marta martha
-martin mary mateo matteo matthew max maximilian maya megan mehmet melissa mia michael michelle
-miguel mikhail mohammed muhammad nancy natalia natalie nathan nicholas nicola nicole niklas
-nina noah nora olga olivia omar oscar pablo pamela patricia patrick paul paula pedro peter
-philip philippe pierre priya rachel rahul rajesh ralph raymond rebecca richard robert roberto
-roger ronald rosa ruth ryan samantha samuel sandra sara sarah scott sean sebastian sergei
-sharon shirley simon sofia sophia sophie stefan stephanie stephen steven susan sven takeshi
-tanja teresa theresa thomas timothy tobias tom tyler ursula valentina vanessa victor vincent
-virginia walter wei william wolfgang xavier yasmin yuki yusuf zachary zoe
-""")
-# fmt: on
 
 
 @dataclass(frozen=True)

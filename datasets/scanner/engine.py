@@ -281,7 +281,7 @@ class _Column:
         if category is None:
             return False
         if category.startswith(WEAK_PERSONAL) or category in ("user.content.private", "user"):
-            return self.source != "values" or self.winner.detector.key not in STRONG_LOCATION
+            return True
         if category.startswith("user.name") or self.weak_rule:
             return not self.person_evidence
         return self.vague
@@ -292,7 +292,6 @@ class _Column:
 WEAK_PERSONAL = ("user.location", "user.contact.address.city", "user.contact.address.state",
                  "user.contact.address.country", "user.contact.address.postal_code",
                  "system")  # fmt: skip
-STRONG_LOCATION = frozenset()  # no value detector proves by itself that a place is a person's
 WEAK_RULES = frozenset({"bare_id"})  # rules that name a key of whatever a row describes
 GENERIC_NAME_PHRASES = frozenset({("name",), ("names",), ("nom",), ("nombre",), ("nome",),
                                   ("naam",), ("display", "name")})  # fmt: skip
@@ -386,6 +385,13 @@ def _analyse(column: str, values: list[str], context: Context) -> _Column:
             confidence = _either(confidence, name.confidence)
         elif name:
             note = " The values outweigh the name."
+    elif name is not None and _names_no_one(name, results, len(values)):
+        # A column called "name" whose values are not people's names: airports, products.
+        category, confidence, source = None, 0.0, "none"
+        note = (
+            f' The column is called "{column}", but fewer than one in five of '
+            f"{len(values)} values look like people's names."
+        )
     elif name is not None:
         category, confidence, source = name.rule.category, name.confidence, "name"
         agreeing = [r for r in results if _confirms(r, category)]
@@ -421,6 +427,16 @@ PLACE_SHARE = 0.3  # share of distinct text values naming a place that makes a c
 NOT_PERSONAL_CONFIDENCE = 0.6
 CONTEXT_CONFIDENCE = 0.55  # a proposal that rests on the other columns alone
 UNCLASSIFIED_CONFIDENCE = 0.1
+
+
+def _names_no_one(name: NameMatch, results: list[_Result], examined: int) -> bool:
+    if name.phrase not in GENERIC_NAME_PHRASES or examined < CONTRADICTION_MIN_VALUES:
+        return False
+    people = next((r for r in results if r.detector.key == "person_name"), None)
+    return people is not None and people.share < NOT_NAMES_BELOW
+
+
+NOT_NAMES_BELOW = 0.2
 
 
 def _decides(result: _Result, distinct: int) -> bool:
