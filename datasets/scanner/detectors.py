@@ -377,7 +377,7 @@ def _vocabulary_test(name: str, partial: bool = False):
     enough (``acute myeloid leukemia``)."""
 
     def matches(value: str, hinted: bool = False) -> bool:
-        if len(value) > 60:
+        if len(value) > 60 or not value[0].isalpha():
             return False
         words = vocabulary.fold_words(value)
         if not words:

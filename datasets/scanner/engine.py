@@ -148,6 +148,7 @@ def scan_sample(
         analysed.append(_analyse(column, _values(sample.rows, column), context))
         if progress is not None:
             progress(done, len(sample.columns))
+    fold_words.cache_clear()  # the cache holds sample values: keep none after the scan
     rows = _RowContext.of(analysed)
     return [_decide(column, rows) for column in analysed]
 
@@ -188,13 +189,23 @@ def _as_text(value: object) -> str | None:
 def _run(detector: ValueDetector, counts: Counter[str], context: Context) -> _Result:
     """Each distinct value is tested once and counted as often as it occurs."""
     hinted = detector.hinted(context)
-    matched, hits = 0, []
+    total = counts.total()
+    # A detector that needs most of the values gives up once too many have failed.
+    allowed = total * (1 - detector.min_share) if detector.min_share >= EARLY_EXIT_SHARE else total
+    matched, missed, hits = 0, 0, []
     for value, occurrences in counts.items():
         if detector.test(value, hinted):
             matched += occurrences
             if len(hits) < 20:
                 hits.append(value)
-    return _Result(detector, matched, counts.total(), tuple(hits))
+        else:
+            missed += occurrences
+            if missed > allowed:
+                return _Result(detector, 0, total, ())
+    return _Result(detector, matched, total, tuple(hits))
+
+
+EARLY_EXIT_SHARE = 0.5
 
 
 def _value_confidence(result: _Result) -> float:

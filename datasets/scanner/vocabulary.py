@@ -17,7 +17,7 @@ import re
 import tomllib
 import unicodedata
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -26,12 +26,16 @@ _NON_WORD = re.compile(r"[^0-9a-z]+")
 
 def fold(text: str) -> str:
     """Lower case without accents: ``"Längengrad"`` → ``"langengrad"``, ``"ß"`` → ``"ss"``."""
+    if text.isascii():
+        return text.lower()
     text = text.replace("ß", "ss").replace("ẞ", "ss")
     decomposed = unicodedata.normalize("NFKD", text)
     return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
 
 
+@lru_cache(maxsize=8192)
 def fold_words(text: str) -> tuple[str, ...]:
+    """Cached: each distinct value is looked up by several vocabularies in turn."""
     return tuple(word for word in _NON_WORD.split(fold(text)) if word)
 
 
