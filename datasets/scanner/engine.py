@@ -368,7 +368,8 @@ def _analyse(column: str, values: list[str], context: Context) -> _Column:
     results = [_run(d, counts, context) for d in DETECTORS if d.applies(context)] if values else []
     specific_header = (
         name is not None
-        and not name.rule.category.startswith(("user.name", "system"))
+        and not name.rule.category.startswith("system")
+        and name.rule.key not in WEAK_RULES
         and name.phrase not in GENERIC_NAME_PHRASES
     )
     deciding = [r for r in results if _decides(r, len(counts))]
