@@ -14,7 +14,9 @@ from django.utils.module_loading import import_string
 from django.views.decorators.http import require_http_methods, require_POST
 
 from datasets import forms, selectors, services
-from datasets.models import Dataset, Suggestion
+from datasets.models import Dataset, Field, Suggestion
+from datasets.services.scans import suggestions_accept
+from datasets.taxonomy import Role
 from governance.errors import ApplicationError, NotFound, NotPermitted
 
 
@@ -330,6 +332,8 @@ def review_queue(request, slug):
     if request.method == "POST":
         if not can_manage:
             raise PermissionDenied
+        if request.POST.get("decision") == "accept_selected":
+            return _accept_selected(request, dataset)
         return _decide(request, dataset)
     status = request.GET.get("status", "suggested")
     if status not in Suggestion.Status.values and status != "all":
@@ -342,13 +346,54 @@ def review_queue(request, slug):
         "datasets/review.html",
         {
             "dataset": dataset,
-            "queue": queue,
+            "queue": _with_decisions(queue),
             "status": status,
             "can_manage": can_manage,
             "statuses": Suggestion.Status.choices,
             "classification_form": forms.ClassificationForm(),
         },
     )
+
+
+MSG_NOTHING_TICKED = "Tick the suggestions to accept first."
+
+
+def _accept_selected(request, dataset):
+    """The review page's "Accept selected": the ticked suggestions, all or none."""
+    try:
+        ids = [int(value) for value in request.POST.getlist("selected")]
+    except ValueError:
+        ids = []
+    if not ids:
+        messages.error(request, MSG_NOTHING_TICKED)
+        return redirect("datasets:review", slug=dataset.slug)
+    try:
+        accepted = suggestions_accept(actor=request.user, dataset=dataset, suggestion_ids=ids)
+    except NotPermitted as error:
+        raise PermissionDenied(error.message) from None
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        plural = "" if len(accepted) == 1 else "s"
+        messages.success(request, f"{len(accepted)} suggestion{plural} accepted.")
+    return redirect("datasets:review", slug=dataset.slug)
+
+
+ROLE_LABELS = dict(Role.CHOICES)
+TREATMENT_LABELS = dict(Field.Treatment.choices)
+
+
+def _with_decisions(queue) -> list[Suggestion]:
+    """The queue with the steward's choice spelled out for the history (``s.chosen``)."""
+    suggestions = list(queue)
+    for suggestion in suggestions:
+        decision = suggestion.decision or {}
+        suggestion.chosen = decision and {
+            "category": decision.get("category"),
+            "role": ROLE_LABELS.get(decision.get("role"), ""),
+            "treatment": TREATMENT_LABELS.get(decision.get("treatment"), ""),
+        }
+    return suggestions
 
 
 def _decide(request, dataset):

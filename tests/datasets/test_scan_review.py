@@ -204,7 +204,7 @@ def test_selected_suggestions_are_accepted_together_and_the_others_wait(client, 
         ({}, 400, "The request has invalid fields; see details."),
         ({"ids": []}, 400, "The request has invalid fields; see details."),
         ({"ids": ["x"]}, 400, "The request has invalid fields; see details."),
-        ({"ids": [999999]}, 400, "Suggestions 999999 are not suggestions of this dataset."),
+        ({"ids": [999999]}, 400, "These ids are not suggestions of this dataset: 999999."),
     ],
 )
 def test_bulk_accept_refuses_bad_selections_and_changes_nothing(
