@@ -287,11 +287,14 @@ class _Column:
 
     @property
     def weak(self) -> bool:
-        """Personal only if the rows are about people: a location, a town, a single name."""
+        """Personal only if the rows are about people: a location, a town, a single name, the sex
+    of a penguin or the age of a machine."""
         category = self.category
         if category is None:
             return False
-        if category.startswith(WEAK_PERSONAL) or category in ("user.content.private", "user"):
+        if category.startswith(WEAK_PERSONAL + ALSO_OF_THINGS):
+            return True
+        if category in ("user.content.private", "user"):
             return True
         if category.startswith("user.name") or self.weak_rule:
             return not self.person_evidence
@@ -303,6 +306,7 @@ class _Column:
 WEAK_PERSONAL = ("user.location", "user.contact.address.city", "user.contact.address.state",
                  "user.contact.address.country", "user.contact.address.postal_code",
                  "system")  # fmt: skip
+ALSO_OF_THINGS = ("user.demographic.gender", "user.demographic.age_range")
 WEAK_RULES = frozenset({"bare_id"})  # rules that name a key of whatever a row describes
 GENERIC_NAME_PHRASES = frozenset({("name",), ("names",), ("nom",), ("nombre",), ("nome",),
                                   ("naam",), ("display", "name")})  # fmt: skip
@@ -327,12 +331,19 @@ class _RowContext:
 
     @classmethod
     def of(cls, columns: list[_Column]) -> _RowContext:
-        people = tuple(c.column for c in columns if c.person_evidence)
+        evidence = [c for c in columns if c.person_evidence]
+        people = tuple(c.column for c in evidence)
         things = tuple(c.column for c in columns if c.thing or c.placeish)
-        if people and len(people) >= len(things):
-            kind = "people"
-        elif things and not people:
+        # One column proves people only if it is a direct identifier or its values confirm it:
+        # "wages" next to "wheat" and "year" is a statistic, not a person's pay.
+        strong = len(evidence) >= 2 or any(
+            BY_KEY[c.category].role == Role.DIRECT_IDENTIFIER or c.confidence >= 0.8
+            for c in evidence
+        )
+        if len(things) > len(people):
             kind = "things"
+        elif strong:
+            kind = "people"
         else:
             kind = "mixed" if people else "unknown"
         health = tuple(

@@ -217,3 +217,32 @@ def test_progress_is_reported_after_every_column():
     scan_sample(sample_of(**PEOPLE), progress=lambda done, total: calls.append((done, total)))
 
     assert calls == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_the_sex_of_an_animal_is_not_a_persons_gender():
+    proposals = _by_column(
+        sample_of(
+            species=["Adelie", "Gentoo", "Chinstrap"] * 10,
+            island=["Torgersen", "Biscoe", "Dream"] * 10,
+            sex=["male", "female", "female"] * 10,
+        )
+    )
+
+    assert _proposed(proposals["sex"]) == (None, N, "")
+
+
+def test_one_named_column_alone_does_not_make_a_table_of_statistics_about_people():
+    # given yearly wheat prices and wages: "wages" is the only personal-looking word
+    proposals = _by_column(
+        sample_of(
+            year=[str(1565 + 5 * i) for i in range(30)],
+            wheat=[str(41 + i) for i in range(30)],
+            wages=[str(5 + i / 10) for i in range(30)],
+        )
+    )
+
+    assert _proposed(proposals["wages"]) == ("user.financial.income", S, "")
+    assert [(p.category, p.role) for c, p in proposals.items() if c != "wages"] == [
+        (None, ""),
+        (None, ""),
+    ]
