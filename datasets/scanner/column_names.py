@@ -266,25 +266,40 @@ def tokenize(name: str) -> tuple[str, ...]:
     return tuple(tokens)
 
 
-def _find(tokens: tuple[str, ...], phrase: tuple[str, ...]) -> int:
-    width = len(phrase)
-    for start in range(len(tokens) - width + 1):
-        if tokens[start : start + width] == phrase:
-            return start
-    return -1
+def _index(rules: tuple[NameRule, ...]) -> dict[tuple[str, ...], list[tuple[int, int, NameRule]]]:
+    """Phrase → (rule order, phrase order, rule): a column name is looked up word run by word
+    run instead of trying some 1,500 phrases on every column."""
+    index: dict[tuple[str, ...], list[tuple[int, int, NameRule]]] = {}
+    for order, rule in enumerate(rules):
+        for position, phrase in enumerate(rule.phrases):
+            index.setdefault(phrase, []).append((order, position, rule))
+    return index
+
+
+_PHRASES = _index(RULES)
+_LONGEST = max(len(phrase) for phrase in _PHRASES)
+
+
+def phrase_rules(tokens: tuple[str, ...]):
+    """Every (rule order, phrase order, rule, phrase, start) whose phrase occurs in tokens."""
+    for start in range(len(tokens)):
+        for width in range(1, min(_LONGEST, len(tokens) - start) + 1):
+            phrase = tokens[start : start + width]
+            for order, position, rule in _PHRASES.get(phrase, ()):
+                yield order, position, rule, phrase, start
 
 
 def match_column_name(name: str) -> NameMatch | None:
     """The rule the column name suggests, or None when no rule fires, when the name is known
     not to be personal, or when metadata/system words switch the rule off."""
     tokens = tokenize(name)
-    best: tuple[tuple[int, bool, int], NameRule, tuple[str, ...], int] | None = None
-    for order, rule in enumerate(RULES):
-        for phrase in rule.phrases:
-            start = _find(tokens, phrase)
-            rank = (len(phrase), rule.special, -order)
-            if start >= 0 and (best is None or rank > best[0]):
-                best = (rank, rule, phrase, start)
+    best = None
+    # The longest phrase wins, then a special category, then the earlier rule; within a rule
+    # the earlier phrase, then its first occurrence.
+    for order, position, rule, phrase, start in phrase_rules(tokens):
+        rank = (len(phrase), rule.special, -order, -position, -start)
+        if best is None or rank > best[0]:
+            best = (rank, rule, phrase, start)
     if best is None or best[1].category is None:
         return None
     _, rule, phrase, start = best

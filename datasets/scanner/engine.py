@@ -29,8 +29,8 @@ from datasets.scanner import masking
 from datasets.scanner.column_names import (
     RULES,
     NameMatch,
-    _find,
     match_column_name,
+    phrase_rules,
     tokenize,
     word_set,
 )
@@ -288,7 +288,7 @@ class _Column:
     @property
     def weak(self) -> bool:
         """Personal only if the rows are about people: a location, a town, a single name, the sex
-    of a penguin or the age of a machine."""
+        of a penguin or the age of a machine."""
         category = self.category
         if category is None:
             return False
@@ -490,9 +490,7 @@ def _names_a_thing(tokens: frozenset[str]) -> bool:
 
 def _names_not_personal(column: str) -> bool:
     """``product_name``, ``file_name``: phrases the rules know are not about a person."""
-    tokens = tokenize(column)
-    rule = RULES[0]
-    return any(_find(tokens, phrase) >= 0 for phrase in rule.phrases)
+    return any(rule is RULES[0] for _, _, rule, _, _ in phrase_rules(tokenize(column)))
 
 
 def _decide(col: _Column, rows: _RowContext) -> ColumnProposal:
