@@ -17,12 +17,13 @@ TEST_ENV := DEBUG=false \
 	STATIC_ROOT=$(CURDIR)/var/test-static \
 	DJANGO_ALLOW_ASYNC_UNSAFE=true
 
-.PHONY: help install run test lint format services chromium bench clean
+.PHONY: help install run test lint format services chromium bench eval-scanner clean
 
 help:
 	@echo "make run    - the app with demo data on http://127.0.0.1:$(PORT) (SQLite, no servers)"
 	@echo "make test   - the whole suite on PostgreSQL + Redis (+ Chromium for browser tests)"
 	@echo "make lint   - ruff check and format check"
+	@echo "make eval-scanner - the PII scanner's accuracy on the labelled corpus (tests/data)"
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +55,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Accuracy of the PII scanner on the labelled corpus; fails when a target of issue 15 is missed.
+eval-scanner: $(STAMP)
+	$(BIN)/python -m datasets.scanner.evaluate
 
 bench: $(STAMP) services
 	$(TEST_ENV) $(BIN)/python bench/run.py

@@ -3,7 +3,7 @@ so the same permission rules apply."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from datasets import selectors, services
 from datasets.models import Dataset, Field
+from datasets.services.scans import suggestions_accept
 from datasets.taxonomy import Role, Special
 from governance.accounts.models import User
 from governance.errors import ApplicationError
@@ -124,7 +125,21 @@ class ScanOutput(serializers.Serializer):
     finished_at = serializers.DateTimeField(allow_null=True)
 
 
+class SuggestionClassificationOutput(serializers.Serializer):
+    class Meta:
+        ref_name = "SuggestionClassification"
+
+    category = serializers.CharField(allow_null=True)
+    role = serializers.CharField(help_text="Empty: the scanner left the column to a person.")
+    special_category = serializers.CharField()
+    treatment = serializers.CharField()
+
+
 class SuggestionOutput(serializers.Serializer):
+    """``category``, ``role``, ``special_category`` and ``treatment`` are the steward's choice
+    once accepted or edited, the scanner's proposal before; ``proposal`` and ``decision`` give
+    both separately."""
+
     class Meta:
         ref_name = "Suggestion"
 
@@ -141,6 +156,27 @@ class SuggestionOutput(serializers.Serializer):
     changes = serializers.DictField()
     decided_by = serializers.CharField(source="decided_by.username", allow_null=True, default=None)
     decided_at = serializers.DateTimeField(allow_null=True)
+    proposal = serializers.SerializerMethodField()
+    decision = serializers.SerializerMethodField()
+
+    @extend_schema_field(SuggestionClassificationOutput)
+    def get_proposal(self, obj) -> dict:
+        return {
+            "category": obj.category.key if obj.category else None,
+            "role": obj.role,
+            "special_category": obj.special_category,
+            "treatment": obj.treatment,
+        }
+
+    @extend_schema_field(SuggestionClassificationOutput(allow_null=True))
+    def get_decision(self, obj) -> dict | None:
+        return obj.decision or None
+
+    def to_representation(self, instance) -> dict:
+        data = super().to_representation(instance)
+        if instance.decision:  # accepted or edited: the answer is what the steward chose
+            data.update(instance.decision)
+        return data
 
 
 class ClassificationInput(serializers.Serializer):
@@ -447,6 +483,32 @@ class SuggestionAcceptApi(APIView):
         suggestion = selectors.suggestion_get_for(viewer=request.user, suggestion_id=suggestion_id)
         suggestion = services.suggestion_accept(actor=request.user, suggestion=suggestion)
         return Response(SuggestionOutput(suggestion).data)
+
+
+class SuggestionsAcceptApi(APIView):
+    """Accept the selected suggestions of a dataset at once: all of them, or none."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "SuggestionsAcceptInput"
+
+        ids = serializers.ListField(
+            child=serializers.IntegerField(min_value=1), min_length=1, max_length=1000
+        )
+
+    @extend_schema(
+        operation_id="datasets_suggestions_accept_selected",
+        request=InputSerializer,
+        responses=SuggestionOutput(many=True),
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        dataset = _dataset(request, slug)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        accepted = suggestions_accept(
+            actor=request.user, dataset=dataset, suggestion_ids=data.validated_data["ids"]
+        )
+        return Response({"results": SuggestionOutput(accepted, many=True).data})
 
 
 class SuggestionEditApi(APIView):

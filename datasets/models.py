@@ -317,11 +317,16 @@ class Suggestion(models.Model):
     category = models.ForeignKey(
         DataCategory, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
-    role = models.CharField(max_length=32, choices=RoleValues.CHOICES)
+    role = models.CharField(
+        max_length=32,
+        choices=RoleValues.CHOICES,
+        blank=True,
+        help_text="Empty when the scanner left the column to a person (unclassified).",
+    )
     special_category = models.CharField(
         max_length=64, choices=SpecialValues.CHOICES, blank=True, default=""
     )
-    treatment = models.CharField(max_length=16, choices=Field.Treatment.choices)
+    treatment = models.CharField(max_length=16, choices=Field.Treatment.choices, blank=True)
     confidence = models.DecimalField(max_digits=3, decimal_places=2)
     explanation = models.JSONField(default=dict)
     evidence = models.CharField(max_length=64)
@@ -336,6 +341,12 @@ class Suggestion(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_note = models.TextField(blank=True, default="")
+    decision = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the steward chose when accepting or editing: category, role, special "
+        "category and treatment (empty until then, and for rejections).",
+    )
 
     class Meta:
         ordering = ["scan", "field__position", "field__name"]

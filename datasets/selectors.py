@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.urls import reverse
 
 from datasets import policy
 from datasets.models import DataCategory, Dataset, Field, Scan, Suggestion
+from datasets.taxonomy import Role
 from governance.accounts.models import User
 from governance.accounts.policy import holds_role
 from governance.audit.models import LedgerEntry
@@ -135,15 +136,34 @@ def scan_get_for(*, viewer: User, dataset: Dataset, scan_id: int) -> Scan:
         raise NotFound(MSG_SCAN_NOT_FOUND) from None
 
 
+def suggestion_risk() -> Case:
+    """Riskiest first: a possible special category, then columns left to a person (they could
+    be anything), then direct identifiers, sensitive attributes, quasi-identifiers and last
+    what looks non-personal."""
+    return Case(
+        When(~Q(special_category=""), then=Value(0)),
+        When(role="", then=Value(1)),
+        When(role=Role.DIRECT_IDENTIFIER, then=Value(2)),
+        When(role=Role.SENSITIVE, then=Value(3)),
+        When(role=Role.QUASI_IDENTIFIER, then=Value(4)),
+        default=Value(5),
+        output_field=IntegerField(),
+    )
+
+
 def suggestion_queue(
     *, viewer: User, dataset: Dataset, status: str = "suggested"
 ) -> QuerySet[Suggestion]:
+    """The review queue, riskiest first (``suggestion_risk``), then newest scan, then column
+    order."""
     queryset = Suggestion.objects.filter(field__dataset=dataset).select_related(
         "field", "category", "scan", "decided_by"
     )
     if status:
         queryset = queryset.filter(status=status)
-    return queryset.order_by("-scan__created_at", "field__position", "field__name")
+    return queryset.annotate(risk=suggestion_risk()).order_by(
+        "risk", "-scan__created_at", "field__position", "field__name"
+    )
 
 
 def suggestion_get_for(*, viewer: User, suggestion_id: int) -> Suggestion:

@@ -59,4 +59,9 @@ api_urlpatterns = [
     path("<slug:slug>/scans/create", apis.ScanCreateApi.as_view(), name="scan-create"),
     path("<slug:slug>/scans/<int:scan_id>", apis.ScanDetailApi.as_view(), name="scan-detail"),
     path("<slug:slug>/suggestions", apis.SuggestionListApi.as_view(), name="suggestions"),
+    path(
+        "<slug:slug>/suggestions/accept",
+        apis.SuggestionsAcceptApi.as_view(),
+        name="suggestions-accept",
+    ),
 ]

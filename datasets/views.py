@@ -14,7 +14,9 @@ from django.utils.module_loading import import_string
 from django.views.decorators.http import require_http_methods, require_POST
 
 from datasets import forms, policy, selectors, services
-from datasets.models import Dataset, Suggestion
+from datasets.models import Dataset, Field, Suggestion
+from datasets.services.scans import suggestions_accept
+from datasets.taxonomy import Role
 from governance.portal import attempt, domain_errors, refuse
 
 
@@ -325,6 +327,8 @@ def review_queue(request, slug):
     can_manage = policy.may_manage(request.user, dataset) is None
     if request.method == "POST":
         refuse(policy.may_manage(request.user, dataset))
+        if request.POST.get("decision") == "accept_selected":
+            return _accept_selected(request, dataset)
         return _decide(request, dataset)
     status = request.GET.get("status", "suggested")
     if status not in Suggestion.Status.values and status != "all":
@@ -337,13 +341,52 @@ def review_queue(request, slug):
         "datasets/review.html",
         {
             "dataset": dataset,
-            "queue": queue,
+            "queue": _with_decisions(queue),
             "status": status,
             "can_manage": can_manage,
             "statuses": Suggestion.Status.choices,
             "classification_form": forms.ClassificationForm(),
         },
     )
+
+
+MSG_NOTHING_TICKED = "Tick the suggestions to accept first."
+
+
+def _accept_selected(request, dataset):
+    """The review page's "Accept selected": the ticked suggestions, all or none."""
+    try:
+        ids = [int(value) for value in request.POST.getlist("selected")]
+    except ValueError:
+        ids = []
+    if not ids:
+        messages.error(request, MSG_NOTHING_TICKED)
+        return redirect("datasets:review", slug=dataset.slug)
+    attempt(
+        request,
+        lambda: suggestions_accept(actor=request.user, dataset=dataset, suggestion_ids=ids),
+        success=lambda accepted: (
+            f"{len(accepted)} suggestion{'' if len(accepted) == 1 else 's'} accepted."
+        ),
+    )
+    return redirect("datasets:review", slug=dataset.slug)
+
+
+ROLE_LABELS = dict(Role.CHOICES)
+TREATMENT_LABELS = dict(Field.Treatment.choices)
+
+
+def _with_decisions(queue) -> list[Suggestion]:
+    """The queue with the steward's choice spelled out for the history (``s.chosen``)."""
+    suggestions = list(queue)
+    for suggestion in suggestions:
+        decision = suggestion.decision or {}
+        suggestion.chosen = decision and {
+            "category": decision.get("category"),
+            "role": ROLE_LABELS.get(decision.get("role"), ""),
+            "treatment": TREATMENT_LABELS.get(decision.get("treatment"), ""),
+        }
+    return suggestions
 
 
 def _decide(request, dataset):

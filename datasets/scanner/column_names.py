@@ -9,13 +9,20 @@ rules fire, the longest phrase wins (``ip_address`` over ``address``), then a sp
 Words that describe *something about* an attribute (``email_verified``, ``ssn_count``,
 ``phone_type``) switch identifier rules off: a count of social security numbers is not a social
 security number. They do not switch off special-category rules (``has_diagnosis`` and
-``diagnosis_count`` still reveal health data); only system words do (``health_check_url``)."""
+``diagnosis_count`` still reveal health data); only system words do (``health_check_url``).
+
+Each rule's English phrases are written here; ``data/headers.toml`` adds phrases in German,
+French, Spanish, Italian, Dutch and Portuguese (and more English ones), matched the same way
+after accents are folded (``Längengrad`` → ``langengrad``, ``date_de_décès`` → ``date de
+deces``)."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, replace
 
+from datasets.scanner.vocabulary import header_phrases
 from datasets.taxonomy import BY_KEY
 
 SPECIFIC, GENERIC, AMBIGUOUS = 0.7, 0.55, 0.4
@@ -159,7 +166,23 @@ RULES: tuple[NameRule, ...] = (
     _rule("private_text", "user.content.private",
           "message,messages,comment,comments,note,notes,free text,freetext,feedback,"
           "transcript,chat,chat log,ticket body,message body,email body", GENERIC, "free_text"),
-    # Special categories (GDPR Art. 9, Art. 10). Values cannot confirm these; the name decides.
+    _rule("death_date", "user",
+          "date of death,death date,dod,died,deceased", label="a date in the person's life"),
+    _rule("imprecise_location", "user.location.imprecise",
+          "neighborhood,neighbourhood,district,borough,suburb", GENERIC),
+    _rule("nationality", "user.demographic", "nationality,citizenship,citizen"),
+    _rule("education", "user.demographic", "education,educ,education level,schooling", GENERIC,
+          label="education"),
+    _rule("household", "user.demographic", "children,kids,family size,household size", GENERIC,
+          label="household"),
+    _rule("financial", "user.financial", "debt,assets,expenses,loan,loan amount,savings,mortgage",
+          GENERIC),
+    # A column named only "id": the key of whatever a row describes (a person, or not).
+    _rule("bare_id", "user.unique_id.pseudonymous",
+          "id,idno,idnum,identifier,record id,subject,case id", GENERIC),
+    # R and pandas write their row numbers as a column: a row label, not an attribute.
+    _rule("row_label", "system.operations", "rownames,row names,row number,rownum,index"),
+    # Special categories (GDPR Art. 9, Art. 10). Value vocabularies confirm some of them.
     _rule("race_ethnicity", "user.demographic.race_ethnicity",
           "race,ethnicity,ethnic,ethnic origin,ethnic group,racial"),
     _rule("religion", "user.demographic.religious_belief",
@@ -192,7 +215,26 @@ RULES: tuple[NameRule, ...] = (
 )
 # fmt: on
 
-_AMBIGUOUS_PHRASES = {("condition",), ("drug",), ("handle",), ("token",), ("geo",)}
+
+def _with_dictionary(rules: tuple[NameRule, ...]) -> tuple[tuple[NameRule, ...], set]:
+    """The rules with the phrases of data/headers.toml added, and the ambiguous phrases."""
+    extra = header_phrases()
+    ambiguous = {("condition",), ("drug",), ("handle",), ("token",), ("geo",)}
+    keys = {rule.key for rule in rules}
+    unknown = set(extra) - keys
+    if unknown:
+        raise ValueError(f"headers.toml names unknown rules: {sorted(unknown)}")
+    result = []
+    for rule in rules:
+        phrases, vague = extra.get(rule.key, ([], frozenset()))
+        known = set(rule.phrases)
+        added = tuple(p for p in phrases if p not in known and not known.add(p))
+        ambiguous |= vague
+        result.append(replace(rule, phrases=rule.phrases + added) if added else rule)
+    return tuple(result), ambiguous
+
+
+RULES, _AMBIGUOUS_PHRASES = _with_dictionary(RULES)
 
 
 @dataclass(frozen=True)
@@ -211,6 +253,8 @@ _CAMEL = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 def tokenize(name: str) -> tuple[str, ...]:
     """``customerEmail`` → ``(customer, email)``; ``ICD10Code`` → ``(icd, 10, code)``."""
     tokens: list[str] = []
+    name = name.replace("ß", "ss")
+    name = "".join(c for c in unicodedata.normalize("NFKD", name) if not unicodedata.combining(c))
     for chunk in re.split(r"[\W_]+", name):
         if not chunk:
             continue
@@ -222,28 +266,45 @@ def tokenize(name: str) -> tuple[str, ...]:
     return tuple(tokens)
 
 
-def _find(tokens: tuple[str, ...], phrase: tuple[str, ...]) -> int:
-    width = len(phrase)
-    for start in range(len(tokens) - width + 1):
-        if tokens[start : start + width] == phrase:
-            return start
-    return -1
+def _index(rules: tuple[NameRule, ...]) -> dict[tuple[str, ...], list[tuple[int, int, NameRule]]]:
+    """Phrase → (rule order, phrase order, rule): a column name is looked up word run by word
+    run instead of trying some 1,500 phrases on every column."""
+    index: dict[tuple[str, ...], list[tuple[int, int, NameRule]]] = {}
+    for order, rule in enumerate(rules):
+        for position, phrase in enumerate(rule.phrases):
+            index.setdefault(phrase, []).append((order, position, rule))
+    return index
+
+
+_PHRASES = _index(RULES)
+_LONGEST = max(len(phrase) for phrase in _PHRASES)
+
+
+def phrase_rules(tokens: tuple[str, ...]):
+    """Every (rule order, phrase order, rule, phrase, start) whose phrase occurs in tokens."""
+    for start in range(len(tokens)):
+        for width in range(1, min(_LONGEST, len(tokens) - start) + 1):
+            phrase = tokens[start : start + width]
+            for order, position, rule in _PHRASES.get(phrase, ()):
+                yield order, position, rule, phrase, start
 
 
 def match_column_name(name: str) -> NameMatch | None:
     """The rule the column name suggests, or None when no rule fires, when the name is known
     not to be personal, or when metadata/system words switch the rule off."""
     tokens = tokenize(name)
-    best: tuple[tuple[int, bool, int], NameRule, tuple[str, ...], int] | None = None
-    for order, rule in enumerate(RULES):
-        for phrase in rule.phrases:
-            start = _find(tokens, phrase)
-            rank = (len(phrase), rule.special, -order)
-            if start >= 0 and (best is None or rank > best[0]):
-                best = (rank, rule, phrase, start)
+    best = None
+    # The longest phrase wins, then a special category, then the earlier rule; within a rule
+    # the earlier phrase, then its first occurrence.
+    for order, position, rule, phrase, start in phrase_rules(tokens):
+        rank = (len(phrase), rule.special, -order, -position, -start)
+        if best is None or rank > best[0]:
+            best = (rank, rule, phrase, start)
     if best is None or best[1].category is None:
         return None
     _, rule, phrase, start = best
+    if rule.key == "bare_id" and len(phrase) != len(tokens):
+        return None  # "message_id" is a key to a message; only a bare "id" keys the row
     outside = set(tokens[:start] + tokens[start + len(phrase) :])
     stop_words = SYSTEM_WORDS if rule.special else META_WORDS | SYSTEM_WORDS
     if outside & stop_words:

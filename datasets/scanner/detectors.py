@@ -26,6 +26,7 @@ from stdnum.in_ import aadhaar
 from stdnum.nl import bsn
 from stdnum.us import ssn
 
+from datasets.scanner import vocabulary
 from datasets.scanner.column_names import (
     RULES,
     NameMatch,
@@ -36,44 +37,11 @@ from datasets.scanner.column_names import (
 )
 
 __all__ = [
-    "DETECTORS", "FIRST_NAMES", "RULES", "Context", "NameMatch", "NameRule", "ValueDetector",
+    "DETECTORS", "RULES", "Context", "NameMatch", "NameRule", "ValueDetector",
     "is_card_number", "is_email", "is_phone_number", "match_column_name", "parse_date", "tokenize",
 ]  # fmt: skip
 
 PHONE_REGIONS = ("US", "GB", "DE", "FR")
-
-# A few hundred common given names (English, German, French, Spanish, Italian, Dutch, Nordic,
-# Slavic, Arabic, Indian, East Asian). Month names and common English words are left out.
-# fmt: off
-FIRST_NAMES = word_set("""
-aaron abigail adam adrian ahmed aisha alan albert alberto alejandro alex alexander alexandra
-alexis alice alicia ali allison amanda amber amelia amir amit amy ana andrea andreas andrew
-angela angelo anita ann anna anne annie anthony antonio arjun arthur ashley audrey ava barbara
-beatriz ben benjamin bob bernard beth betty beverly birgit bjorn brandon brenda brian brittany
-bruce bruno camila carl carla carlos carmen carol caroline carolyn catherine cecile charles
-charlotte chen cheryl chloe chris christian christina christine christopher claire clara
-claudia colin craig cynthia daniel daniela danielle david deborah denise dennis diana diego
-dirk dmitri dominic donald donna dorothy douglas dylan edward elena elias elijah elizabeth
-ella ellen emily emma eric erik erin ethan eva evelyn fabian fatima felix fernando fiona
-francesca francesco frank franz frederick gabriel gabriela gary george gerald gerhard giorgio
-giovanni giulia gloria grace gregory greta guillaume gustav hana hannah hans harold harry heather
-heinz helen helena henry hiroshi hugo ian ibrahim igor ines ingrid isaac isabel isabella
-ivan jack jacob jacqueline james jan jane janet janice jasmine jason javier jean jeffrey
-jennifer jeremy jerry jessica joan joanna joe johan johann john jonathan jordan jorge jose
-joseph joshua joyce juan judith julia julian julie justin karen karin katarina katherine
-kathleen kathryn kayla keith kelly kenji kenneth kevin kim kimberly klaus krishna kyle lars
-laura lauren lea leah leon leonardo liam lily linda lisa liu logan lorenzo louis lucas lucia
-luis luisa lukas madison manuel marco margaret maria marie marina mario marion marta martha
-martin mary mateo matteo matthew max maximilian maya megan mehmet melissa mia michael michelle
-miguel mikhail mohammed muhammad nancy natalia natalie nathan nicholas nicola nicole niklas
-nina noah nora olga olivia omar oscar pablo pamela patricia patrick paul paula pedro peter
-philip philippe pierre priya rachel rahul rajesh ralph raymond rebecca richard robert roberto
-roger ronald rosa ruth ryan samantha samuel sandra sara sarah scott sean sebastian sergei
-sharon shirley simon sofia sophia sophie stefan stephanie stephen steven susan sven takeshi
-tanja teresa theresa thomas timothy tobias tom tyler ursula valentina vanessa victor vincent
-virginia walter wei william wolfgang xavier yasmin yuki yusuf zachary zoe
-""")
-# fmt: on
 
 
 @dataclass(frozen=True)
@@ -101,9 +69,15 @@ class ValueDetector:
     overrides_name: bool = True  # values outweigh a column name that says otherwise
     weight: float = 1.0  # the highest confidence values alone can give
     needs_sibling: frozenset[str] = frozenset()  # another column must have one of these words
+    blocked_by: frozenset[str] = frozenset()  # column-name words that rule the detector out
+    specific_header_wins: bool = False  # a specific column-name rule outweighs these values
+    min_share: float = 0.3  # share of values that must match for the detector to decide
+    min_distinct: int = 1  # distinct matching values needed (one repeated word proves little)
 
     def applies(self, context: Context) -> bool:
         if self.requires_hint and not self.hinted(context):
+            return False
+        if self.blocked_by & context.tokens:
             return False
         return not self.needs_sibling or context.elsewhere(self.needs_sibling)
 
@@ -220,6 +194,7 @@ _NOT_A_PHONE = re.compile(
     r"|^\d{1,3}(\.\d{1,3}){3}$"  # an IPv4 address
     r"|^-?\d+\.\d+$"  # a decimal number
     r"|^\d{3}-\d{2}-\d{4}$"  # a US SSN
+    r"|^\d+(?:\.\d+){2,}$"  # a dotted version or build number (10.0.19041.1)
 )
 
 
@@ -312,20 +287,114 @@ def is_longitude(value: str, hinted: bool = False) -> bool:
     return bool(_DECIMAL.match(value)) and abs(float(value)) <= 180
 
 
+_AGE = re.compile(r"^\d{1,3}(?:\.\d{1,4})?$")
+
+
 def is_age(value: str, hinted: bool = False) -> bool:
-    return value.isdigit() and len(value) <= 3 and int(value) <= 120
+    """Whole years (``34``) or years with decimals as data frames write them (``18.0``,
+    ``58.77``, ``0.9167`` for an infant), from 0 to 120."""
+    return bool(_AGE.match(value)) and float(value) <= 120
+
+
+_TITLES = word_set(
+    "mr mrs miss ms master dr prof sir lady rev herr frau fraulein m mme mlle sr sra srta don "
+    "dona sig signor signora dhr mevr"
+)
+_APOSTROPHES = "'\u2019"  # O'Neil, O\u2019Neil
+_NAME_WORD = re.compile(rf"^[^\W\d_][^\W\d_{_APOSTROPHES}\-.]*(?:[-{_APOSTROPHES}][^\W\d_]+)*\.?$")
+
+
+_ASIDE = re.compile(r'\([^)]*\)?|"[^"]*"?')
+
+
+def _name_words(value: str) -> list[str] | None:
+    """The words of a value written like a person's name, or None: two to six words, each
+    capitalised (or an initial), no digits; ``Allen, Miss. Elisabeth`` and ``(née Smith)``
+    are allowed."""
+    text = _ASIDE.sub(" ", value)  # nicknames and maiden names
+    words = text.replace(",", " ").split()
+    if not 1 <= len(words) <= 6:
+        return None
+    for word in words:
+        letters = word.strip(".")
+        if not _NAME_WORD.match(word) or not (word[0].isupper() or word.lower() in _TITLES):
+            return None
+        if len(letters) > 1 and letters.isupper():  # "ACME", "AIRBUS INDUSTRIE"
+            return None
+    return words
+
+
+def _given(word: str) -> bool:
+    """A known given name, or a hyphenated one whose first part is (``Jean-Luc``)."""
+    folded = vocabulary.fold(word).strip(".")
+    names = vocabulary.first_names()
+    return folded in names or folded.split("-")[0] in names
+
+
+def _placeish(words: list[str]) -> bool:
+    return any(vocabulary.fold(w).strip(".") in vocabulary.PLACE_WORDS for w in words)
+
+
+def is_full_name(value: str, hinted: bool = False) -> bool:
+    """A person's full name: a title (``Mr.``, ``Frau``), or a known first name followed by
+    further capitalised words, or a surname first (``Doe, Jane``); never a value with a word for
+    a place or an organisation (``Lake``, ``County``, ``Inc``)."""
+    words = _name_words(value)
+    if words is None or len(words) < 2 or _placeish(words):
+        return False
+    folded = [vocabulary.fold(w).strip(".") for w in words]
+    if any(w in _TITLES for w in folded):
+        return True
+    last = vocabulary.last_names()
+    if "," in value:  # "Doe, Jane": the surname first
+        return folded[0] in last and any(_given(w) for w in words[1:])
+    return _given(words[0])
+
+
+def is_first_name(value: str, hinted: bool = False) -> bool:
+    """One capitalised word (an initial may follow) that is a known given name."""
+    words = _name_words(value)
+    if words is None or len(words) > 2 or (len(words) == 2 and len(words[1].strip(".")) > 1):
+        return False
+    return _given(words[0]) and not _placeish(words)
 
 
 def is_person_name(value: str, hinted: bool = False) -> bool:
-    """One to four capitalised alphabetic words, the first a common given name."""
-    words = value.split()
-    if not 1 <= len(words) <= 4:
+    """A full name, or a single known given name: a column of both is a column of names."""
+    return is_full_name(value) or is_first_name(value)
+
+
+def is_last_name(value: str, hinted: bool = False) -> bool:
+    words = _name_words(value)
+    if words is None or len(words) > 3 or _placeish(words):
         return False
-    for word in words:
-        letters = word.replace("-", "").replace("'", "")
-        if len(word) < 2 or not letters.isalpha() or not word[0].isupper() or letters.isupper():
+    return vocabulary.fold(words[-1]) in vocabulary.last_names()
+
+
+def _vocabulary_test(name: str, partial: bool = False):
+    """A value matches when its words are terms of the vocabulary, apart from neutral words
+    (``Christian (Catholic)``, ``Indig-White``); ``partial``: one term among other words is
+    enough (``acute myeloid leukemia``)."""
+
+    def matches(value: str, hinted: bool = False) -> bool:
+        if len(value) > 60 or not value[0].isalpha():
             return False
-    return words[0].split("-")[0].lower() in FIRST_NAMES
+        words = vocabulary.fold_words(value)
+        if not words:
+            return False
+        covered, explained = vocabulary.vocabulary(name).hits(words)
+        return covered > 0 and (partial or explained == len(words))
+
+    return matches
+
+
+_ICD10 = re.compile(r"^[A-TV-Z][0-9]{2}(?:\.[0-9A-Z]{1,4})?$")
+_health_words = _vocabulary_test("health", partial=True)
+
+
+def is_health_term(value: str, hinted: bool = False) -> bool:
+    """A disease or condition by name (in seven languages) or an ICD-10 code (with a hint)."""
+    return _health_words(value) or (hinted and bool(_ICD10.match(value.upper())))
 
 
 def is_free_text(value: str, hinted: bool = False) -> bool:
@@ -340,7 +409,8 @@ def is_free_text(value: str, hinted: bool = False) -> bool:
 
 _NATIONAL_ID = "user.government_id.national_identification_number"
 _TAX_ID = "user.government_id.tax_id"
-_LAT, _LON = frozenset({"lat", "latitude"}), frozenset({"lon", "lng", "long", "longitude"})
+_LAT = word_set("lat latitude breitengrad latitud latitudine breedtegraad")
+_LON = word_set("lon lng long longitude langengrad longitud longitudine lengtegraad")
 
 
 # Order matters only to break ties between detectors that match the same share of values.
@@ -382,7 +452,9 @@ DETECTORS: tuple[ValueDetector, ...] = (
                   "are valid Aadhaar numbers (Verhoeff checksum, python-stdnum in_.aadhaar)",
                   is_in_aadhaar, "identifier", word_set("aadhaar aadhar uidai"), True),
     ValueDetector("ip_address", "user.device.ip_address",
-                  "are IPv4 or IPv6 addresses", is_ip_address, "ip"),
+                  "are IPv4 or IPv6 addresses", is_ip_address, "ip",
+                  blocked_by=word_set("version versions ver build release firmware revision "
+                                      "rev software sw os patch")),
     ValueDetector("coordinates", "user.location.precise",
                   "are latitude/longitude pairs with at least two decimals",
                   is_coordinate_pair, "coordinates"),
@@ -405,11 +477,45 @@ DETECTORS: tuple[ValueDetector, ...] = (
                   is_postal_code, "postal_code",
                   word_set("zip zipcode postcode postal postalcode plz postleitzahl"), True),
     ValueDetector("age_years", "user.demographic.age_range",
-                  "are whole numbers from 0 to 120", is_age, "age", word_set("age ages"), True,
+                  "are ages from 0 to 120", is_age, "age",
+                  word_set("age ages agea alter edad eta idade leeftijd lebensalter"), True,
                   weight=0.8),
-    ValueDetector("first_name_list", "user.name",
-                  "are capitalised names beginning with a common first name", is_person_name,
-                  "name", overrides_name=False, weight=0.7),
+    ValueDetector("full_name", "user.name",
+                  "are people's full names (a title or a known first and last name, "
+                  "names-dataset)", is_full_name, "name", weight=0.9,
+                  specific_header_wins=True, min_share=0.5, min_distinct=3),
+    ValueDetector("first_name", "user.name.first",
+                  "are known given names (names-dataset)", is_first_name, "name", weight=0.8,
+                  specific_header_wins=True, min_share=0.6, min_distinct=3),
+    ValueDetector("last_name", "user.name.last",
+                  "are known family names (names-dataset)", is_last_name, "name", weight=0.7,
+                  specific_header_wins=True, min_share=0.6, min_distinct=3),
+    ValueDetector("person_name", "user.name",
+                  "are people's names (full names or known given names, names-dataset)",
+                  is_person_name, "name", weight=0.8, specific_header_wins=True,
+                  min_share=0.5, min_distinct=3),
+    ValueDetector("race_ethnicity_terms", "user.demographic.race_ethnicity",
+                  "are words for race or ethnicity", _vocabulary_test("race_ethnicity"),
+                  "withheld", weight=0.85, min_share=0.6, min_distinct=2),
+    ValueDetector("religion_terms", "user.demographic.religious_belief",
+                  "are religions or beliefs", _vocabulary_test("religion"), "withheld",
+                  weight=0.9, min_share=0.6, min_distinct=2),
+    ValueDetector("sexual_orientation_terms", "user.demographic.sexual_orientation",
+                  "are sexual orientations", _vocabulary_test("sexual_orientation"), "withheld",
+                  weight=0.9, min_share=0.6, min_distinct=2),
+    ValueDetector("political_terms", "user.demographic.political_opinion",
+                  "are political parties or leanings", _vocabulary_test("political"),
+                  "withheld", weight=0.8, min_share=0.6, min_distinct=2),
+    ValueDetector("health_terms", "user.health_and_medical.diagnosis",
+                  "name diseases or conditions (or are ICD-10 codes)", is_health_term,
+                  "withheld", word_set("diagnosis icd icd10 code codes dx condition"),
+                  weight=0.8, min_share=0.5, min_distinct=2),
+    ValueDetector("gender_terms", "user.demographic.gender",
+                  "are words or letters for gender", _vocabulary_test("gender"), "shape",
+                  weight=0.8, min_share=0.9, min_distinct=2),
+    ValueDetector("marital_terms", "user.demographic.marital_status",
+                  "are marital statuses", _vocabulary_test("marital_status"), "shape",
+                  weight=0.85, min_share=0.6, min_distinct=2),
     ValueDetector("date", "system.timestamp", "are dates", is_date, "date",
                   overrides_name=False),
     ValueDetector("free_text", "user.content.private",

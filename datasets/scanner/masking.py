@@ -162,6 +162,7 @@ MASKERS: dict[str, Callable[[str], str]] = {
     "name": mask_name,
     "text": describe_text,
     "shape": shape,
+    "withheld": lambda value: "[withheld]",  # special categories never show examples
 }
 
 # Maskers for a category when no value detector fired (the column name alone decided).

@@ -47,6 +47,11 @@ MSG_MAX_ROWS = "max_rows must be between 1 and {limit}."
 MSG_SCAN_RUNNING = "A scan of this dataset is already running."
 MSG_DECIDED = "This suggestion was already decided ({status})."
 MSG_INTERNAL = "The scan failed unexpectedly; the error was logged."
+MSG_NEEDS_PERSON = (
+    "The scanner left {field} to a person: edit the suggestion to classify it, or reject it."
+)
+MSG_NOT_IN_DATASET = "These ids are not suggestions of this dataset: {ids}."
+MSG_ONE_DECIDED = "Suggestion for {field} was already decided ({status})."
 
 
 def _format_of(name: str) -> str:
@@ -208,6 +213,20 @@ def _progress(scan: Scan, percent: int, **extra) -> None:
     Scan.objects.filter(pk=scan.pk).update(progress=percent, **extra)
 
 
+def _column_progress(scan: Scan):
+    """Progress from 40% (sample read) to 85% (every column examined), one step per column;
+    written only when the whole percentage changes, so a 500-column sample is not 500 UPDATEs."""
+    last = [40]
+
+    def advance(done: int, total: int) -> None:
+        percent = round(40 + 45 * done / total)
+        if percent != last[0] or done == total:
+            last[0] = percent
+            _progress(scan, percent, columns_done=done)
+
+    return advance
+
+
 def scan_run(*, scan_id: int) -> Scan:
     """Run a queued scan. Idempotent: a finished scan is left alone, and a scan redelivered
     after a worker crash starts over (proposals are saved in one transaction at the end)."""
@@ -232,8 +251,7 @@ def scan_run(*, scan_id: int) -> Scan:
             truncated=sample.truncated,
             columns_total=len(sample.columns),
         )
-        proposals = scan_sample(sample)
-        _progress(scan, 85, columns_done=len(proposals))
+        proposals = scan_sample(sample, progress=_column_progress(scan))
         result = _save_results(scan_id=scan.pk, sample=sample, proposals=proposals)
     except SampleError as error:
         result = _fail(scan_id=scan.pk, code=error.code, message=error.message)
@@ -317,6 +335,11 @@ def _save_results(*, scan_id: int, sample, proposals) -> Scan:
             .order_by("-scan__created_at", "-id")
             .first()
         )
+        decided = (
+            Suggestion.objects.filter(field=field, status__in=PERSON_DECISIONS)
+            .order_by("-scan__created_at", "-id")
+            .first()
+        )
         Suggestion.objects.filter(field=field, status=Suggestion.Status.SUGGESTED).update(
             status=Suggestion.Status.SUPERSEDED
         )
@@ -329,7 +352,8 @@ def _save_results(*, scan_id: int, sample, proposals) -> Scan:
             status = Suggestion.Status.SUGGESTED
             if previous is not None:
                 changes["evidence_changed"] = True
-                changes["previous_decision"] = previous.status
+                # The steward's own decision, not a "kept" that an intermediate re-scan wrote.
+                changes["previous_decision"] = (decided or previous).status
         Suggestion.objects.create(
             scan=scan,
             field=field,
@@ -356,6 +380,7 @@ def _save_results(*, scan_id: int, sample, proposals) -> Scan:
         "kept": counts["kept"],
         "new_fields": new_fields,
         "personal_columns": sum(1 for p in proposals if p.category),
+        "unclassified": sum(1 for p in proposals if not p.role),
     }
     scan.save(
         update_fields=[
@@ -393,18 +418,45 @@ def _decide(*, actor: User, suggestion: Suggestion) -> tuple[Suggestion, Field]:
     return suggestion, field
 
 
-def _mark(suggestion: Suggestion, status: str, actor: User, note: str = "") -> None:
+def _mark(
+    suggestion: Suggestion, status: str, actor: User, note: str = "", decision: dict | None = None
+) -> None:
     suggestion.status = status
     suggestion.decided_by = actor
     suggestion.decided_at = timezone.now()
     suggestion.decision_note = note
-    suggestion.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])
+    suggestion.decision = decision or {}
+    suggestion.save(
+        update_fields=["status", "decided_by", "decided_at", "decision_note", "decision"]
+    )
 
 
-@transaction.atomic
-def suggestion_accept(*, actor: User, suggestion: Suggestion) -> Suggestion:
-    suggestion, field = _decide(actor=actor, suggestion=suggestion)
-    require(policy.may_classify(actor, field.dataset))
+PERSON_DECISIONS = (
+    Suggestion.Status.ACCEPTED,
+    Suggestion.Status.EDITED,
+    Suggestion.Status.REJECTED,
+)
+
+
+def _chosen(category, role: str, special_category: str, treatment: str) -> dict:
+    """The classification a steward chose, as stored on the suggestion and shown in history."""
+    return {
+        "category": category.key if category is not None else None,
+        "role": role,
+        "special_category": special_category or "",
+        "treatment": treatment,
+    }
+
+
+def _require_classified(suggestion: Suggestion) -> None:
+    if not suggestion.role:
+        raise ApplicationError(
+            MSG_NEEDS_PERSON.format(field=suggestion.field.name),
+            {"suggestion": suggestion.pk, "reason": "unclassified"},
+        )
+
+
+def _accept(suggestion: Suggestion, field: Field, actor: User) -> None:
     apply_classification(
         field=field,
         actor=actor,
@@ -414,8 +466,55 @@ def suggestion_accept(*, actor: User, suggestion: Suggestion) -> Suggestion:
         treatment=suggestion.treatment,
         source=Field.Source.SCAN_ACCEPTED,
     )
-    _mark(suggestion, Suggestion.Status.ACCEPTED, actor)
+    decision = _chosen(
+        suggestion.category, suggestion.role, suggestion.special_category, suggestion.treatment
+    )
+    _mark(suggestion, Suggestion.Status.ACCEPTED, actor, decision=decision)
+
+
+@transaction.atomic
+def suggestion_accept(*, actor: User, suggestion: Suggestion) -> Suggestion:
+    suggestion, field = _decide(actor=actor, suggestion=suggestion)
+    require(policy.may_classify(actor, field.dataset))
+    _require_classified(suggestion)
+    _accept(suggestion, field, actor)
     return suggestion
+
+
+@transaction.atomic
+def suggestions_accept(
+    *, actor: User, dataset: Dataset, suggestion_ids: list[int]
+) -> list[Suggestion]:
+    """Accept the selected suggestions of one dataset together: all of them or, if one is not
+    a waiting suggestion of this dataset or was left to a person, none."""
+    dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+    require(policy.may_classify(actor, dataset))
+    wanted = list(dict.fromkeys(suggestion_ids))
+    found = {
+        s.pk: s
+        for s in Suggestion.objects.select_for_update(of=("self",))
+        .select_related("field", "category")
+        .filter(pk__in=wanted, field__dataset=dataset)
+        .order_by("pk")
+    }
+    missing = [str(pk) for pk in wanted if pk not in found]
+    if missing:
+        raise ApplicationError(MSG_NOT_IN_DATASET.format(ids=", ".join(missing)), {"field": "ids"})
+    chosen = [found[pk] for pk in wanted]
+    for suggestion in chosen:
+        if suggestion.status != Suggestion.Status.SUGGESTED:
+            raise Conflict(
+                MSG_ONE_DECIDED.format(
+                    field=suggestion.field.name,
+                    status=suggestion.get_status_display().lower(),
+                )
+            )
+        _require_classified(suggestion)
+    for suggestion in chosen:
+        field = suggestion.field
+        field.dataset = dataset
+        _accept(suggestion, field, actor)
+    return chosen
 
 
 @transaction.atomic
@@ -440,7 +539,8 @@ def suggestion_edit(
         treatment=treatment,
         source=Field.Source.SCAN_EDITED,
     )
-    _mark(suggestion, Suggestion.Status.EDITED, actor, note)
+    decision = _chosen(category, role, special_category, treatment)
+    _mark(suggestion, Suggestion.Status.EDITED, actor, note, decision=decision)
     return suggestion
 
 

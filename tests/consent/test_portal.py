@@ -99,7 +99,9 @@ def test_a_draft_is_edited_but_an_active_purpose_asks_for_a_new_version(client, 
     response = client.post("/consent/purposes/churn-model/v1/edit/", _form(name="Better name"))
     assert response.status_code == 302
     assert Purpose.objects.get().name == "Better name"
-    make_purpose("fraud", legal_basis="legitimate_interests", notices=0, status="active", owner=alice)
+    make_purpose(
+        "fraud", legal_basis="legitimate_interests", notices=0, status="active", owner=alice
+    )
     response = client.get("/consent/purposes/fraud/v1/edit/", follow=True)
     assert b"create a new version to change it" in response.content
     assert b"Create version 2 to change this purpose" in response.content

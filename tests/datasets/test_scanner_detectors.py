@@ -9,11 +9,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from datasets.scanner import masking
+from datasets.scanner import masking, vocabulary
 from datasets.scanner.detectors import (
     BY_KEY,
     DETECTORS,
-    FIRST_NAMES,
     RULES,
     is_age,
     is_birth_date,
@@ -65,9 +64,15 @@ def test_detector_keys_are_unique_and_have_maskers():
     assert all(detector.mask in masking.MASKERS for detector in DETECTORS)
 
 
-def test_first_name_list_has_a_few_hundred_lower_case_names():
-    assert 300 <= len(FIRST_NAMES) <= 600
-    assert all(name.isalpha() and name.islower() for name in FIRST_NAMES)
+def test_name_lists_are_large_folded_and_free_of_place_words_and_titles():
+    first, last = vocabulary.first_names(), vocabulary.last_names()
+
+    assert len(first) > 50_000
+    assert len(last) > 30_000
+    assert all(name == vocabulary.fold(name) for name in first | last)
+    assert not (first | last) & (vocabulary.PLACE_WORDS | {"mr", "mrs", "the"})
+    assert {"jane", "jurgen", "giulia", "joao"} <= first
+    assert {"garcia", "muller", "rossi", "jansen"} <= last
 
 
 # --- payment cards ----------------------------------------------------------------------------
@@ -274,9 +279,11 @@ def test_free_text_is_six_words_and_forty_characters_or_more():
     assert is_free_text('{"a": "json objects are not free text at all, even long ones"}') is False
 
 
-def test_ages_are_whole_numbers_up_to_120():
-    assert [is_age(v) for v in ("0", "34", "120", "121", "34.5", "-1")] == [
-        True, True, True, False, False, False,
+def test_ages_are_numbers_up_to_120_whole_or_as_data_frames_write_them():
+    values = ("0", "34", "120", "18.0", "58.7652", "0.9167", "121", "120.5", "-1", "34.", "1e2")
+
+    assert [is_age(v) for v in values] == [
+        True, True, True, True, True, True, False, False, False, False, False,
     ]  # fmt: skip
 
 

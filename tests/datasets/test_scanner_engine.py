@@ -35,6 +35,11 @@ from tests.datasets.scanner_samples import (
 )
 
 D, Q, S, N = Role.DIRECT_IDENTIFIER, Role.QUASI_IDENTIFIER, Role.SENSITIVE, Role.NON_PERSONAL
+U = ""  # unclassified: needs a person
+UNCLASSIFIED_SUMMARY = (
+    "Unclassified: needs a person, 10% confidence. Neither the column name nor {n} point to a "
+    "category, and the other columns do not show whether a row describes a person."
+)
 
 
 def _signals(proposal: ColumnProposal) -> list[tuple[str, int, int]]:
@@ -129,7 +134,7 @@ def test_valid_card_numbers_are_flagged_as_cards_to_mask():
 def test_sixteen_digit_numbers_failing_luhn_are_not_flagged_as_cards():
     proposal = scan_one("reference", luhn_failing(40))
 
-    assert _classification(proposal) == (None, N, "", "keep", 0.54)
+    assert _classification(proposal) == (None, U, "", "", 0.1)
     assert proposal.signals == ()
 
 
@@ -162,9 +167,9 @@ def test_a_few_luhn_valid_strays_do_not_make_a_card_named_column_a_card_column()
 def test_a_year_column_is_neither_a_card_nor_a_date_of_birth(years):
     proposal = scan_one("year", years)
 
-    assert _classification(proposal) == (None, N, "", "keep", 0.51)
+    assert _classification(proposal) == (None, U, "", "", 0.1)
     assert proposal.signals == ()
-    assert proposal.summary == "No personal-data signal in 35 sampled values."
+    assert proposal.summary == UNCLASSIFIED_SUMMARY.format(n="35 sampled values")
 
 
 def test_iban_column_is_a_bank_account_to_mask():
@@ -285,7 +290,8 @@ def test_postal_codes_count_only_in_a_postal_code_column():
 @pytest.mark.parametrize(
     ("column", "values", "expected"),
     [
-        ("gender", ["female", "male"] * 20, ("user.demographic.gender", Q, "", "keep", 0.7)),
+        ("gender", ["female", "male"] * 20, ("user.demographic.gender", Q, "", "keep", 0.93)),
+        ("sexe", ["F", "M", "F"] * 10, ("user.demographic.gender", Q, "", "keep", 0.93)),
         ("age", [str(20 + i) for i in range(40)],
          ("user.demographic.age_range", Q, "", "generalize", 0.89)),
         ("customer_id", [f"c-{i:05d}" for i in range(40)],
@@ -304,18 +310,24 @@ def test_quasi_identifiers_and_ids_named_by_their_column(column, values, expecte
 def test_names_are_found_by_their_values_and_dropped():
     proposal = scan_one("customer", names(40))
 
-    assert _classification(proposal) == ("user.name", D, "", "drop", 0.66)
-    assert _signals(proposal) == [("value:first_name_list", 40, 40)]
+    assert _classification(proposal) == ("user.name", D, "", "drop", 0.85)
+    assert _signals(proposal) == [
+        ("value:full_name", 40, 40),
+        ("value:last_name", 40, 40),
+        ("value:person_name", 40, 40),
+    ]
     assert proposal.examples == ("A*** S***", "B*** O***", "C*** G***")
 
 
 def test_first_name_column_with_first_names_is_confident():
     proposal = scan_one("first_name", [name.split()[0] for name in names(40)])
 
-    assert _classification(proposal) == ("user.name.first", D, "", "drop", 0.9)
+    assert _classification(proposal) == ("user.name.first", D, "", "drop", 0.93)
     assert _signals(proposal) == [
         ("column_name:first_name", 0, 0),
-        ("value:first_name_list", 40, 40),
+        ("value:first_name", 40, 40),
+        ("value:last_name", 40, 40),
+        ("value:person_name", 40, 40),
     ]
 
 
@@ -372,36 +384,43 @@ def test_special_category_columns_are_sensitive_and_dropped_without_examples(
         ("diagnostics_enabled", ["true", "false"] * 20),
         ("ssn_count", [str(i % 3) for i in range(40)]),
         ("email_verified", ["true", "false"] * 20),
-        ("company_name", ["Acme Ltd", "Globex Inc"] * 20),
         ("page_views", [str(i * 13) for i in range(40)]),
     ],
 )
-def test_names_that_only_look_personal_give_no_signal(column, values):
+def test_names_that_only_look_personal_give_no_signal_and_are_left_to_a_person(column, values):
     proposal = scan_one(column, values)
 
-    assert _classification(proposal) == (None, N, "", "keep", 0.54)
-    assert proposal.summary == "No personal-data signal in 40 sampled values."
+    assert _classification(proposal) == (None, U, "", "", 0.1)
+    assert proposal.summary == UNCLASSIFIED_SUMMARY.format(n="40 sampled values")
 
 
-def test_column_with_no_signal_is_kept_with_confidence_growing_with_the_sample():
+def test_a_phrase_known_not_to_name_a_person_is_not_personal_data():
+    proposal = scan_one("company_name", ["Acme Ltd", "Globex Inc"] * 20)
+
+    assert _classification(proposal) == (None, N, "", "keep", 0.6)
+    assert _signals(proposal) == [("column_name:not_personal", 0, 0)]
+
+
+def test_a_column_nothing_fires_on_needs_a_person_however_large_the_sample():
+    # given a column with two values and one with two hundred, and no other column
     few, many = scan_one("status", ["open", "closed"]), scan_one("status", ["open"] * 200)
 
-    assert _classification(few) == (None, N, "", "keep", 0.31)
-    assert _classification(many) == (None, N, "", "keep", 0.9)
-    assert few.summary == "No personal-data signal in 2 sampled values."
+    # then neither is a confident "not personal": both are left to a person
+    assert _classification(few) == (None, U, "", "", 0.1)
+    assert _classification(many) == (None, U, "", "", 0.1)
     assert few.examples == ("xxxx", "xxxxxx")
     assert few.explanation() == {
         "signals": [],
         "examples": ["xxxx", "xxxxxx"],
-        "summary": "No personal-data signal in 2 sampled values.",
+        "summary": UNCLASSIFIED_SUMMARY.format(n="2 sampled values"),
     }
 
 
 def test_empty_values_are_not_examined():
     proposal = scan_one("status", [None, "", "  ", "NULL", "n/a", float("nan")])
 
-    assert _classification(proposal) == (None, N, "", "keep", 0.3)
-    assert proposal.summary == "No personal-data signal in 0 sampled values."
+    assert _classification(proposal) == (None, U, "", "", 0.1)
+    assert proposal.summary == UNCLASSIFIED_SUMMARY.format(n="0 sampled values")
 
 
 def test_name_alone_decides_when_every_value_is_empty():
@@ -431,7 +450,7 @@ def test_at_most_500_values_per_column_are_examined():
 def test_binary_and_nested_values_are_not_examined():
     proposal = scan_one("payload", [b"\x00\x01", {"email": "a@example.org"}, ["x"]])
 
-    assert proposal.summary == "No personal-data signal in 0 sampled values."
+    assert proposal.summary == UNCLASSIFIED_SUMMARY.format(n="0 sampled values")
 
 
 def test_files_read_from_disk_scan_like_in_memory_samples(tmp_path):
@@ -448,7 +467,7 @@ def test_files_read_from_disk_scan_like_in_memory_samples(tmp_path):
 
     # then
     assert from_csv == from_parquet
-    assert [p.category for p in from_csv] == ["user.contact.email", None]
+    assert [p.category for p in from_csv] == ["user.contact.email", "user"]
 
 
 # --- explanations and evidence ----------------------------------------------------------------

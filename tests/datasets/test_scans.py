@@ -67,8 +67,9 @@ def test_a_scan_proposes_per_column_and_queues_for_review(
     assert by_field["email"].category.key == "user.contact.email"
     assert by_field["email"].role == "direct_identifier"
     assert by_field["card"].category.key == "user.financial.credit_card"
-    assert by_field["year"].category is None
-    assert by_field["year"].role == "non_personal"
+    # nothing in "year" itself; the emails and cards say a row is about a person
+    assert by_field["year"].category.key == "user"
+    assert by_field["year"].role == "quasi_identifier"
     assert {s.status for s in by_field.values()} == {"suggested"}
     # the fields were discovered, unclassified until someone decides
     assert list(dataset.fields.values_list("name", "role")) == [
