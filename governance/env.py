@@ -70,6 +70,19 @@ def env_int(name: str, default: int, help: str = "", *, minimum: int | None = No
     return number
 
 
+def env_float(name: str, default: float, help: str = "", *, minimum: float = 0.0) -> float:
+    value = _raw(name, "float", str(default), help)
+    if value is None:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={value!r} is not a number.") from None
+    if number != number or number < minimum or number == float("inf"):  # NaN, too small, inf
+        raise ImproperlyConfigured(f"{name}={value!r} must be a finite number >= {minimum}.")
+    return number
+
+
 def env_list(name: str, default: list[str], help: str = "") -> list[str]:
     value = _raw(name, "list", ",".join(default), help)
     if value is None:
@@ -108,6 +121,20 @@ def env_mapping(name: str, default: dict[str, str], help: str = "") -> dict[str,
     return mapping
 
 
+def env_seconds_mapping(mapping: dict[str, str], *, name: str) -> dict[str, float]:
+    """Values of an ``env_mapping`` read as positive numbers of seconds."""
+    result = {}
+    for key, value in mapping.items():
+        try:
+            seconds = float(value)
+        except ValueError:
+            seconds = -1.0
+        if not 0 < seconds < float("inf"):
+            raise ImproperlyConfigured(f"{name}: {key}={value!r} is not a positive number.")
+        result[key] = seconds
+    return result
+
+
 def env_choice(name: str, default: str, choices: tuple[str, ...], help: str = "") -> str:
     value = _raw(name, "choice", default, help)
     if value is None:
@@ -124,6 +151,8 @@ def parse_database_url(
     pool: bool = True,
     pool_max_size: int = 4,
     base_dir: str = ".",
+    connect_timeout: int = 2,
+    pool_timeout: float = 2.0,
 ) -> dict:
     """Turn ``postgres://user:pass@host:port/db`` or ``sqlite:///path`` into a DATABASES entry.
 
@@ -140,8 +169,11 @@ def parse_database_url(
         except ValueError:
             raise ImproperlyConfigured(f"{name} has an invalid port.") from None
         options: dict = dict(parse_qsl(parts.query))
+        # A refused or slow database answers within seconds, never hangs a request (see
+        # governance/deadline.py for one that stops answering altogether).
+        options.setdefault("connect_timeout", str(connect_timeout))
         if pool:
-            options["pool"] = {"min_size": 1, "max_size": pool_max_size, "timeout": 10}
+            options["pool"] = {"min_size": 1, "max_size": pool_max_size, "timeout": pool_timeout}
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": unquote(parts.path.lstrip("/")),
@@ -179,19 +211,38 @@ def parse_database_url(
 
 
 def env_database(
-    name: str, default: str, *, pool: bool, pool_max_size: int, base_dir: str, help: str = ""
+    name: str,
+    default: str,
+    *,
+    pool: bool,
+    pool_max_size: int,
+    base_dir: str,
+    connect_timeout: int = 2,
+    pool_timeout: float = 2.0,
+    help: str = "",
 ) -> dict:
     value = _raw(name, "url", default, help)
     return parse_database_url(
-        value or default, name=name, pool=pool, pool_max_size=pool_max_size, base_dir=base_dir
+        value or default,
+        name=name,
+        pool=pool,
+        pool_max_size=pool_max_size,
+        base_dir=base_dir,
+        connect_timeout=connect_timeout,
+        pool_timeout=pool_timeout,
     )
 
 
-def parse_cache_url(url: str, *, name: str = "CACHE_URL") -> dict:
+def parse_cache_url(url: str, *, name: str = "CACHE_URL", timeout: float = 1.0) -> dict:
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme in {"redis", "rediss"}:
-        return {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+        return {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": url,
+            # A cache that is down or frozen fails the call within this, never hangs it.
+            "OPTIONS": {"socket_connect_timeout": timeout, "socket_timeout": timeout},
+        }
     if scheme == "locmem":
         return {
             "BACKEND": "django.core.cache.backends.locmem.LocMemCache",

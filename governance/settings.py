@@ -16,9 +16,11 @@ from governance.env import (
     env_bool,
     env_choice,
     env_database,
+    env_float,
     env_int,
     env_list,
     env_mapping,
+    env_seconds_mapping,
     env_str,
     parse_cache_url,
 )
@@ -93,6 +95,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "governance.audit.middleware.RequestIdMiddleware",
+    "governance.deadline.DeadlineMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -136,6 +139,18 @@ DATABASES = {
             minimum=1,
         ),
         base_dir=str(BASE_DIR),
+        connect_timeout=env_int(
+            "DATABASE_CONNECT_TIMEOUT",
+            2,
+            "Seconds to establish a database connection before giving up (libpq minimum 2).",
+            minimum=1,
+        ),
+        pool_timeout=env_float(
+            "DATABASE_POOL_TIMEOUT",
+            2.0,
+            "Seconds a request waits for a pooled connection before it answers 503.",
+            minimum=0.1,
+        ),
         help="postgres://user:password@host:5432/name or sqlite:///path (relative to the project).",
     )
 }
@@ -148,9 +163,51 @@ CACHES = {
             "locmem://default",
             "Cache for throttling and sessions-adjacent "
             "data: redis://host:6379/1 in production, locmem:// for a single process.",
-        )
+        ),
+        timeout=env_float(
+            "CACHE_TIMEOUT_SECONDS",
+            1.0,
+            "Seconds a cache (Redis) call may take before it fails (the request answers 503).",
+            minimum=0.05,
+        ),
     )
 }
+
+# Requests on these paths answer within their deadline (seconds) even when the database stops
+# answering (governance/deadline.py): a 503 instead of a hang.
+REQUEST_DEADLINES = env_seconds_mapping(
+    env_mapping(
+        "REQUEST_DEADLINES",
+        {
+            "/api/v1/access/check": "3",
+            "/o/token/": "3",
+            "/o/introspect/": "3",
+            "/api/v1/consent/filter": "5",
+            "/api/v1/consent/export": "5",
+        },
+        "path-prefix=seconds;... — the longest matching prefix applies.",
+    ),
+    name="REQUEST_DEADLINES",
+)
+REQUEST_STATEMENT_TIMEOUT_MS = env_int(
+    "REQUEST_STATEMENT_TIMEOUT_MS",
+    2500,
+    "Milliseconds a statement of the check or the consent filter may run before the server "
+    "cancels it (the answer is 503).",
+    minimum=100,
+)
+REQUEST_LOCK_TIMEOUT_MS = env_int(
+    "REQUEST_LOCK_TIMEOUT_MS",
+    1000,
+    "Milliseconds those statements may wait for a lock.",
+    minimum=50,
+)
+RETRY_AFTER_SECONDS = env_int(
+    "RETRY_AFTER_SECONDS",
+    5,
+    "Retry-After (seconds) sent with every 503 when a dependency is unavailable.",
+    minimum=1,
+)
 
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"

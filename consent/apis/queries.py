@@ -24,6 +24,7 @@ from consent.apis.formats import (
 )
 from consent.identifiers import DEFAULT_NAMESPACE
 from consent.models import ConsentSnapshot
+from governance.deadline import deadline_for
 from governance.errors import ApplicationError, NotFound
 from governance.policy import require
 
@@ -195,6 +196,7 @@ class ConsentExportApi(APIView):
             snapshot,
             render=csv_rows if csv else ndjson_rows,
             header=CSV_HEADER if csv else "",
+            chunk_deadline=deadline_for(request.path),
         )
         response = StreamingHttpResponse(
             _in_context(contextvars.copy_context(), chunks),

@@ -26,6 +26,7 @@ from consent.selectors.subjects import receipt_build
 from consent.services.events import CLOCK_SKEW
 from governance.accounts.models import User
 from governance.audit import services as audit
+from governance.deadline import database_deadline
 from governance.errors import ApplicationError
 from governance.policy import require
 
@@ -210,12 +211,16 @@ def consent_export_complete(
     return snapshot
 
 
-def export_lines(snapshot: ConsentSnapshot, *, render, header: str = ""):
+def export_lines(
+    snapshot: ConsentSnapshot, *, render, header: str = "", chunk_deadline: float | None = None
+):
     """Yield the export body in chunks (``render(rows)`` turns a list of (namespace,
     external_id) into text), hashing as it goes, and seal the
     snapshot after the last chunk. The read runs in one transaction (the server-side cursor
     lives in it); the seal is written after it, in its own. When the client goes away the
-    generator is closed: the cursor is closed, the read transaction ends, nothing is sealed."""
+    generator is closed: the cursor is closed, the read transaction ends, nothing is sealed.
+    Each chunk is read within ``chunk_deadline`` seconds: a database that stops answering
+    mid-stream cuts the stream (unsealed) instead of hanging the worker."""
     digest = hashlib.sha256()
     count = 0
     if header:
@@ -228,7 +233,11 @@ def export_lines(snapshot: ConsentSnapshot, *, render, header: str = ""):
             namespace=snapshot.namespace,
         )
         try:
-            for rows in stream:
+            while True:
+                with database_deadline(chunk_deadline):
+                    rows = next(stream, None)
+                if rows is None:
+                    break
                 digest.update("".join([f"{ns}:{ext}\n" for ns, ext in rows]).encode())
                 count += len(rows)
                 yield render(rows)

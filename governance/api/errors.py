@@ -6,16 +6,19 @@ handlers below, errors raised outside DRF (unknown URL, server error) all take i
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import DatabaseError
 from django.http import Http404, JsonResponse
 from django.template.response import TemplateResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from governance.errors import ApplicationError
+from governance.errors import ApplicationError, Unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -23,6 +26,48 @@ MSG_INVALID = "The request has invalid fields; see details."
 MSG_NOT_FOUND = "Nothing exists at this address."
 MSG_SERVER_ERROR = "The server failed to answer; the error has been logged with the request id."
 MSG_FORBIDDEN = "You do not have permission to do this."
+MSG_UNAVAILABLE = (
+    "A service the registry depends on (database or cache) is unavailable; nothing was "
+    "decided or changed. Retry later."
+)
+
+
+def _unavailability_types() -> tuple[type[BaseException], ...]:
+    types: list[type[BaseException]] = [DatabaseError]
+    try:
+        from psycopg import OperationalError as PsycopgOperationalError
+        from psycopg_pool import PoolTimeout
+
+        types += [PoolTimeout, PsycopgOperationalError]
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        pass
+    try:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import TimeoutError as RedisTimeoutError
+
+        types += [RedisConnectionError, RedisTimeoutError]
+    except ImportError:  # pragma: no cover - redis comes with celery[redis]
+        pass
+    return tuple(types)
+
+
+UNAVAILABLE_ERRORS = _unavailability_types()
+
+
+def is_unavailability(exc: BaseException | None) -> bool:
+    """A dependency failed (the database or the cache is down, frozen, or out of
+    connections) rather than the code: answered 503 with Retry-After, never 500. Integrity and
+    data errors are the code's, not the dependency's."""
+    from django.db import DataError, IntegrityError, ProgrammingError
+
+    if exc is None or isinstance(exc, IntegrityError | DataError | ProgrammingError):
+        return False
+    return isinstance(exc, UNAVAILABLE_ERRORS)
+
+
+def retry_after() -> str:
+    return str(getattr(settings, "RETRY_AFTER_SECONDS", 5))
+
 
 _CODES: dict[type[exceptions.APIException], str] = {
     exceptions.ParseError: "malformed_request",
@@ -48,9 +93,16 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     elif isinstance(exc, DjangoPermissionDenied):
         exc = exceptions.PermissionDenied()
 
+    if is_unavailability(exc):
+        logger.warning("dependency unavailable: %s", type(exc).__name__, exc_info=exc)
+        exc = Unavailable(MSG_UNAVAILABLE)
+
     if isinstance(exc, ApplicationError):
         set_rollback()
-        return Response(error_body(exc.code, exc.message, exc.extra), status=exc.status_code)
+        headers = {"Retry-After": retry_after()} if exc.status_code == 503 else {}
+        return Response(
+            error_body(exc.code, exc.message, exc.extra), status=exc.status_code, headers=headers
+        )
 
     if not isinstance(exc, exceptions.APIException):
         return None  # a real bug: Django logs it and handler500 answers in the same shape
@@ -105,6 +157,10 @@ def handler403(request, exception=None):
 
 def handler500(request):
     request_id = getattr(request, "request_id", None)
+    # Called inside Django's ``except`` for the failure: a dependency that is down is a 503
+    # with Retry-After (the API's error shape, or a page), not a server error.
+    if is_unavailability(sys.exc_info()[1]):
+        return _unavailable(request, request_id)
     if _wants_json(request):
         return JsonResponse(
             error_body("server_error", MSG_SERVER_ERROR, {"request_id": request_id}),
@@ -115,3 +171,19 @@ def handler500(request):
     from django.template.loader import render_to_string
 
     return HttpResponseServerError(render_to_string("errors/500.html", {"request_id": request_id}))
+
+
+def _unavailable(request, request_id):
+    if _wants_json(request):
+        response = JsonResponse(
+            error_body("unavailable", MSG_UNAVAILABLE, {"request_id": request_id}), status=503
+        )
+    else:
+        from django.http import HttpResponse
+        from django.template.loader import render_to_string
+
+        response = HttpResponse(
+            render_to_string("errors/503.html", {"request_id": request_id}), status=503
+        )
+    response["Retry-After"] = retry_after()
+    return response

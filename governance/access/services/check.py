@@ -24,6 +24,7 @@ from governance.accounts.models import User
 from governance.accounts.policy import MSG_OWNER_INACTIVE, principal_usable
 from governance.accounts.principal import Principal
 from governance.audit import services as audit
+from governance.deadline import statement_timeouts
 from governance.errors import Unavailable
 
 logger = logging.getLogger(__name__)
@@ -163,6 +164,7 @@ def check_access(
     label = Principal.of(user=principal).label
     try:
         with transaction.atomic():
+            statement_timeouts()
             facts, dataset, _purpose = gather_facts(
                 principal=principal,
                 dataset_slug=dataset_slug,
