@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import connection
 
@@ -23,6 +23,15 @@ from consent.identifiers import canonical_subject
 from consent.models import ConsentEvent, Purpose, Subject
 
 EXPORT_CHUNK = 5000
+
+# The advisory lock every consent writer holds (shared) while its events are being recorded.
+# Two 32-bit keys: pg_locks shows them as classid / objid (objsubid 2).
+WRITER_LOCK = (0x436F6E73, 1)  # "Cons", 1
+
+MSG_WATERMARK = (
+    "The registry cannot establish a consistent snapshot now (a writer's start is not "
+    "visible); nothing was answered. Retry later."
+)
 _IN_CHUNK = 900  # SQLite's classic limit is 999 host parameters per statement
 
 # The SQL below is assembled from these table names and fixed fragments only (hence the
@@ -30,6 +39,61 @@ _IN_CHUNK = 900  # SQLite's classic limit is 999 host parameters per statement
 _EVENTS = ConsentEvent._meta.db_table
 _SUBJECTS = Subject._meta.db_table
 _VALID = policy.valid_sql("latest")  # consent.policy owns "valid at T"
+
+
+def database_now() -> datetime:
+    """The database's clock: the one clock every writer and reader of consent shares, whatever
+    host they run on."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT clock_timestamp()")
+        return cursor.fetchone()[0]
+
+
+def writing_moment() -> datetime:
+    """A consent writer calls this first, inside its transaction: it registers as in flight
+    (the shared writer lock, held until it commits or rolls back) and returns the moment its
+    events are recorded at — read from the database clock after registering, so it is later
+    than any watermark a reader computed before the writer was visible to it."""
+    if connection.vendor != "postgresql":
+        from django.utils import timezone
+
+        return timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", list(WRITER_LOCK))
+    return database_now()
+
+
+def known_watermark() -> datetime | None:
+    """The latest ``known_at`` whose answer can no longer change: now, or just before the start
+    of the oldest consent write still in flight. Events recorded at or before it are all
+    committed (a writer registers before it takes its recording moment, and its moment is
+    after its transaction's start), so a snapshot at it reproduces exactly.
+
+    None on SQLite (the embedded demo: one process writes at a time)."""
+    if connection.vendor != "postgresql":
+        return None
+    # Now first, then the writers in flight: a writer not yet visible registers later, and
+    # takes its recording moment later still, so after this now.
+    now = database_now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            SELECT min(a.xact_start),
+                   count(*) FILTER (WHERE a.xact_start IS NULL)
+            FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+            WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objid = %s
+                AND l.objsubid = 2 AND l.granted AND l.pid <> pg_backend_pid()
+            """,
+            list(WRITER_LOCK),
+        )
+        oldest, hidden = cursor.fetchone()
+    if hidden:  # a writer under another database role: its start cannot be seen
+        from governance.errors import Unavailable
+
+        raise Unavailable(MSG_WATERMARK)
+    if oldest is None:
+        return now
+    return min(now, oldest - timedelta(microseconds=1))
 
 
 def _latest_events_sql(*, subject_filter: str = "") -> str:

@@ -26,6 +26,7 @@ from django.utils import timezone
 from consent import policy, signals
 from consent.identifiers import DEFAULT_NAMESPACE, add_months
 from consent.models import ConsentEvent, ConsentState, NoticeVersion, Purpose, Subject
+from consent.selectors import history
 from consent.services.event_checks import (  # noqa: F401  (messages re-exported for callers)
     CLOCK_SKEW,
     MSG_EVIDENCE_FIELDS,
@@ -345,6 +346,9 @@ def _record(
     """Check every item, then write the new ones. Raises nothing itself: the callers turn the
     items' errors into one error (single event) or a per-item report (batch)."""
     require(policy.may_record(actor))
+    # Registered as an in-flight writer first: readers' snapshots stay below this moment until
+    # these events are committed (consent.selectors.history.known_watermark).
+    recorded_at = history.writing_moment()
     now = timezone.now()
     items = [Item(index=i, data=d) for i, d in enumerate(data)]
     for item in items:
@@ -356,7 +360,7 @@ def _record(
     _resolve_purposes(new)
     if any(i.errors for i in items):
         return items, [], []
-    _insert(new, actor, now)
+    _insert(new, actor, recorded_at)
     events = [i.event for i in new]
     _apply_states(events, now)
     withdrawn = _audit_withdrawals(events, actor)

@@ -58,6 +58,9 @@ def _require_query(actor: User | None) -> None:
 
 
 def _moments(as_of: datetime | None, known_at: datetime | None) -> tuple[datetime, datetime]:
+    """The question's moments, checked, then kept below the watermark: never later than the
+    start of a consent write still in flight, so the answer cannot change afterwards and the
+    snapshot's as_of/known_at reproduce it exactly (both are recorded as used)."""
     now = timezone.now()
     as_of = as_of or now
     known_at = known_at or now
@@ -67,6 +70,10 @@ def _moments(as_of: datetime | None, known_at: datetime | None) -> tuple[datetim
         raise ApplicationError(MSG_KNOWN_AT_FUTURE, {"field": "known_at"})
     if known_at < as_of:
         raise ApplicationError(MSG_KNOWN_AT_BEFORE, {"field": "known_at"})
+    watermark = history.known_watermark()
+    if watermark is not None:
+        known_at = min(known_at, watermark)
+        as_of = min(as_of, known_at)
     return as_of, known_at
 
 

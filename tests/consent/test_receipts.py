@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _frozen_clock():
+def _frozen_clock(database_clock_follows_time_machine):
     with time_machine.travel(NOW, tick=False):
         yield
 
