@@ -696,3 +696,312 @@ def test_source_and_training_jobs_read_the_purposes_and_notices_they_need(api_cl
         )
         assert response.status_code == 200, name
         assert response.json()["notices"][0]["version"] == 1
+
+
+# --- found by the outside review of this issue ------------------------------------------------
+
+
+def test_a_home_relative_location_is_refused_and_the_connector_resolves_like_the_rule(
+    api_client, two_csv_datasets, carol, settings
+):
+    """The rule and the connector must read a location the same way: '~' is refused, and a
+    relative path means the same folder to both (the project directory)."""
+    from datasets.connectors import Layout, connector_for
+    from datasets.locations import resolve_file
+
+    _victim, _own, _theirs = two_csv_datasets
+    response = as_user(api_client, carol).post(
+        "/api/v1/datasets/create",
+        {"slug": "tilde", "name": "tilde", "storage_kind": "csv", "location": "~/../x"},
+        format="json",
+    )
+    assert error(response) == (400, catalog_policy.MSG_LOCATION_HOME)
+    connector = connector_for(storage_kind="csv", location="var/data/x", layout=Layout())
+    assert connector.resolved_location() == resolve_file("var/data/x")
+    assert resolve_file("var/data/x") == (settings.BASE_DIR / "var/data/x").resolve()
+
+
+def test_roles_are_for_people_only(db, ada, bob):
+    from governance.errors import NotPermitted
+
+    account, _ = make_service_account(bob, name="bobs-job")
+    with pytest.raises(NotPermitted, match=accounts_policy.MSG_ROLES_PEOPLE_ONLY):
+        user_roles_set(user=account.user, roles=["privacy_officer"], actor=ada)
+    account.user.refresh_from_db()
+    assert account.user.roles == []
+
+
+def test_a_service_account_never_signs_off_even_if_it_held_a_role(db, petra, alice):
+    """Defence in depth: sign-offs need an active person, whatever roles an identity holds."""
+    account, _ = make_service_account(alice, name="sneaky")
+    group = Group.objects.get(name="privacy_officer")
+    from governance.accounts.policy import roles_service
+
+    with roles_service():
+        account.user.groups.add(group)  # as a restore from an old backup might
+    dataset = make_dataset(
+        alice, slug="approve-me", fields={"id": (None, "non_personal", "", "keep")}
+    )
+    catalog.dataset_submit(actor=alice, dataset=dataset, **ANSWERS)
+    assert catalog_policy.may_approve(User.objects.get(pk=account.user.pk), dataset) is not None
+
+
+def test_an_admin_cannot_take_over_a_job_they_granted_access_to(
+    approved_for_routing, tickets, ada, bob
+):
+    from governance.accounts.services import service_account_transfer
+    from governance.errors import NotPermitted
+
+    account, _ = make_service_account(bob, name="fraud-training")
+    access.grant_create_direct(
+        actor=ada,
+        dataset=tickets,
+        purpose_slug="ticket-routing",
+        fields=["email"],
+        expires_at=timezone.now() + timedelta(days=5),
+        reason="Urgent fix of the router.",
+        principal_user=account.user,
+    )
+    other_admin = UserFactory(username="adam", roles=["admin"])
+    for actor, owner in ((ada, ada), (other_admin, ada)):
+        with pytest.raises(NotPermitted):
+            service_account_transfer(
+                service_account=account, owner=owner, actor=actor, reason="bob left"
+            )
+    account.refresh_from_db()
+    assert account.owner == bob
+
+
+def test_django_admin_cannot_set_secrets_or_passwords(client, db, ada, petra):
+    client.force_login(ada)
+    password_page = client.get(f"/admin/accounts/user/{petra.pk}/password/")
+    assert password_page.status_code == 403
+    assert client.get("/admin/oauth2_provider/application/").status_code in (403, 404)
+    root = UserFactory(username="root", roles=["admin"])
+    User.objects.filter(pk=root.pk).update(is_superuser=True)
+    assert client.get(f"/admin/accounts/user/{root.pk}/change/").status_code in (302, 403)
+
+
+def test_a_scan_of_an_approved_dataset_adds_no_field(db, alice, petra, settings, tmp_path):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from datasets.services import scan_run, scan_start
+
+    settings.SCANNER_UPLOAD_DIR = tmp_path
+    dataset = make_dataset(
+        alice, slug="approved", fields={"id": (None, "non_personal", "", "keep")}
+    )
+    catalog.dataset_submit(actor=alice, dataset=dataset, **ANSWERS)
+    catalog.dataset_approve(actor=petra, dataset=dataset)
+    upload = SimpleUploadedFile("s.csv", b"id,email\n1,a@example.com\n2,b@example.com\n")
+    scan = scan_start(actor=alice, dataset=dataset, upload=upload)
+    scan = scan_run(scan_id=scan.pk)
+    assert list(dataset.fields.values_list("name", flat=True)) == ["id"]
+    assert scan.summary["unlisted_columns"] == ["email"]
+
+
+def test_the_check_denies_a_field_nobody_classified(db):
+    from governance.access import decision as rules
+
+    facts = rules.Facts(
+        now=timezone.now(),
+        principal_active=True,
+        dataset_found=True,
+        dataset_status="approved",
+        dataset_fields={"email": ""},
+        purpose_found=True,
+        purpose_status="active",
+        approval_found=True,
+        grants=(
+            rules.GrantFact(
+                id=1,
+                status="active",
+                starts_at=timezone.now() - timedelta(days=1),
+                expires_at=timezone.now() + timedelta(days=1),
+                fields=("email",),
+                acknowledged=True,
+            ),
+        ),
+        any_grant_on_dataset=True,
+    )
+    decision = rules.decide(facts)
+    assert (decision.allow, [r["code"] for r in decision.reasons]) == (
+        False,
+        ["field_unclassified"],
+    )
+
+
+def test_a_symlink_inside_a_datasets_folder_cannot_reach_another_datasets_file(
+    two_csv_datasets, carol
+):
+    from datasets.connectors import ConnectorError, Layout, connector_for
+
+    _victim, _own, theirs = two_csv_datasets
+    mine = theirs.parent / "carol-events"
+    (mine / "linked.csv").symlink_to(theirs / "events.csv")
+    connector = connector_for(storage_kind="csv", location=str(mine), layout=Layout())
+    with pytest.raises(ConnectorError) as raised:
+        connector.preview(
+            __import__("datasets.connectors", fromlist=["Criteria"]).Criteria(everything=True)
+        )
+    assert raised.value.code == "forbidden"
+    assert "linked.csv" in raised.value.message
+
+
+def test_one_database_under_two_names_is_one_place(settings, db):
+    from datasets.locations import database_of
+
+    settings.RETENTION_CONNECTIONS = {
+        "shop": "postgres://u@127.0.0.1:5432/shopdb",
+        "alias": "postgres://u@localhost/other?dbname=shopdb&port=5432",
+    }
+    assert database_of(settings.RETENTION_CONNECTIONS["shop"]) == database_of(
+        settings.RETENTION_CONNECTIONS["alias"]
+    )
+
+
+def test_a_person_without_any_role_cannot_use_a_personal_grant(
+    api_client, approved_for_routing, tickets, bob, alice, ada
+):
+    request = request_and_approve(bob, alice, tickets, fields=("email",))
+    access.grant_acknowledge(actor=bob, grant=request.grant)
+    user_roles_set(user=bob, roles=[], actor=ada)
+    result = access.check_access(
+        principal=User.objects.get(pk=bob.pk),
+        dataset_slug="support-tickets",
+        purpose_slug="ticket-routing",
+    )
+    assert [r["code"] for r in result.decision.reasons] == ["principal_no_role"]
+
+
+def test_whoever_edited_a_purpose_draft_cannot_activate_it(db, alice, petra):
+    from consent import services as consent
+    from governance.errors import NotPermitted
+    from tests.consent.factories import make_purpose
+
+    purpose = make_purpose(
+        "edited", status="draft", owner=alice, legal_basis="legitimate_interests"
+    )
+    consent.purpose_update(
+        purpose=purpose, actor=petra, data_categories=["user.behavior", "user.financial"]
+    )
+    consent.purpose_submit(purpose=purpose, actor=alice)
+    with pytest.raises(NotPermitted, match="created, edited or submitted"):
+        consent.purpose_activate(purpose=purpose, actor=petra)
+
+
+def test_whoever_classified_a_field_cannot_approve_the_dataset(db, petra):
+    from governance.errors import NotPermitted
+
+    both = UserFactory(username="pat", roles=["steward", "privacy_officer"])
+    sam = UserFactory(username="sam", roles=["steward"])
+    dataset = make_dataset(
+        sam, slug="classified", fields={"id": (None, "non_personal", "", "keep")}
+    )
+    catalog.dataset_stewards_set(actor=sam, dataset=dataset, stewards=[sam, both])
+    extra = catalog.field_create(actor=sam, dataset=dataset, name="score")
+    catalog.field_classify(
+        actor=both, field=extra, category=None, role="non_personal", treatment="keep"
+    )
+    catalog.dataset_submit(actor=sam, dataset=dataset, **ANSWERS)
+    with pytest.raises(NotPermitted):
+        catalog.dataset_approve(actor=both, dataset=dataset)
+
+
+def test_reopening_a_retired_dataset_rechecks_its_location(db, alice, tmp_path):
+    from governance.errors import Conflict
+
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    first = make_dataset(alice, slug="reuse-a", storage_kind="csv", location=str(folder))
+    catalog.dataset_retire(actor=alice, dataset=first, reason="moved")
+    make_dataset(alice, slug="reuse-b", storage_kind="csv", location=str(folder))
+    with pytest.raises(Conflict, match="belongs to exactly one dataset"):
+        catalog.dataset_reopen(actor=alice, dataset=first, reason="back")
+    first.refresh_from_db()
+    assert first.status == "retired"
+
+
+def test_a_page_refused_with_a_conflict_is_a_409_page_not_a_500(client, db, alice):
+    dataset = make_dataset(alice, slug="gone")
+    catalog.dataset_retire(actor=alice, dataset=dataset, reason="done")
+    client.force_login(alice)
+    response = client.get("/datasets/gone/edit/")
+    assert response.status_code == 409
+    assert b"retired" in response.content
+
+
+def test_every_api_refusal_is_in_the_ledger(api_client, db, bob, ada):
+    client = as_user(api_client, bob)
+    before = LedgerEntry.objects.count()
+    answers = [
+        client.post(
+            "/api/v1/consent/events",
+            {"namespace": "shop", "subject_id": "c-1", "purpose": "x", "status": "given"},
+            format="json",
+        ),
+        client.post(
+            "/api/v1/datasets/categories/create",
+            {"key": "user.x", "name": "x", "default_role": "sensitive"},
+            format="json",
+        ),
+        client.get("/api/v1/consent/subjects/shop/c-1"),
+        client.post(
+            "/api/v1/access/check",
+            {"dataset": "d", "purpose": "p", "principal": "user:ada"},
+            format="json",
+        ),
+    ]
+    assert [r.status_code for r in answers] == [403, 403, 403, 403]
+    refusals = list(LedgerEntry.objects.filter(pk__gt=0).order_by("id")[before:])
+    assert len([e for e in refusals if e.event.endswith("refused")]) == 4
+
+
+def test_asking_for_a_role_you_do_not_hold_is_forbidden_not_invalid(
+    api_client, approved_for_routing, tickets, bob
+):
+    response = as_user(api_client, bob).post(
+        "/api/v1/access/requests/create",
+        {
+            "dataset": "support-tickets",
+            "purpose": "ticket-routing",
+            "fields": ["email"],
+            "duration_days": 5,
+            "justification": "A justification of twenty characters.",
+            "principal": "role:privacy_officer",
+        },
+        format="json",
+    )
+    assert response.status_code == 403
+
+
+def test_approving_a_draft_dataset_is_a_conflict(api_client, db, alice, petra):
+    make_dataset(alice, slug="still-draft", fields={"id": (None, "non_personal", "", "keep")})
+    response = as_user(api_client, petra).post("/api/v1/datasets/still-draft/approve")
+    assert response.status_code == 409
+
+
+def test_a_superuser_without_a_role_has_no_governance_powers(api_client, db):
+    root = UserFactory(username="root", roles=[])
+    User.objects.filter(pk=root.pk).update(is_superuser=True)
+    root.refresh_from_db()
+    client = as_user(api_client, root)
+    assert (
+        client.post(
+            "/api/v1/consent/filter",
+            {"purpose": "x", "namespace": "shop", "subject_ids": ["c-1"]},
+            format="json",
+        ).status_code
+        == 403
+    )
+    assert client.get("/api/v1/consent/purposes").status_code == 403
+
+
+def test_owner_choices_offer_only_people_who_may_own(db, ada, audrey):
+    from governance.accounts.forms import ServiceAccountCreateForm
+
+    nobody = UserFactory(username="nobody", roles=[])
+    choices = set(ServiceAccountCreateForm().fields["owner"].queryset)
+    assert ada in choices
+    assert audrey not in choices
+    assert nobody not in choices
