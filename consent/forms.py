@@ -4,12 +4,13 @@ import re
 
 from django import forms
 
+from consent import policy
 from consent.identifiers import DEFAULT_NAMESPACE, namespace_problem, subject_id_problem
 from consent.models import MAX_CONSENT_VALIDITY_MONTHS
 from consent.services import purpose_problems
 from consent.services.purposes import MAX_RETENTION_DAYS, MSG_SLUG, SLUG
 from consent.vocab import LegalBasis, SpecialCategoryCondition
-from governance.accounts.selectors import person_choices
+from governance.accounts.models import User
 
 _SPLIT = re.compile(r"[\n,]+")
 
@@ -68,7 +69,12 @@ class PurposeForm(forms.Form):
     controller_contact = forms.CharField(
         max_length=254, help_text="Address or page of the controller or DPO"
     )
-    owner = forms.ModelChoiceField(queryset=person_choices(), to_field_name="username")
+    owner = forms.ModelChoiceField(
+        queryset=User.objects.filter(policy.purpose_owner_candidates())
+        .distinct()
+        .order_by("username"),
+        to_field_name="username",
+    )
 
     def __init__(self, *args, editing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)

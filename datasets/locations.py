@@ -6,9 +6,10 @@ the same database, a table name in another case). ``physical_location`` turns a 
 ``Location`` that means the place itself:
 
 - files and folders: the resolved absolute path (symlinks followed);
-- PostgreSQL tables: the database the connection URL reaches (host, port, database) and the
-  table, compared case-insensitively (conservative: two names that *might* be one table are
-  treated as one);
+- PostgreSQL tables: the database the connection URL reaches — its host's addresses (resolved,
+  every loopback address being one machine), port and database name, with libpq's query
+  overrides (``?dbname=``, ``?port=``, ``?host=``) applied — and the table, compared
+  case-insensitively (conservative: two names that *might* be one table are treated as one);
 - other stores (``s3://bucket/prefix``, ...): the location text, normalised.
 
 ``overlaps`` says whether two locations can touch the same data: equal, or one inside the other
@@ -20,7 +21,10 @@ The rule that uses it — a physical location belongs to exactly one dataset —
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import ipaddress
+import socket
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
@@ -34,10 +38,11 @@ _LOCAL_HOSTS = {"", "localhost", "127.0.0.1", "::1", "[::1]"}
 @dataclass(frozen=True)
 class Location:
     kind: str  # file | table | uri | none
-    # file: the resolved path; table: "host:port/database" ("?" when the connection is not
-    # known); uri: the normalised text
+    # file: the resolved path; table: "port/database" ("?" when the connection is not known);
+    # uri: the normalised text
     where: str = ""
     table: str = ""  # table: "schema.table", lowercased
+    addresses: frozenset[str] = field(default_factory=frozenset)  # table: the host's addresses
 
     @property
     def is_known(self) -> bool:
@@ -70,16 +75,69 @@ def connection_names() -> list[str]:
     )
 
 
-def database_of(url: str | None) -> str:
-    """``host:port/database`` of a postgres URL; ``?`` when unknown."""
+@functools.lru_cache(maxsize=256)
+def _addresses(host: str) -> frozenset[str]:
+    """The addresses a host name reaches; every loopback address (and a Unix socket) is this
+    machine, ``local``."""
+    if not host or host.startswith("/") or host.lower() in _LOCAL_HOSTS:
+        return frozenset({"local"})
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return frozenset({host.lower()})
+    found = set()
+    for info in infos:
+        try:
+            address = ipaddress.ip_address(str(info[4][0]).split("%")[0])
+        except ValueError:
+            continue
+        found.add("local" if address.is_loopback else str(address))
+    return frozenset(found or {host.lower()})
+
+
+def database_of(url: str | None) -> tuple[frozenset[str], str]:
+    """(host addresses, "port/database") of a postgres URL, libpq's query overrides applied;
+    (∅, "?") when unknown."""
     if not url:
-        return "?"
-    parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
-    host = "localhost" if host in _LOCAL_HOSTS else host
-    port = parts.port or 5432
-    database = unquote(parts.path.lstrip("/")) or unquote(parts.username or "")
-    return f"{host}:{port}/{database}"
+        return frozenset(), "?"
+    try:
+        from psycopg.conninfo import conninfo_to_dict
+
+        params = conninfo_to_dict(url)
+    except Exception:  # not a URL libpq understands: compare it as text
+        parts = urlsplit(url)
+        params = {
+            "host": parts.hostname or "",
+            "port": parts.port,
+            "dbname": unquote(parts.path.lstrip("/")),
+            "user": unquote(parts.username or ""),
+        }
+    hosts = [h for h in str(params.get("hostaddr") or params.get("host") or "").split(",")]
+    addresses = frozenset().union(*(_addresses(h.strip()) for h in hosts)) if hosts else {"local"}
+    port = str(params.get("port") or 5432).split(",")[0]
+    database = str(params.get("dbname") or params.get("user") or "")
+    return frozenset(addresses), f"{port}/{database}"
+
+
+def resolve_file(location: str) -> Path:
+    """The file or folder a location names — the one reading shared by the location rule, the
+    retention connectors and the scanner. ``file://`` URIs are paths; a relative path is
+    relative to the project directory (the same for the web process and the workers,
+    whatever their working directory); symlinks are followed. ``~`` is not expanded (it would
+    mean another folder for each process user): catalog services refuse it."""
+    location = (location or "").strip()
+    if location.lower().startswith("file:"):
+        location = unquote(urlsplit(location).path)
+    path = Path(location)
+    if not path.is_absolute():
+        path = Path(settings.BASE_DIR) / path
+    return path.resolve()
+
+
+def table_location(url: str | None, table: str) -> Location:
+    """A table on the database ``url`` reaches."""
+    addresses, where = database_of(url)
+    return Location(TABLE, where, table.strip().lower(), addresses)
 
 
 def physical_location(*, storage_kind: str, location: str, connection: str = "") -> Location:
@@ -87,11 +145,9 @@ def physical_location(*, storage_kind: str, location: str, connection: str = "")
     if not location:
         return Location(NONE)
     if storage_kind in FILE_KINDS:
-        if location.startswith("file://"):
-            location = unquote(urlsplit(location).path)
-        return Location(FILE, str(Path(location).expanduser().resolve()))
+        return Location(FILE, str(resolve_file(location)))
     if storage_kind == "postgres_table":
-        return Location(TABLE, database_of(connection_url(connection)), location.lower())
+        return table_location(connection_url(connection), location)
     return Location(URI, location.rstrip("/").lower())
 
 
@@ -100,8 +156,9 @@ def overlaps(a: Location, b: Location) -> bool:
         return False
     if a.kind == TABLE:
         # An unknown database might be either one: conservative.
-        same_database = a.where == b.where or "?" in (a.where, b.where)
-        return same_database and a.table == b.table
+        if "?" in (a.where, b.where):
+            return a.table == b.table
+        return a.where == b.where and bool(a.addresses & b.addresses) and a.table == b.table
     if a.kind == FILE:
         first, second = PurePosixPath(a.where), PurePosixPath(b.where)
         return first == second or first.is_relative_to(second) or second.is_relative_to(first)

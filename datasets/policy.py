@@ -11,6 +11,7 @@ officers, never to whoever created the dataset or submitted its review.
 from __future__ import annotations
 
 from django.db.models import Q
+from guardian.models import UserObjectPermission
 from guardian.shortcuts import get_objects_for_user
 
 from datasets.locations import Location, overlaps, physical_location
@@ -18,14 +19,15 @@ from datasets.models import Dataset
 from governance.accounts.models import User
 from governance.accounts.policy import holds_role, is_active_person, sign_off_refusal
 from governance.accounts.roles import Role
-from governance.policy import Refusal, conflict, forbidden, not_found
+from governance.policy import Refusal, conflict, forbidden, holds_permission, not_found
 
 MSG_NOT_FOUND = "No such dataset."
 MSG_MANAGE_FORBIDDEN = "You do not steward this dataset."
 MSG_CREATE_FORBIDDEN = "Only stewards and administrators can add datasets."
 MSG_APPROVE_FORBIDDEN = "Only a privacy officer approves datasets."
 MSG_OWN_SIGN_OFF = (
-    "You created this dataset or submitted its review; another privacy officer must approve it."
+    "You created this dataset, classified its fields or submitted its review; another privacy "
+    "officer must approve it."
 )
 MSG_RETURN_FORBIDDEN = "Only a privacy officer or the dataset's stewards return a review."
 MSG_RETIRED = "This dataset is retired; reopen it first."
@@ -37,6 +39,10 @@ MSG_LOCATION_NEEDS_DRAFT = (
     "Where the dataset lives (storage kind, location, connection) and its subject-id and "
     "event-time fields change only in draft: reopen the dataset first; it then needs a new "
     "privacy review before scans or retention touch the new location."
+)
+MSG_LOCATION_HOME = (
+    "Give the location as an absolute path, or a path relative to the project directory: "
+    "'~' would mean a different folder for each process."
 )
 MSG_LOCATION_TAKEN = (
     "This location is already cataloged as another dataset's, or overlaps one: a physical "
@@ -66,7 +72,15 @@ _SEES_ALL = (Role.PRIVACY_OFFICER, Role.AUDITOR, Role.ADMIN)
 
 def is_steward_of(user: User | None, dataset: Dataset) -> bool:
     """Holds the steward role now and was made steward of this dataset."""
-    return holds_role(user, Role.STEWARD) and user.has_perm("datasets.change_dataset", dataset)
+    if not holds_role(user, Role.STEWARD) or dataset.pk is None:
+        return False
+    # guardian's own check says yes to any superuser; stewardship is only the permission given
+    return UserObjectPermission.objects.filter(
+        user=user,
+        permission__codename="change_dataset",
+        permission__content_type__app_label="datasets",
+        object_pk=str(dataset.pk),
+    ).exists()
 
 
 def stewarded_by(user: User | None) -> Q:
@@ -74,7 +88,11 @@ def stewarded_by(user: User | None) -> Q:
     if not holds_role(user, Role.STEWARD):
         return Q(pk__in=[])
     ids = get_objects_for_user(
-        user, "datasets.change_dataset", klass=Dataset, accept_global_perms=False
+        user,
+        "datasets.change_dataset",
+        klass=Dataset,
+        accept_global_perms=False,
+        with_superuser=False,
     ).values("pk")
     return Q(pk__in=ids)
 
@@ -164,7 +182,10 @@ def may_scan(user: User | None, dataset: Dataset) -> Refusal | None:
 def may_approve(user: User | None, dataset: Dataset) -> Refusal | None:
     """The legal sign-off: a privacy officer (an administrator's "every permission" does not
     cover it), never the dataset's creator nor the submitter of the review being approved."""
-    if not (holds_role(user, Role.PRIVACY_OFFICER) and user.has_perm("datasets.approve_dataset")):
+    if not (
+        holds_role(user, Role.PRIVACY_OFFICER)
+        and holds_permission(user, "datasets.approve_dataset")
+    ):
         return forbidden(MSG_APPROVE_FORBIDDEN)
     review = dataset.reviews.order_by("-version").only("submitted_by_id").first()
     return sign_off_refusal(
@@ -172,12 +193,16 @@ def may_approve(user: User | None, dataset: Dataset) -> Refusal | None:
         message=MSG_OWN_SIGN_OFF,
         created_by_id=dataset.created_by_id,
         submitted_by_id=review.submitted_by_id if review else None,
+        contributed=dataset.fields.filter(classified_by=user).exists(),
     )
 
 
 def awaiting_approval_by(user: User | None) -> Q:
     """Datasets in review that ``user`` may approve (filter form of ``may_approve``)."""
-    if not (holds_role(user, Role.PRIVACY_OFFICER) and user.has_perm("datasets.approve_dataset")):
+    if not (
+        holds_role(user, Role.PRIVACY_OFFICER)
+        and holds_permission(user, "datasets.approve_dataset")
+    ):
         return Q(pk__in=[])
     from django.db.models import OuterRef, Subquery
 
@@ -185,7 +210,7 @@ def awaiting_approval_by(user: User | None) -> Q:
 
     latest = DatasetReview.objects.filter(dataset=OuterRef("pk")).order_by("-version")
     own = Dataset.objects.annotate(submitter=Subquery(latest.values("submitted_by_id")[:1])).filter(
-        Q(created_by=user) | Q(submitter=user)
+        Q(created_by=user) | Q(submitter=user) | Q(fields__classified_by=user)
     )
     return Q(status=Dataset.Status.IN_REVIEW) & ~Q(pk__in=own.values("pk"))
 
@@ -198,7 +223,7 @@ def may_return(user: User | None, dataset: Dataset) -> Refusal | None:
 
 
 def may_extend_taxonomy(user: User | None) -> Refusal | None:
-    if holds_role(user, Role.ADMIN) and user.has_perm("datasets.add_datacategory"):
+    if holds_role(user, Role.ADMIN) and holds_permission(user, "datasets.add_datacategory"):
         return None
     return forbidden(MSG_CATEGORY_FORBIDDEN)
 

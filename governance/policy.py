@@ -55,6 +55,28 @@ def invalid(message: str, **extra: Any) -> Refusal:
     return Refusal(message, ApplicationError, extra)
 
 
+def holds_permission(user, perm: str) -> bool:
+    """The account holds ``perm`` ("app_label.codename") through its groups (roles) or given
+    to it directly — unlike ``User.has_perm``, the superuser flag counts for nothing here:
+    superuser is Django admin's switch, not a governance role. Inactive accounts hold nothing.
+    Read once per account instance."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    cached = user.__dict__.get("_governed_perms")
+    if cached is None:
+        from django.contrib.auth.models import Permission
+        from django.db.models import Q
+
+        cached = {
+            f"{app}.{codename}"
+            for app, codename in Permission.objects.filter(
+                Q(group__user=user) | Q(user=user)
+            ).values_list("content_type__app_label", "codename")
+        }
+        user.__dict__["_governed_perms"] = cached
+    return perm in cached
+
+
 def require(refusal: Refusal | None) -> None:
     """Raise the refusal's error, if there is one."""
     if refusal is not None:

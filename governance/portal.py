@@ -18,13 +18,16 @@ from typing import Any
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
+from django.template.response import TemplateResponse
 
 from governance.errors import ApplicationError, NotFound, NotPermitted
 from governance.policy import Refusal
 
 
 def domain_errors(view):
-    """Missing objects become 404 pages and refusals 403 pages, wherever they are raised."""
+    """Missing objects become 404 pages, refusals 403 pages (recorded in the ledger unless a
+    service did already), and any other refusal that reaches the view (a conflict, bad input
+    in the address) a page with its status and message — never a 500."""
 
     @wraps(view)
     def wrapped(request, *args, **kwargs):
@@ -33,9 +36,34 @@ def domain_errors(view):
         except NotFound as error:
             raise Http404(error.message) from None
         except NotPermitted as error:
+            record_unrecorded(request, error)
             raise PermissionDenied(error.message) from None
+        except ApplicationError as error:
+            return TemplateResponse(
+                request,
+                "errors/refused.html",
+                {"reason": error.message, "status": error.status_code},
+                status=error.status_code,
+            )
 
     return wrapped
+
+
+def record_unrecorded(request, error: ApplicationError) -> None:
+    """Put a refusal in the ledger unless the service that raised it did (``records_refusal``
+    marks what it recorded): every refusal ends up there exactly once."""
+    if getattr(error, "recorded", False):
+        return
+    from governance.audit.services import record_refusal
+
+    user = getattr(request, "user", None)
+    record_refusal(
+        "portal.refused" if not request.path.startswith("/api/") else "api.refused",
+        error,
+        actor=user if getattr(user, "is_authenticated", False) else None,
+        data={"method": request.method, "path": request.path[:300]},
+    )
+    error.recorded = True
 
 
 def refuse(

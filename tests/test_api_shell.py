@@ -140,31 +140,40 @@ def test_a_bug_is_500_in_the_error_shape_with_the_request_id(client, bob):
 
 
 def test_service_account_token_call_records_the_service_account_as_actor(api_client, ada, bob):
-    # given a provisioning job whose service account holds the admin role, with a token
+    # given a source system's service account, allowed to record consent, with a token
     from oauth2_provider.models import AccessToken
 
+    from consent.models import ConsentEvent
     from governance.audit.models import LedgerEntry
+    from tests.consent.factories import grant, make_purpose
 
-    provisioner, _ = make_service_account(ada, name="provisioner", roles=["admin"])
-    token = _token_for(provisioner)
-    # when it creates a service account through the API
+    make_purpose("churn-model")
+    source, _ = make_service_account(ada, name="web-shop")
+    grant(source.user, "add_consentevent")
+    token = _token_for(source)
+    # when it records a consent event through the API
     response = api_client.post(
-        "/api/v1/service-accounts/create",
-        {"name": "nightly-train", "owner": "bob"},
+        "/api/v1/consent/events",
+        {
+            "namespace": "shop",
+            "subject_id": "c-1",
+            "purpose": "churn-model",
+            "status": "given",
+            "occurred_at": "2026-01-10T09:30:00Z",
+            "notice_version": 1,
+            "collection_method": "web_form",
+        },
         format="json",
         HTTP_AUTHORIZATION=f"Bearer {token}",
     )
-    # then the model diffs and the domain event name the service account as actor
+    # then the domain event names the service account as actor
     assert response.status_code == 201, response.content
-    assert response["Cache-Control"] == "no-store"
-    created = ServiceAccount.objects.get(name="nightly-train")
-    entries = LedgerEntry.objects.filter(
-        object_pk=str(created.pk), content_type__model="serviceaccount"
-    )
-    assert {e.event for e in entries} == {"model.created", "service_account.created"}
-    assert {e.actor_id for e in entries} == {provisioner.user_id}
-    assert {e.actor_label for e in entries} == {"svc.provisioner"}
-    assert AccessToken.objects.filter(application=provisioner.application).count() == 1
+    created = ConsentEvent.objects.get()
+    entries = LedgerEntry.objects.filter(event="consent.recorded")
+    assert [e.object_pk for e in entries] == [str(created.pk)]
+    assert {e.actor_id for e in entries} == {source.user_id}
+    assert {e.actor_label for e in entries} == {"svc.web-shop"}
+    assert AccessToken.objects.filter(application=source.application).count() == 1
 
 
 def _token_for(account) -> str:

@@ -222,6 +222,7 @@ def purpose_create(
         }
     )
     _raise_first(purpose_problems(fields))
+    require(policy.may_own_purpose(owner))
     if Purpose.objects.filter(slug=slug).exists():
         raise Conflict(MSG_SLUG_TAKEN, {"field": "slug"})
     # django-auditlog records the new row (and every later edit of the draft).
@@ -249,10 +250,14 @@ def purpose_update(*, purpose: Purpose, actor: User | None, **changes: Any) -> P
     changed = [name for name in EDITABLE_FIELDS if fields[name] != current[name]]
     if not changed:
         return purpose
+    if "owner" in changed:
+        require(policy.may_own_purpose(fields["owner"]))
     for name in changed:
         setattr(purpose, name, fields[name])
     purpose.updated_at = timezone.now()
     purpose.save(update_fields=[*changed, "updated_at"])
+    if actor is not None:
+        purpose.editors.add(actor)  # none of them signs this version off
     return purpose
 
 

@@ -14,7 +14,7 @@ from guardian.shortcuts import (
 )
 
 from datasets import policy
-from datasets.locations import connection_names, connection_url
+from datasets.locations import FILE_KINDS, connection_names, connection_url
 from datasets.models import DataCategory, Dataset, Field, Tag
 from datasets.services.common import lock_locations, refresh_sensitivity
 from datasets.taxonomy import Role, Special
@@ -81,6 +81,11 @@ def _tags(names) -> list[Tag]:
     return tags
 
 
+def _check_location(storage_kind: str, location: str) -> None:
+    if storage_kind in FILE_KINDS and location.startswith("~"):
+        raise ApplicationError(policy.MSG_LOCATION_HOME, {"field": "location"})
+
+
 def _check_connection(storage_kind: str, connection: str) -> None:
     if not connection:
         return
@@ -118,6 +123,7 @@ def dataset_create(
     if storage_kind not in Dataset.StorageKind.values:
         raise ApplicationError(MSG_STORAGE_INVALID, {"field": "storage_kind"})
     location, connection = (location or "").strip(), (connection or "").strip()
+    _check_location(storage_kind, location)
     _check_connection(storage_kind, connection)
     owner = owner or actor
     if owner.is_service_account or not owner.is_active:
@@ -167,6 +173,10 @@ def dataset_update(*, actor: User, dataset: Dataset, tags=None, **changes) -> Da
     for name in ("location", "connection"):
         if name in changes:
             changes[name] = (changes[name] or "").strip()
+    _check_location(
+        changes.get("storage_kind", dataset.storage_kind),
+        changes.get("location", dataset.location),
+    )
     _check_connection(
         changes.get("storage_kind", dataset.storage_kind),
         changes.get("connection", dataset.connection),

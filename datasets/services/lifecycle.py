@@ -9,9 +9,10 @@ from django.utils import timezone
 from datasets import policy
 from datasets.models import Dataset, DatasetReview
 from datasets.rules import transition_target
+from datasets.services.common import lock_locations
 from governance.accounts.models import User
 from governance.audit import services as audit
-from governance.errors import ApplicationError
+from governance.errors import ApplicationError, Conflict
 from governance.policy import require
 
 MIN_ANSWER = 10
@@ -44,7 +45,7 @@ def _lock(dataset: Dataset) -> Dataset:
 def _move(dataset: Dataset, action: str) -> tuple[str, str]:
     target = transition_target(action, dataset.status)
     if target is None:
-        raise ApplicationError(
+        raise Conflict(
             MSG_TRANSITION.format(status=dataset.get_status_display().lower(), verb=_VERBS[action]),
             {"status": dataset.status, "action": action},
         )
@@ -190,11 +191,15 @@ def dataset_return(*, actor: User, dataset: Dataset, note: str) -> Dataset:
 @audit.records_refusal("dataset.reopen_refused", target="dataset", actor="actor")
 @transaction.atomic
 def dataset_reopen(*, actor: User, dataset: Dataset, reason: str) -> Dataset:
-    """Back to draft to change it; approving it again takes a new review."""
+    """Back to draft to change it; approving it again takes a new review. A retired dataset
+    gave up its location: it claims it again, if no other dataset holds it meanwhile."""
     dataset = _lock(dataset)
     require(policy.may_manage(actor, dataset))
     if not (reason or "").strip():
         raise ApplicationError(MSG_NOTE_REQUIRED, {"field": "reason"})
+    if dataset.status == Dataset.Status.RETIRED:
+        lock_locations()
+        require(policy.location_refusal(policy.location_of(dataset), dataset=dataset))
     before, after = _move(dataset, "reopen")
     dataset.approved_at = None
     dataset.approved_by = None

@@ -19,8 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from datasets import policy
-from datasets.locations import TABLE as TABLE_LOCATION
-from datasets.locations import Location, database_of, physical_location
+from datasets.locations import physical_location, resolve_file, table_location
 from datasets.models import DataCategory, Dataset, Field, Scan, Suggestion
 from datasets.scanner import SampleError, SampleSource, read_sample, scan_sample
 from datasets.services.catalog import _field_add, apply_classification
@@ -128,7 +127,7 @@ def scan_start(
         }
     elif path:
         fmt = _format_of(path)
-        resolved = Path(path).resolve()
+        resolved = resolve_file(path)
         roots = settings.SCANNER_FILE_ROOTS
         if not any(resolved.is_relative_to(root) for root in roots):
             raise ApplicationError(
@@ -165,11 +164,7 @@ def scan_start(
             )
         if not TABLE.match(table or ""):
             raise ApplicationError(MSG_TABLE_INVALID, {"field": "table"})
-        require(
-            policy.source_refusal(
-                dataset, Location(TABLE_LOCATION, database_of(url), table.lower())
-            )
-        )
+        require(policy.source_refusal(dataset, table_location(url, table)))
         _check_table(url, connection_name, table)
         fields |= {
             "source_kind": Scan.SourceKind.POSTGRES_TABLE,
@@ -316,8 +311,14 @@ def _save_results(*, scan_id: int, sample, proposals) -> Scan:
     existing = {f.name: f for f in dataset.fields.select_related("category")}
     counts = {status: 0 for status in Suggestion.Status.values}
     new_fields = 0
+    unlisted: list[str] = []
     for proposal in proposals:
         field = existing.get(proposal.column)
+        if field is None and dataset.status != Dataset.Status.DRAFT:
+            # Fields change only in draft (with a new review): an approved dataset's new column
+            # is reported, not added.
+            unlisted.append(proposal.column)
+            continue
         if field is None:
             values = [row.get(proposal.column) for row in sample.rows]
             field = _field_add(dataset=dataset, name=proposal.column, data_type=_infer_type(values))
@@ -379,6 +380,7 @@ def _save_results(*, scan_id: int, sample, proposals) -> Scan:
         "suggested": counts["suggested"],
         "kept": counts["kept"],
         "new_fields": new_fields,
+        "unlisted_columns": unlisted,
         "personal_columns": sum(1 for p in proposals if p.category),
         "unclassified": sum(1 for p in proposals if not p.role),
     }

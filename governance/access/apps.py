@@ -8,6 +8,8 @@ class AccessConfig(AppConfig):
     label = "access"
     verbose_name = "Access governance"
     default_auto_field = "django.db.models.BigAutoField"
+    # Read by governance.accounts.policy.may_transfer_service_account (no upward import).
+    service_account_owner_conflict = "governance.access.policy.owner_conflict"
 
     role_permissions = {
         "engineer": {"access.add_accessrequest", "access.view_grant"},

@@ -14,6 +14,10 @@ REASONS = {
     "principal_inactive": "The caller's account is inactive or revoked.",
     "owner_inactive": "The service account's accountable owner is inactive or no longer holds "
     "a role that may run jobs.",
+    "principal_no_role": "The caller holds no role that works with data (engineer, steward, "
+    "privacy officer, administrator).",
+    "field_unclassified": "Nobody classified this field yet, so no treatment is known: it is "
+    "not released.",
     "no_grant": "You hold no grant for this dataset and purpose.",
     "purpose_unknown": "No purpose with this slug exists.",
     "dataset_not_approved": "The dataset is not approved in the catalog.",
@@ -49,6 +53,7 @@ class Facts:
     principal_active: bool
     dataset_found: bool
     owner_active: bool = True  # a service account's accountable owner (people: always)
+    principal_has_role: bool = True  # a person holds a role that works with data
     dataset_status: str | None = None
     dataset_sensitivity: str | None = None
     dataset_fields: dict[str, str] = field(default_factory=dict)  # name -> treatment
@@ -100,6 +105,8 @@ def decide(facts: Facts) -> Decision:
         return _deny(_reason("principal_inactive"))
     if not facts.owner_active:
         return _deny(_reason("owner_inactive"))
+    if not facts.principal_has_role:
+        return _deny(_reason("principal_no_role"))
     # Callers without any grant on the dataset learn nothing about it, not even whether it
     # exists (docs/adr/0006-check-api.md).
     if not facts.dataset_found or not facts.any_grant_on_dataset:
@@ -144,6 +151,9 @@ def decide(facts: Facts) -> Decision:
     not_granted = sorted(f for f in fields if f in facts.dataset_fields and f not in grant.fields)
     if not_granted:
         reasons.append(_reason("field_not_granted", fields=not_granted))
+    unclassified = sorted(f for f in fields if facts.dataset_fields.get(f) == "")
+    if unclassified:
+        reasons.append(_reason("field_unclassified", fields=unclassified))
     if not grant.acknowledged:
         reasons.append(_reason("acknowledgement_missing", grant=grant.id))
     expires_at = grant.expires_at

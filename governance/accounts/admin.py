@@ -12,11 +12,19 @@ from django.contrib.auth.admin import GroupAdmin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.contrib.auth.forms import UserChangeForm
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 
+from governance.accounts import policy
 from governance.accounts.models import ServiceAccount, User
 from governance.accounts.roles import Role
 from governance.accounts.services import user_deactivate, user_roles_set
+from governance.audit.services import record_refusal
 from governance.errors import ApplicationError
+
+MSG_NO_PASSWORD_CHANGE = (
+    "Passwords are not set in Django admin: people set their own; operators can run "  # noqa: S105
+    "manage.py changepassword on the server."
+)
 
 
 class RolesUserChangeForm(UserChangeForm):
@@ -27,11 +35,24 @@ class RolesUserChangeForm(UserChangeForm):
         help_text="Changed through the roles service: recorded in the ledger; nobody changes "
         "their own roles.",
     )
+    actor = None  # set per request by UserAdmin.get_form
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:
             self.fields["roles"].initial = self.instance.roles
+
+    def clean(self):
+        """A refused role change refuses the whole form: nothing of it is saved."""
+        cleaned = super().clean()
+        if "roles" in self.changed_data and self.instance.pk is not None:
+            refusal = policy.may_change_roles(self.actor, self.instance)
+            if refusal is not None:
+                record_refusal(
+                    "user.roles_refused", refusal.error(), target=self.instance, actor=self.actor
+                )
+                self.add_error("roles", refusal.message)
+        return cleaned
 
 
 @admin.register(User)
@@ -60,6 +81,30 @@ class UserAdmin(DjangoUserAdmin):
         "date_joined",
     )
     actions = ["deactivate"]
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if issubclass(form, RolesUserChangeForm):
+            form = type(form.__name__, (form,), {"actor": request.user})
+        return form
+
+    def user_change_password(self, request, id, form_url=""):
+        # People set their own passwords; an administrator who could set anyone's could sign
+        # in as a privacy officer or a superuser. Operators: manage.py changepassword.
+        raise PermissionDenied(MSG_NO_PASSWORD_CHANGE)
+
+    def _superuser_account(self, request, obj) -> bool:
+        return obj is not None and obj.is_superuser and not request.user.is_superuser
+
+    def has_view_permission(self, request, obj=None):
+        if self._superuser_account(request, obj):
+            return False
+        return super().has_view_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        if self._superuser_account(request, obj):
+            return False
+        return super().has_change_permission(request, obj)
 
     def has_delete_permission(self, request, obj=None):
         # People leave: deactivate them. Deleting would orphan their audit trail (and the
@@ -119,3 +164,28 @@ class RoleGroupAdmin(GroupAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return obj is None or obj.name not in Role.values
+
+
+# OAuth2 clients are service accounts: created, rotated and revoked through their services (which
+# show a secret once and write the ledger), never edited here. Tokens are not browsable either.
+def _unregister_oauth_models() -> None:
+    from oauth2_provider.models import (
+        get_access_token_model,
+        get_application_model,
+        get_grant_model,
+        get_id_token_model,
+        get_refresh_token_model,
+    )
+
+    for model in (
+        get_application_model(),
+        get_access_token_model(),
+        get_refresh_token_model(),
+        get_grant_model(),
+        get_id_token_model(),
+    ):
+        if admin.site.is_registered(model):
+            admin.site.unregister(model)
+
+
+_unregister_oauth_models()

@@ -7,6 +7,7 @@ from django.apps import apps
 from django.urls import NoReverseMatch, reverse
 
 from governance.accounts.roles import Role
+from governance.policy import holds_permission
 
 
 def navigation(request) -> dict:
@@ -15,8 +16,8 @@ def navigation(request) -> dict:
         return {"nav_items": [], "user_roles": []}
     roles = set(user.roles)
     items = [("Dashboard", reverse("dashboard"), "dashboard")]
-    if roles & {Role.ADMIN, Role.ENGINEER, Role.PRIVACY_OFFICER, Role.AUDITOR} or user.has_perm(
-        "accounts.view_serviceaccount"
+    if roles & {Role.ADMIN, Role.ENGINEER, Role.PRIVACY_OFFICER, Role.AUDITOR} or holds_permission(
+        user, "accounts.view_serviceaccount"
     ):
         items.append(("Service accounts", reverse("service-account-list"), "service-accounts"))
     items.extend(_app_navigation(user))
@@ -35,7 +36,7 @@ def _app_navigation(user) -> list[tuple[str, str, str]]:
         for entry in getattr(app_config, "portal_nav", []):
             perms = entry.get("perm") or []
             perms = [perms] if isinstance(perms, str) else list(perms)
-            if perms and not any(user.has_perm(p) for p in perms):
+            if perms and not any(holds_permission(user, p) for p in perms):
                 continue
             try:
                 items.append((entry["label"], reverse(entry["url"]), entry["key"]))

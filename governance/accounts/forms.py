@@ -4,7 +4,8 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.cache import cache
 
-from governance.accounts.selectors import person_choices
+from governance.accounts import policy
+from governance.accounts.models import User
 from governance.accounts.services import MSG_NAME_INVALID, SERVICE_ACCOUNT_NAME
 
 LOCKOUT_ATTEMPTS = 10
@@ -46,10 +47,20 @@ class LoginForm(AuthenticationForm):
         cache.delete(_lockout_key(user.get_username()))
 
 
+def _owner_choices():
+    """People who may own a service account (the rule's filter form: the service refuses
+    anyone else)."""
+    return (
+        User.objects.filter(policy.service_account_owner_candidates())
+        .distinct()
+        .order_by("username")
+    )
+
+
 class ServiceAccountCreateForm(forms.Form):
     name = forms.CharField(max_length=64, help_text="e.g. fraud-model-training")
     owner = forms.ModelChoiceField(
-        queryset=person_choices(),
+        queryset=_owner_choices(),
         to_field_name="username",
         help_text="The person accountable for this training job.",
     )
@@ -68,7 +79,7 @@ class ServiceAccountRevokeForm(forms.Form):
 
 class ServiceAccountTransferForm(forms.Form):
     owner = forms.ModelChoiceField(
-        queryset=person_choices(),
+        queryset=_owner_choices(),
         to_field_name="username",
         help_text="The person accountable for the job from now on.",
     )

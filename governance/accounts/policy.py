@@ -21,6 +21,13 @@ from governance.accounts.roles import Role
 from governance.policy import Refusal, forbidden, invalid
 
 MSG_ROLES_FORBIDDEN = "Only an administrator can change roles."
+MSG_ROLES_PEOPLE_ONLY = (
+    "Roles are for people. A service account acts through its grants and the capabilities "
+    "given to it (manage.py consent_grant), and answers to its owner."
+)
+MSG_TRANSFER_TO_SELF = (
+    "Nobody names themselves the owner of a service account; another administrator must."
+)
 MSG_OWN_ROLES = "Nobody changes their own roles; ask another administrator."
 MSG_SUPERUSER_ONLY = "Only a superuser grants or removes superuser status."
 MSG_OWN_SUPERUSER = "Nobody changes their own superuser status."
@@ -37,6 +44,9 @@ MSG_OWNER_INACTIVE = (
     "its owner must be changed before it can be used again."
 )
 MSG_SA_REVOKED = "This service account is revoked."
+MSG_NO_DATA_ROLE = (
+    "You hold no role that works with data (engineer, steward, privacy officer, administrator)."
+)
 MSG_ACCOUNT_INACTIVE = "This account is inactive."
 
 #: Roles whose holders may own (be accountable for) a service account. Auditors only read.
@@ -56,29 +66,44 @@ def is_active_person(user: User | None) -> bool:
 
 
 def holds_role(user: User | None, *roles: str) -> bool:
-    """The account is active and holds one of ``roles`` now. A role held by an inactive
-    account gives nothing."""
+    """An active *person* holds one of ``roles`` now. A role held by an inactive account, or by
+    a service account's identity (roles are for people), gives nothing."""
     return bool(
         user is not None
         and getattr(user, "is_authenticated", False)
         and user.is_active
+        and not user.is_service_account
         and user.has_role(*roles)
     )
 
 
 def role_holders(*roles: str) -> Q:
-    """Users holding one of ``roles`` (filter form of ``holds_role``)."""
-    return Q(is_active=True, groups__name__in=list(roles))
+    """Active people holding one of ``roles`` (filter form of ``holds_role``)."""
+    return Q(is_active=True, kind=User.Kind.PERSON, groups__name__in=list(roles))
+
+
+def may_use_data(user: User | None) -> Refusal | None:
+    """A person may use data (grants, filters) only while holding a role that works with it:
+    engineer, steward, privacy officer or administrator."""
+    if holds_role(user, *SERVICE_ACCOUNT_OWNER_ROLES):
+        return None
+    return forbidden(MSG_NO_DATA_ROLE)
 
 
 def sign_off_refusal(
-    actor: User | None, *, message: str, created_by_id=None, submitted_by_id=None
+    actor: User | None,
+    *,
+    message: str,
+    created_by_id=None,
+    submitted_by_id=None,
+    contributed: bool = False,
 ) -> Refusal | None:
-    """Separation of duties: whoever created or submitted a subject of sign-off (a purpose, a
-    dataset review) never signs it off. ``actor=None`` is the system (manage.py, demo data)."""
+    """Separation of duties: whoever created, changed (``contributed``) or submitted a subject
+    of sign-off (a purpose version, a dataset and its classification) never signs it off.
+    ``actor=None`` is the system (manage.py, demo data)."""
     if actor is None:
         return None
-    if actor.pk in {created_by_id, submitted_by_id} - {None}:
+    if contributed or actor.pk in {created_by_id, submitted_by_id} - {None}:
         return forbidden(message)
     return None
 
@@ -87,6 +112,8 @@ def sign_off_refusal(
 
 
 def may_change_roles(actor: User | None, user: User) -> Refusal | None:
+    if user.is_service_account:
+        return forbidden(MSG_ROLES_PEOPLE_ONLY)
     if actor is None:
         return None
     if not (holds_role(actor, Role.ADMIN) and not actor.is_service_account):
@@ -119,6 +146,12 @@ def may_deactivate(actor: User | None, user: User) -> Refusal | None:
 # --- service accounts --------------------------------------------------------------------------
 
 
+def service_account_owner_candidates() -> Q:
+    """People who may own a service account (filter form of ``may_own_service_account``), for
+    the owner choices of forms."""
+    return role_holders(*SERVICE_ACCOUNT_OWNER_ROLES)
+
+
 def may_own_service_account(user: User | None) -> Refusal | None:
     if is_active_person(user) and holds_role(user, *SERVICE_ACCOUNT_OWNER_ROLES):
         return None
@@ -130,6 +163,28 @@ def may_create_service_account(actor: User | None) -> Refusal | None:
     if actor is None or holds_role(actor, Role.ADMIN):
         return None
     return forbidden(MSG_CREATE_SA_FORBIDDEN)
+
+
+def may_transfer_service_account(
+    actor: User | None, account: ServiceAccount, owner: User
+) -> Refusal | None:
+    """Naming a new accountable owner: an administrator, never themselves, never someone who
+    granted or approved the account's access (apps that hand out access say who did, through
+    ``service_account_owner_conflict`` on their AppConfig)."""
+    if refusal := may_create_service_account(actor):
+        return refusal
+    if actor is not None and actor.pk == owner.pk:
+        return forbidden(MSG_TRANSFER_TO_SELF)
+    if refusal := may_own_service_account(owner):
+        return refusal
+    from django.apps import apps
+    from django.utils.module_loading import import_string
+
+    for app_config in apps.get_app_configs():
+        check = getattr(app_config, "service_account_owner_conflict", None)
+        if check and (refusal := import_string(check)(account, owner)):
+            return refusal
+    return None
 
 
 def may_manage_service_account(actor: User | None, account: ServiceAccount) -> Refusal | None:

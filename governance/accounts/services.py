@@ -75,7 +75,13 @@ roles_changed = Signal()  # sender=User, user, before: set[str], after: set[str]
 
 
 def _drop_permission_caches(user: User) -> None:
-    for attr in ("_perm_cache", "_user_perm_cache", "_group_perm_cache", "_roles_cache"):
+    for attr in (
+        "_perm_cache",
+        "_user_perm_cache",
+        "_group_perm_cache",
+        "_roles_cache",
+        "_governed_perms",
+    ):
         user.__dict__.pop(attr, None)
     if hasattr(user, "_prefetched_objects_cache"):
         user._prefetched_objects_cache.pop("groups", None)
@@ -275,11 +281,10 @@ def service_account_transfer(
 ) -> ServiceAccount:
     """Name a new accountable owner (an administrator's act, e.g. when the owner left). The
     secret stays; the new owner must acknowledge the terms of its grants before it is used."""
-    require(policy.may_create_service_account(actor))
     service_account = ServiceAccount.objects.select_for_update().get(pk=service_account.pk)
+    require(policy.may_transfer_service_account(actor, service_account, owner))
     if not service_account.is_active:
         raise Conflict(MSG_ALREADY_REVOKED)
-    require(policy.may_own_service_account(owner))
     reason = (reason or "").strip()
     if not reason:
         raise ApplicationError(MSG_REASON, {"field": "reason"})

@@ -97,6 +97,8 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
         logger.warning("dependency unavailable: %s", type(exc).__name__, exc_info=exc)
         exc = Unavailable(MSG_UNAVAILABLE)
 
+    _record_refusal(context.get("request"), exc)
+
     if isinstance(exc, ApplicationError):
         set_rollback()
         headers = {"Retry-After": retry_after()} if exc.status_code == 503 else {}
@@ -124,6 +126,31 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
             details = {"retry_after_seconds": int(exc.wait or 0)}
     set_rollback()
     return Response(error_body(code, message, details), status=exc.status_code, headers=headers)
+
+
+_SAFE = {"GET", "HEAD", "OPTIONS"}
+
+
+def _record_refusal(request, exc: Exception) -> None:
+    """Every refusal in the ledger, once: 403s always, 404s of writes (a probe for something
+    the caller may not see). Services record their own (``records_refusal``); this records the
+    rest — permission classes, selectors, views."""
+    from governance.errors import NotFound, NotPermitted
+    from governance.portal import record_unrecorded
+
+    if request is None:
+        return
+    if isinstance(exc, exceptions.PermissionDenied):
+        exc = NotPermitted(str(exc.detail))
+    refused = isinstance(exc, NotPermitted) or (
+        isinstance(exc, NotFound) and request.method not in _SAFE
+    )
+    if not refused:
+        return
+    try:
+        record_unrecorded(request, exc)
+    except DatabaseError:  # the database is what failed: the answer still goes out
+        logger.warning("could not record a refusal in the ledger", exc_info=True)
 
 
 def _wants_json(request) -> bool:

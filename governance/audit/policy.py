@@ -5,13 +5,13 @@ account never holds). Nobody may change the ledger: the database refuses it."""
 
 from __future__ import annotations
 
-from governance.policy import Refusal, forbidden
+from governance.policy import Refusal, forbidden, holds_permission
 
 PERMISSION = "audit.view_ledgerentry"
 MSG_NOT_PERMITTED = "Only auditors, privacy officers and administrators may read the audit log."
 
 
 def may_read_ledger(user) -> Refusal | None:
-    if user is not None and getattr(user, "is_active", False) and user.has_perm(PERMISSION):
+    if holds_permission(user, PERMISSION):
         return None
     return forbidden(MSG_NOT_PERMITTED)

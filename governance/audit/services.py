@@ -51,13 +51,14 @@ def record(
     return LedgerEntry.objects.create(**fields)
 
 
-def record_refusal(event: str, error, *, target=None, actor=None) -> LedgerEntry:
+def record_refusal(event: str, error, *, target=None, actor=None, data=None) -> LedgerEntry:
     """Record that ``actor`` was refused (an ApplicationError), in its own transaction: the
-    refused change rolled back, the refusal stays."""
+    refused change rolled back, the refusal stays. Marks the error as recorded, so a caller
+    further up does not record it twice."""
     from django.db import transaction
 
     with transaction.atomic():
-        return record(
+        entry = record(
             action=event,
             target=target,
             actor=actor,
@@ -67,8 +68,11 @@ def record_refusal(event: str, error, *, target=None, actor=None) -> LedgerEntry
                 "details": {
                     k: v for k, v in error.extra.items() if isinstance(v, str | int | list)
                 },
+                **(data or {}),
             },
         )
+    error.recorded = True
+    return entry
 
 
 def records_refusal(event: str, *, target: str | None = None, actor: str = "actor"):

@@ -96,7 +96,7 @@ def grant(user, *codenames: str):
     user.user_permissions.add(
         *Permission.objects.filter(content_type__app_label="consent", codename__in=codenames)
     )
-    for attr in ("_perm_cache", "_user_perm_cache", "_group_perm_cache"):
+    for attr in ("_perm_cache", "_user_perm_cache", "_group_perm_cache", "_governed_perms"):
         user.__dict__.pop(attr, None)
     return user
 

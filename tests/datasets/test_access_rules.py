@@ -180,13 +180,13 @@ def test_api_bad_input_is_a_400_naming_the_field_and_creates_nothing(client, ali
     assert not Dataset.objects.exists()
 
 
-def test_api_transition_from_wrong_state_is_400(client, alice, petra):
+def test_api_transition_from_wrong_state_is_409(client, alice, petra):
     make_dataset(alice, slug="draft-only", fields=BASIC_FIELDS)
     client.force_login(petra)
     response = client.post(
         "/api/v1/datasets/draft-only/approve", {}, content_type="application/json"
     )
-    assert response.status_code == 400
+    assert response.status_code == 409
     assert response.json()["error"]["message"] == "A dataset that is draft cannot be approved."
 
 
