@@ -21,10 +21,10 @@ from django.db.models import Case, IntegerField, Q, Value, When
 from consent.models import Purpose
 from consent.vocab import VALID_FOR_PROCESSING, ConsentStatus
 from governance.accounts.models import User
-from governance.accounts.policy import holds_role, sign_off_refusal
+from governance.accounts.policy import holds_role, role_holders, sign_off_refusal
 from governance.accounts.roles import Role
 from governance.errors import ApplicationError
-from governance.policy import Refusal, forbidden
+from governance.policy import Refusal, forbidden, holds_permission, invalid
 
 MSG_VIEW_FORBIDDEN = "You do not have permission to see purposes."
 MSG_CREATE_FORBIDDEN = "Only stewards and privacy officers can register purposes."
@@ -38,7 +38,7 @@ MSG_ACTIVATE_FORBIDDEN = (
 )
 MSG_RETURN_FORBIDDEN = "Only a privacy officer returns a submitted purpose."
 MSG_OWN_SIGN_OFF = (
-    "You created or submitted this purpose; another privacy officer must activate it."
+    "You created, edited or submitted this purpose; another privacy officer must activate it."
 )
 MSG_NOTICE_FORBIDDEN = "Only stewards and privacy officers can publish privacy notices."
 MSG_HISTORY_FORBIDDEN = (
@@ -70,6 +70,27 @@ MSG_NOT_CONSENT = (
 
 
 # --- which purpose version counts -------------------------------------------------------------
+
+
+def purposes_current(slugs) -> dict[str, Purpose]:
+    """``purpose_current`` for several slugs, in one query."""
+    slugs = set(slugs)
+    if not slugs:
+        return {}
+    found: dict[str, Purpose] = {}
+    for purpose in (
+        Purpose.objects.filter(slug__in=slugs)
+        .annotate(
+            _active_first=Case(
+                When(status=Purpose.Status.ACTIVE, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("slug", "_active_first", "-version")
+    ):
+        found.setdefault(purpose.slug, purpose)
+    return found
 
 
 def purpose_current(slug: str) -> Purpose | None:
@@ -156,27 +177,71 @@ def _perm(user: User | None, perm: str, message: str) -> Refusal | None:
     server already."""
     if user is None:
         return None
-    if user.is_active and user.has_perm(perm):
+    if holds_permission(user, perm):
         return None
     return forbidden(message)
 
 
+def _views_every_purpose(user: User | None) -> bool:
+    return user is None or any(
+        holds_permission(user, perm)
+        for perm in ("consent.view_purpose", "consent.add_consentevent", "consent.query_consent")
+    )
+
+
+def _granted_purpose_slugs(user: User) -> set[str]:
+    """The purposes of the grants ``user`` may use now (a job reads the terms it works under)."""
+    from django.utils import timezone
+
+    from governance.access.models import Grant
+    from governance.access.policy import grants_usable_by
+
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    return set(
+        Grant.objects.filter(grants_usable_by(user))
+        .filter(status=Grant.Status.ACTIVE, expires_at__gt=timezone.now())
+        .values_list("purpose_slug", flat=True)
+    )
+
+
 def may_view_purposes(user: User | None) -> Refusal | None:
-    """People with the view permission, and the service accounts that record or query consent
-    (a source shows subjects the notices; a job reads what the purpose permits)."""
-    if (
-        user is not None
-        and user.is_active
-        and any(
-            user.has_perm(perm) for perm in ("consent.add_consentevent", "consent.query_consent")
-        )
-    ):
+    """People with the view permission; the service accounts that record or query consent (a
+    source shows subjects the notices; a job reads what the purpose permits); and anyone with a
+    usable grant, for the purposes of their grants (``purposes_visible_to``)."""
+    if _views_every_purpose(user) or _granted_purpose_slugs(user):
         return None
     return _perm(user, "consent.view_purpose", MSG_VIEW_FORBIDDEN)
 
 
+def purposes_visible_to(user: User | None) -> Q:
+    """Which purposes (every version, with their notices) ``user`` may read; call after
+    ``may_view_purposes``."""
+    if _views_every_purpose(user):
+        return Q()
+    return Q(slug__in=_granted_purpose_slugs(user))
+
+
 def may_create_purpose(user: User | None) -> Refusal | None:
     return _perm(user, "consent.add_purpose", MSG_CREATE_FORBIDDEN)
+
+
+PURPOSE_OWNER_ROLES = (Role.STEWARD, Role.PRIVACY_OFFICER, Role.ADMIN)
+MSG_OWNER_NOT_ELIGIBLE = (
+    "A purpose's owner is a person who may change purposes: a steward, a privacy officer or an "
+    "administrator."
+)
+
+
+def may_own_purpose(user: User | None) -> Refusal | None:
+    if holds_role(user, *PURPOSE_OWNER_ROLES):
+        return None
+    return invalid(MSG_OWNER_NOT_ELIGIBLE, field="owner")
+
+
+def purpose_owner_candidates() -> Q:
+    """People who may own a purpose (filter form of ``may_own_purpose``)."""
+    return role_holders(*PURPOSE_OWNER_ROLES)
 
 
 def _owns(user: User, purpose: Purpose) -> bool:
@@ -206,6 +271,9 @@ def may_activate(user: User | None, purpose: Purpose) -> Refusal | None:
         message=MSG_OWN_SIGN_OFF,
         created_by_id=purpose.created_by_id,
         submitted_by_id=purpose.submitted_by_id,
+        contributed=user is not None
+        and purpose.pk is not None
+        and purpose.editors.filter(pk=user.pk).exists(),
     )
 
 
@@ -216,7 +284,7 @@ def activatable_by(user: User | None) -> Q:
         return submitted
     if not holds_role(user, Role.PRIVACY_OFFICER):
         return Q(pk__in=[])
-    return submitted & ~Q(created_by=user) & ~Q(submitted_by=user)
+    return submitted & ~Q(created_by=user) & ~Q(submitted_by=user) & ~Q(editors=user)
 
 
 def may_return(user: User | None) -> Refusal | None:
@@ -236,8 +304,9 @@ def may_publish_notice(user: User | None, purpose: Purpose) -> Refusal | None:
 def may_read_history(user: User | None) -> Refusal | None:
     if user is None:
         return None
-    if user.is_active and any(
-        user.has_perm(perm) for perm in ("consent.view_consentevent", "consent.add_consentevent")
+    if any(
+        holds_permission(user, perm)
+        for perm in ("consent.view_consentevent", "consent.add_consentevent")
     ):
         return None
     return forbidden(MSG_HISTORY_FORBIDDEN)

@@ -33,6 +33,11 @@ class Conflict(ApplicationError):
     code = "conflict"
 
 
+class PayloadTooLarge(ApplicationError):
+    status_code = 413
+    code = "payload_too_large"
+
+
 class Unavailable(ApplicationError):
     status_code = 503
     code = "unavailable"

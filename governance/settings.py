@@ -503,6 +503,12 @@ RETENTION_FILE_ROOTS = [
         "Folders whose files retention may rewrite and delete (nothing outside).",
     )
 ]
+CONSENT_FILTER_MAX_IDS = env_int(
+    "CONSENT_FILTER_MAX_IDS",
+    100_000,
+    "Most subject ids one POST /api/v1/consent/filter takes (more: 413); the export has no limit.",
+    minimum=1,
+)
 RETENTION_BATCH_SIZE = env_int(
     "RETENTION_BATCH_SIZE",
     1000,

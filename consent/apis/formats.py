@@ -8,18 +8,13 @@ from rest_framework import renderers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
 
-from governance.errors import ApplicationError
+from governance.errors import PayloadTooLarge
 
 MAX_BATCH_BYTES = 32 * 1024 * 1024
 
 MSG_NDJSON_LINE = "Line {line} is not a JSON object: {reason}."
 MSG_NDJSON_ENCODING = "Line {line} is not UTF-8."
 MSG_TOO_LARGE = f"The request body may hold at most {MAX_BATCH_BYTES // (1024 * 1024)} MiB."
-
-
-class PayloadTooLarge(ApplicationError):
-    status_code = 413
-    code = "payload_too_large"
 
 
 def _refuse_oversized(parser_context: dict | None) -> None:

@@ -29,7 +29,8 @@ def purpose_list(*, viewer: User | None, status: str | None = None) -> QuerySet[
     and event counts (one query)."""
     _require_view(viewer)
     queryset = (
-        Purpose.objects.select_related("owner")
+        Purpose.objects.filter(policy.purposes_visible_to(viewer))
+        .select_related("owner")
         .annotate(notice_count=Count("notices", distinct=True))
         .order_by("slug", "-version")
     )
@@ -41,9 +42,13 @@ def purpose_list(*, viewer: User | None, status: str | None = None) -> QuerySet[
 def purpose_get_for(*, viewer: User | None, slug: str, version: int | None = None) -> Purpose:
     """One version; without ``version``, the one in use (active) or else the latest."""
     _require_view(viewer)
-    versions = Purpose.objects.select_related(
-        "owner", "created_by", "submitted_by", "activated_by", "retired_by", "previous"
-    ).filter(slug=slug)
+    versions = (
+        Purpose.objects.filter(policy.purposes_visible_to(viewer))
+        .select_related(
+            "owner", "created_by", "submitted_by", "activated_by", "retired_by", "previous"
+        )
+        .filter(slug=slug)
+    )
     if version is not None:
         purpose = versions.filter(version=version).first()
         if purpose is None:
@@ -51,7 +56,7 @@ def purpose_get_for(*, viewer: User | None, slug: str, version: int | None = Non
                 raise NotFound(MSG_PURPOSE_NOT_FOUND.format(slug=slug))
             raise NotFound(MSG_VERSION_NOT_FOUND.format(slug=slug, version=version))
         return purpose
-    purpose = policy.purpose_current(slug)
+    purpose = policy.purpose_current(slug) if versions.exists() else None
     if purpose is None:
         raise NotFound(MSG_PURPOSE_NOT_FOUND.format(slug=slug))
     return Purpose.objects.select_related(
@@ -70,8 +75,10 @@ def notice_list(*, purpose: Purpose) -> QuerySet[NoticeVersion]:
 def purposes_with_notices(*, viewer: User | None, status: str | None = None) -> QuerySet[Purpose]:
     """For the API: purposes with their notices prefetched (two queries)."""
     _require_view(viewer)
-    queryset = Purpose.objects.select_related("owner").prefetch_related(
-        Prefetch("notices", queryset=NoticeVersion.objects.order_by("version"))
+    queryset = (
+        Purpose.objects.filter(policy.purposes_visible_to(viewer))
+        .select_related("owner")
+        .prefetch_related(Prefetch("notices", queryset=NoticeVersion.objects.order_by("version")))
     )
     if status:
         queryset = queryset.filter(status=status)

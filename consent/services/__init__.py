@@ -31,7 +31,6 @@ from consent.services.purposes import (
     purpose_update,
 )
 from consent.services.queries import (
-    FILTER_LIMIT,
     FilterAnswer,
     consent_export_complete,
     consent_export_start,
@@ -44,7 +43,6 @@ __all__ = [
     "BATCH_LIMIT",
     "CLOCK_SKEW",
     "EDITABLE_FIELDS",
-    "FILTER_LIMIT",
     "BatchConflict",
     "BatchRejected",
     "EventInput",

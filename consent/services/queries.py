@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
@@ -27,10 +28,9 @@ from consent.services.events import CLOCK_SKEW
 from governance.accounts.models import User
 from governance.audit import services as audit
 from governance.deadline import database_deadline
-from governance.errors import ApplicationError
+from governance.errors import ApplicationError, PayloadTooLarge
 from governance.policy import require
 
-FILTER_LIMIT = 100_000
 _ERRORS_SHOWN = 100
 
 MSG_QUERY_FORBIDDEN = policy.MSG_QUERY_FORBIDDEN
@@ -40,8 +40,8 @@ MSG_KNOWN_AT_FUTURE = "known_at lies in the future."
 MSG_KNOWN_AT_BEFORE = "known_at cannot be earlier than as_of."
 MSG_FILTER_EMPTY = "Give at least one subject id."
 MSG_FILTER_TOO_MANY = (
-    f"The filter takes at most {FILTER_LIMIT:,} subject ids per request; use the export for "
-    "larger sets."
+    "The filter takes at most {limit:,} subject ids per request (CONSENT_FILTER_MAX_IDS); "
+    "split the list, or use the export for larger sets."
 )
 MSG_FILTER_IDS = "{count} subject id(s) are unacceptable; see details.items."
 
@@ -100,8 +100,11 @@ def consent_filter(
     namespace = _namespace(namespace)
     if not subject_ids:
         raise ApplicationError(MSG_FILTER_EMPTY, {"field": "subject_ids"})
-    if len(subject_ids) > FILTER_LIMIT:
-        raise ApplicationError(MSG_FILTER_TOO_MANY, {"field": "subject_ids", "limit": FILTER_LIMIT})
+    limit = settings.CONSENT_FILTER_MAX_IDS
+    if len(subject_ids) > limit:
+        raise PayloadTooLarge(
+            MSG_FILTER_TOO_MANY.format(limit=limit), {"field": "subject_ids", "limit": limit}
+        )
     problems = [
         {"index": i, "errors": {"subject_id": [problem]}}
         for i, value in enumerate(subject_ids)
@@ -115,15 +118,9 @@ def consent_filter(
     as_of, known_at = _moments(as_of, known_at)
     version = purpose_in_force(slug=purpose, at=as_of)
     asked = sorted(set(subject_ids))
-    pks = dict(
-        Subject.objects.filter(namespace=namespace, external_id__in=asked).values_list(
-            "pk", "external_id"
-        )
+    answer = history.valid_external_ids(
+        purpose=version, as_of=as_of, known_at=known_at, namespace=namespace, external_ids=asked
     )
-    valid = history.valid_subject_pks(
-        purpose=version, as_of=as_of, known_at=known_at, subject_pks=pks
-    )
-    answer = sorted(pks[pk] for pk in valid)
     now = timezone.now()
     snapshot = ConsentSnapshot.objects.create(
         kind=ConsentSnapshot.Kind.FILTER,

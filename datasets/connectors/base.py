@@ -7,7 +7,8 @@ The retention app (``governance/retention``) drives a connector like this::
     connector.check(criteria, operation)          # reachable? the shape the catalog says?
     for batch in connector.plan(criteria, operation, batch_size=...):
         journal(batch)                            # committed in the registry first
-        changed = connector.apply(batch)          # one short transaction / one atomic rename
+        holds = read_holds()                      # under the hold lock, until apply returns
+        changed = connector.apply(batch, criteria)  # one short transaction / atomic rename
         journal_done(batch, changed)
     assert connector.remaining(criteria, operation) == 0   # post-deletion verification
 
@@ -16,14 +17,16 @@ planned after the previous one was applied. After a crash the runner asks ``appl
 for the batch that was journaled but not marked done: if it was applied the runner counts it,
 otherwise it calls ``discard(batch)`` and plans again. That is how a run resumes without
 deleting twice or losing track (the rows of an applied batch no longer match, the rows of an
-unapplied one are simply planned again).
+unapplied one are simply planned again). When a hold is placed mid-run, the runner discards
+the planned batch the same way and plans again with the held subjects kept.
 
 Rules every connector keeps:
 - nothing is changed by ``check``, ``preview``, ``plan``, ``remaining`` or ``discard`` (``plan``
   may prepare scratch files beside the data, which ``apply`` renames into place and
   ``discard`` removes);
 - ``apply`` is all-or-nothing for its batch;
-- a row of a subject in ``criteria.keep_subject_ids`` (a legal hold) is never touched;
+- a row of a subject in ``criteria.keep_subject_ids`` (a legal hold) is never touched, and
+  ``apply`` repeats the criteria it is given (SQL: in the DELETE/UPDATE's WHERE);
 - errors a person can fix (unreachable store, missing column, a file that is not what the
   dataset says) are raised as ``ConnectorError`` with a message naming the problem, never
   with a password or a row's values in it.
@@ -31,6 +34,8 @@ Rules every connector keeps:
 
 from __future__ import annotations
 
+import hashlib
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -81,6 +86,17 @@ class Criteria:
     @property
     def is_empty(self) -> bool:
         return not (self.everything or self.older_than is not None or self.subject_ids)
+
+    def digest(self) -> str:
+        """A fingerprint of exactly these criteria (batches planned under other criteria,
+        e.g. before a hold, are told apart by it)."""
+        document = [
+            self.everything,
+            self.older_than.isoformat() if self.older_than else None,
+            sorted(self.subject_ids),
+            sorted(self.keep_subject_ids),
+        ]
+        return hashlib.sha256(json.dumps(document).encode()).hexdigest()
 
     def describe(self) -> dict:
         """For certificates and the ledger: never the subject ids themselves."""
@@ -144,12 +160,17 @@ class Connector(ABC):
         the next. Yields nothing when nothing matches."""
 
     @abstractmethod
-    def apply(self, batch: Batch) -> int:
-        """Apply one batch atomically; return the number of rows changed."""
+    def apply(self, batch: Batch, criteria: Criteria) -> int:
+        """Apply one batch atomically, touching only the batch's rows that still match
+        ``criteria`` (the runner passes the criteria in force now: a subject held since the
+        batch was planned is in ``keep_subject_ids``); return the number of rows changed. A
+        connector that cannot repeat the criteria at apply time refuses a batch planned under
+        other criteria (ConnectorError) so the runner plans it again."""
 
     @abstractmethod
-    def applied(self, batch: Batch) -> bool:
-        """Was this (journaled) batch applied? Used to resume after a crash."""
+    def applied(self, batch: Batch, criteria: Criteria) -> int | None:
+        """After a crash: None when this journaled batch was not applied (the runner
+        discards it and plans again), else the number of rows it changed."""
 
     def discard(self, batch: Batch) -> None:  # noqa: B027 - optional hook
         """Forget a planned batch that was not applied (remove scratch files)."""

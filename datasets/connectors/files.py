@@ -70,6 +70,10 @@ OUTSIDE_ROOTS = '"{location}" is outside the folders retention may change (RETEN
 LINK_OUTSIDE_ROOTS = (
     '"{file}" links to a file outside the folders retention may change (RETENTION_FILE_ROOTS).'
 )
+LINK_OUTSIDE_LOCATION = (
+    '"{file}" links to a file outside the dataset\'s own location; retention changes only the '
+    "dataset's own files."
+)
 NOT_FOUND = '"{location}" does not exist.'
 NOT_FILE_OR_FOLDER = '"{location}" is neither a file nor a folder.'
 NO_PERMISSION = 'Retention is not allowed to read or change "{file}".'
@@ -109,6 +113,10 @@ CANNOT_EMPTY = (
     'The column "{column}" of "{file}" does not allow empty values, so it cannot be anonymised.'
 )
 CHANGED = '"{file}" changed since it was planned; it was left as it is and will be planned again.'
+CRITERIA_CHANGED = (
+    '"{file}" was planned under other criteria (a hold was placed since); it was left as it '
+    "is and will be planned again."
+)
 SCRATCH_INVALID = (
     'The prepared copy of "{file}" is missing or damaged; the file was left as it is and '
     "will be planned again."
@@ -704,9 +712,15 @@ class FileConnector(Connector):
         rules = self._rules(criteria, operation)
         return self._batches(rules)
 
-    def apply(self, batch: Batch) -> int:
+    def apply(self, batch: Batch, criteria: Criteria | None = None) -> int:
+        # A file batch is the whole rewritten file, computed from the criteria when it was
+        # planned; it is applied only if it was planned under these criteria (the runner
+        # discards and plans again when holds change) and the file did not change since.
         action, path, scratch, file = self._target(batch)
         payload = batch.payload
+        if criteria is not None and payload.get("criteria") != criteria.digest():
+            self.discard(batch)
+            raise ConnectorError("failed", CRITERIA_CHANGED.format(file=file.name))
         try:
             if action == REWRITE and (not scratch.exists() or _sha256(scratch) != payload["after"]):
                 scratch.unlink(missing_ok=True)
@@ -729,13 +743,14 @@ class FileConnector(Connector):
             ) from None
         return int(payload["rows"])
 
-    def applied(self, batch: Batch) -> bool:
+    def applied(self, batch: Batch, criteria: Criteria | None = None) -> int | None:
         action, path, scratch, _file = self._target(batch)
+        rows = int(batch.payload["rows"])
         if action == UNLINK:
-            return not os.path.lexists(path)
+            return None if os.path.lexists(path) else rows
         if os.path.lexists(scratch) or not path.is_file():
-            return False
-        return _sha256(path) == batch.payload["after"]
+            return None
+        return rows if _sha256(path) == batch.payload["after"] else None
 
     def discard(self, batch: Batch) -> None:
         _action, _path, scratch, _file = self._target(batch)
@@ -750,7 +765,7 @@ class FileConnector(Connector):
         what = "that match the criteria"
         if operation == ANONYMIZE:
             what += " and still have an identifier set"
-        if os.path.isdir(self.location):
+        if self.resolved_location().is_dir():
             label = self.file_format.label
             return f"re-read of every {label} file under {self.location} counting rows {what}"
         return f"re-read of {self.location} counting rows {what}"
@@ -762,10 +777,16 @@ class FileConnector(Connector):
             raise ConnectorError("unsupported", UNSUPPORTED_OPERATION.format(operation=operation))
         return _Rules(self.layout, criteria, operation)
 
+    def resolved_location(self) -> Path:
+        """The location as the catalog's location rule reads it (datasets.locations)."""
+        from datasets.locations import resolve_file
+
+        return resolve_file(self.location)
+
     def _location(self) -> Path:
         if not self.location:
             raise ConnectorError("unreachable", NO_LOCATION)
-        location = Path(self.location).resolve()
+        location = self.resolved_location()
         if not _inside_roots(location):
             raise ConnectorError("forbidden", OUTSIDE_ROOTS.format(location=self.location))
         if not location.exists():
@@ -805,13 +826,16 @@ class FileConnector(Connector):
             real = path.resolve()
             if not _inside_roots(real):
                 raise ConnectorError("forbidden", LINK_OUTSIDE_ROOTS.format(file=name))
+            if not real.is_relative_to(location):
+                # a link out of the dataset's own folder could reach another dataset's data
+                raise ConnectorError("forbidden", LINK_OUTSIDE_LOCATION.format(file=name))
             if real.is_file() and real not in found:
                 found[real] = _File(path=real, name=name)
         return list(found.values())
 
     def _display(self, path: Path) -> _File:
         try:
-            location = Path(self.location).resolve()
+            location = self.resolved_location()
         except OSError:
             return _File(path=path, name=path.name)
         if location.is_dir() and path.is_relative_to(location):
@@ -858,7 +882,13 @@ class FileConnector(Connector):
         if tally is None or not tally.matched:
             return None
         if unlink_whole and tally.matched == tally.rows:
-            payload = {"action": UNLINK, "path": str(path), "before": before, "rows": tally.matched}
+            payload = {
+                "action": UNLINK,
+                "path": str(path),
+                "before": before,
+                "rows": tally.matched,
+                "criteria": rules.criteria.digest(),
+            }
             return Batch(payload=payload, rows=tally.matched, files=1)
         scratch = path.with_name(
             f".{path.name}{_SCRATCH_MARK}{secrets.token_hex(8)}{_SCRATCH_SUFFIX}"
@@ -887,6 +917,7 @@ class FileConnector(Connector):
             "before": before,
             "after": after,
             "rows": changed,
+            "criteria": rules.criteria.digest(),
         }
         return Batch(payload=payload, rows=changed, files=0)
 

@@ -343,18 +343,25 @@ class PostgresTableConnector(Connector):
         )
         return condition, [batch.payload["keys"]]
 
-    def apply(self, batch: Batch) -> int:
+    def apply(self, batch: Batch, criteria: Criteria) -> int:
+        # The batch's keys AND the criteria, keep list included: a row that stopped matching
+        # since it was planned (its subject held, its event time moved, its identifiers
+        # emptied by someone else) is not touched.
         keys, params = self._keys(batch)
+        where, where_params = self._where(criteria, batch.payload["operation"])
+        params = [*params, *where_params]
         if batch.payload["operation"] == ANONYMIZE:
             assignments = sql.SQL(", ").join(
                 sql.SQL("{} = NULL").format(sql.Identifier(name))
                 for name in self.layout.identifier_fields
             )
-            statement = sql.SQL("UPDATE {} SET {} WHERE {} AND ({})").format(
-                self._relation(), assignments, keys, self._identifiers_set()
+            statement = sql.SQL("UPDATE {} SET {} WHERE {} AND {}").format(
+                self._relation(), assignments, keys, where
             )
         else:
-            statement = sql.SQL("DELETE FROM {} WHERE {}").format(self._relation(), keys)
+            statement = sql.SQL("DELETE FROM {} WHERE {} AND {}").format(
+                self._relation(), keys, where
+            )
         conn = self._connection()
         with self._translated(), conn.transaction(), conn.cursor() as cursor:
             # Short locks: give up rather than queue behind a long writer; the run fails
@@ -363,12 +370,22 @@ class PostgresTableConnector(Connector):
             cursor.execute(statement, params)
             return cursor.rowcount
 
-    def applied(self, batch: Batch) -> bool:
+    def applied(self, batch: Batch, criteria: Criteria) -> int | None:
+        # Applied when no row of the batch still matches; it changed the batch's rows that are
+        # gone (delete) or emptied (anonymize) - the rest were kept by the criteria.
         keys, params = self._keys(batch)
-        if batch.payload["operation"] == ANONYMIZE:
-            keys = sql.SQL("{} AND ({})").format(keys, self._identifiers_set())
-        query = sql.SQL("SELECT count(*) FROM {} WHERE {}").format(self._relation(), keys)
-        return self._run(query, params, fetch="one")[0] == 0
+        operation = batch.payload["operation"]
+        where, where_params = self._where(criteria, operation)
+        left = sql.SQL("count(*)")
+        if operation == ANONYMIZE:
+            left = sql.SQL("count(*) FILTER (WHERE {})").format(self._identifiers_set())
+        query = sql.SQL("SELECT count(*) FILTER (WHERE {}), {} FROM {} WHERE {}").format(
+            where, left, self._relation(), keys
+        )
+        matching, untouched = self._run(query, [*where_params, *params], fetch="one")
+        if matching:
+            return None
+        return max(batch.rows - untouched, 0)
 
     def remaining(self, criteria: Criteria, operation: str = DELETE) -> int:
         if criteria.is_empty:

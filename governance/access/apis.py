@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
@@ -10,8 +10,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from datasets.selectors import dataset_get_for
-from governance.access import selectors, services
+from governance.access import policy, selectors, services
 from governance.access.models import AccessRequest, Grant
+from governance.access.services.common import terms_purpose, terms_version
 from governance.accounts.models import User
 from governance.accounts.principal import MSG_LABEL, Principal
 from governance.errors import ApplicationError, NotFound, NotPermitted
@@ -111,7 +112,12 @@ class GrantOutput(serializers.Serializer):
     dataset = serializers.CharField(source="dataset.slug")
     purpose = serializers.CharField(source="purpose_slug")
     fields = serializers.ListField(child=serializers.CharField())
-    status = serializers.CharField()
+    status = serializers.SerializerMethodField(
+        help_text="active, expired (the moment expires_at passes), or revoked"
+    )
+    terms_version = serializers.SerializerMethodField(
+        help_text="The purpose version whose terms the grant is used under now"
+    )
     starts_at = serializers.DateTimeField()
     expires_at = serializers.DateTimeField()
     direct = serializers.BooleanField()
@@ -121,6 +127,16 @@ class GrantOutput(serializers.Serializer):
 
     def get_principal(self, obj) -> str:
         return Principal.of_row(obj).label
+
+    def get_status(self, obj) -> str:
+        return policy.grant_state(obj)
+
+    def get_terms_version(self, obj) -> str:
+        # One lookup per purpose, not per grant, when a list is serialized.
+        cache = self.root.__dict__.setdefault("_terms_versions", {})
+        if obj.purpose_slug not in cache:
+            cache[obj.purpose_slug] = terms_version(terms_purpose(obj))
+        return cache[obj.purpose_slug]
 
 
 class RequestOutput(serializers.Serializer):
@@ -192,7 +208,17 @@ class RequestCreateApi(APIView):
     @extend_schema(
         operation_id="access_requests_create",
         request=InputSerializer,
-        responses={201: RequestOutput},
+        parameters=[
+            OpenApiParameter(
+                "Idempotency-Key",
+                str,
+                OpenApiParameter.HEADER,
+                required=False,
+                description="Retrying with the same key and body returns the first request "
+                "(200); the same key with another body is a 409.",
+            )
+        ],
+        responses={201: RequestOutput, 200: RequestOutput},
     )
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
@@ -207,8 +233,10 @@ class RequestCreateApi(APIView):
             duration_days=values["duration_days"],
             justification=values["justification"],
             principal=values["principal"],
+            idempotency_key=request.headers.get("Idempotency-Key", ""),
         )
-        return Response(RequestOutput(created).data, status=201)
+        replayed = getattr(created, "replayed", False)
+        return Response(RequestOutput(created).data, status=200 if replayed else 201)
 
 
 class RequestDetailApi(APIView):

@@ -122,11 +122,20 @@ class AccessRequest(models.Model):
     decided_at = models.DateTimeField(null=True, blank=True)
     decision_reason = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(default=timezone.now)
+    # A client's retry of one creation carries the same Idempotency-Key; the fingerprint is the
+    # sha256 of the normalized body, so the same key with another body is told apart.
+    idempotency_key = models.CharField(max_length=200, blank=True, default="")
+    request_fingerprint = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=_one_principal(), name="access_request_one_principal"),
+            models.UniqueConstraint(
+                fields=["requester", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="access_request_idempotency_key_once",
+            ),
             models.CheckConstraint(
                 condition=Q(duration_days__gte=1), name="access_request_duration_positive"
             ),

@@ -10,8 +10,11 @@ never an administrator's "every permission".
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib.auth.models import Group
 from django.db.models import Q
+from django.utils import timezone
 
 from datasets import policy as catalog
 from datasets.models import Dataset
@@ -20,7 +23,7 @@ from governance.accounts.models import ServiceAccount, User
 from governance.accounts.policy import holds_role, is_active_person
 from governance.accounts.principal import Principal
 from governance.accounts.roles import Role
-from governance.policy import Refusal, conflict, forbidden, invalid
+from governance.policy import Refusal, conflict, forbidden, holds_permission, invalid
 
 MSG_REQUEST_FORBIDDEN = "Only people with a role that may request access can request it."
 MSG_PRINCIPAL = (
@@ -38,6 +41,10 @@ MSG_ALREADY_APPROVED_BY_YOU = "You already approved this request; it waits for a
 MSG_WITHDRAW_FORBIDDEN = "Only the requester withdraws a request."
 MSG_COMMENT_FORBIDDEN = "Only the requester and the approvers can comment."
 MSG_GRANT_DIRECT_FORBIDDEN = "Only administrators grant access without a request."
+MSG_OWNER_CONFLICT = (
+    "This person granted or approved the service account's access; they cannot become the "
+    "owner accountable for it."
+)
 MSG_DIRECT_BENEFIT = (
     "You would gain access through this grant yourself; another administrator must grant it, "
     "or request it."
@@ -101,17 +108,19 @@ def requestable_principal(requester: User, label: str) -> Principal:
     if label == "self":
         return Principal.of(user=requester)
     principal = Principal.resolve(label)
-    if principal is not None:
-        if principal.is_role and holds_role(requester, principal.name):
-            return principal
-        account = principal.service_account
-        if account is not None and account.owner_id == requester.pk:
-            return principal
-    raise invalid(MSG_PRINCIPAL, field="principal").error()
+    if principal is None or principal.kind == "user":
+        raise invalid(MSG_PRINCIPAL, field="principal").error()
+    if principal.is_role and holds_role(requester, principal.name):
+        return principal
+    account = principal.service_account
+    if account is not None and account.owner_id == requester.pk:
+        return principal
+    # It exists, and it is not the requester's to ask for.
+    raise forbidden(MSG_PRINCIPAL, field="principal").error()
 
 
 def may_request(user: User | None) -> Refusal | None:
-    if is_active_person(user) and user.has_perm("access.add_accessrequest"):
+    if is_active_person(user) and holds_permission(user, "access.add_accessrequest"):
         return None
     return forbidden(MSG_REQUEST_FORBIDDEN)
 
@@ -277,6 +286,15 @@ def may_acknowledge(user: User | None, grant: Grant) -> Refusal | None:
     return None if allowed else forbidden(MSG_ACK_FORBIDDEN)
 
 
+def grant_state(grant: Grant, now: datetime | None = None) -> str:
+    """The status a grant has at `now`: an active grant past its expiry is expired the moment
+    it expires, not when the beat job marks it (the portal and the API both read this)."""
+    now = now or timezone.now()
+    if grant.status == Grant.Status.ACTIVE and grant.expires_at <= now:
+        return Grant.Status.EXPIRED
+    return grant.status
+
+
 def grants_visible_to(user: User | None) -> Q:
     """Privacy officers, auditors and administrators see every grant; stewards the grants of
     their datasets; everyone the grants they can use or are accountable for."""
@@ -292,6 +310,20 @@ def grants_of(user: User) -> Q:
     service accounts they own."""
     owned = User.objects.filter(service_account__owner=user).values("pk")
     return grants_usable_by(user) | Q(principal_user__in=owned)
+
+
+def owner_conflict(account: ServiceAccount, owner: User) -> Refusal | None:
+    """A service account's new owner must not be someone who granted it access directly or
+    approved one of its requests (they would approve their own access, in two steps).
+    Read by ``governance.accounts.policy.may_transfer_service_account``."""
+    grants = Grant.objects.filter(principal_user=account.user, status=Grant.Status.ACTIVE)
+    decided = (
+        grants.filter(direct=True, granted_by=owner).exists()
+        or grants.filter(
+            Q(request__steward_approved_by=owner) | Q(request__privacy_approved_by=owner)
+        ).exists()
+    )
+    return forbidden(MSG_OWNER_CONFLICT) if decided else None
 
 
 # --- datasets, purposes, training ---------------------------------------------------------------

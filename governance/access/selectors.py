@@ -11,12 +11,12 @@ from datasets.models import Dataset
 from governance.access import policy
 from governance.access.models import (
     AccessRequest,
-    Acknowledgement,
     Alert,
     Grant,
     PurposeApproval,
     TrainingAttestation,
 )
+from governance.access.services.common import acknowledged_grant_ids
 from governance.accounts.models import User
 from governance.accounts.policy import holds_role
 from governance.errors import NotFound
@@ -65,12 +65,9 @@ def grant_get_for(*, viewer: User, pk) -> Grant:
         raise NotFound(MSG_GRANT_NOT_FOUND) from None
 
 
-def acknowledged_ids(*, user: User, grants) -> set[int]:
-    return set(
-        Acknowledgement.objects.filter(user=user, grant__in=grants).values_list(
-            "grant_id", flat=True
-        )
-    )
+def acknowledged_ids(*, user: User, grants, current=None) -> set[int]:
+    """Grants whose current terms `user` acknowledged."""
+    return acknowledged_grant_ids(grants, user=user, current=current)
 
 
 def requests_visible(*, viewer: User) -> QuerySet[AccessRequest]:

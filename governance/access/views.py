@@ -23,12 +23,13 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from consent.models import Purpose
+from consent.policy import purposes_current
 from datasets import selectors as catalog
 from datasets.models import Dataset
 from datasets.selectors import DatasetFilters
 from governance.access import policy, selectors, services
-from governance.access.models import AccessRequest, Acknowledgement, Grant, PurposeApproval
-from governance.access.services.common import terms_for
+from governance.access.models import AccessRequest, Grant, PurposeApproval
+from governance.access.services.common import acknowledged_grant_ids, grant_terms
 from governance.accounts import selectors as accounts
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
@@ -81,7 +82,7 @@ def _principal_text(user: User, principal: Principal) -> str:
 
 
 def _acknowledged_by_anyone(grants) -> set[int]:
-    return set(Acknowledgement.objects.filter(grant__in=grants).values_list("grant_id", flat=True))
+    return acknowledged_grant_ids(grants)
 
 
 def _comments(access_request: AccessRequest):
@@ -104,12 +105,7 @@ def _approval(pk) -> PurposeApproval:
     return approval
 
 
-def _grant_state(grant: Grant, now: datetime) -> str:
-    """The status a person should see: an active grant past its expiry is expired even before
-    the beat job marks it."""
-    if grant.status == Grant.Status.ACTIVE and grant.expires_at <= now:
-        return Grant.Status.EXPIRED
-    return grant.status
+_grant_state = policy.grant_state
 
 
 def _expiring(grant: Grant, now: datetime) -> bool:
@@ -259,8 +255,9 @@ def mine(request):
     user = request.user
     now = timezone.now()
     grants = list(selectors.grants_mine(user=user))
-    acknowledged = selectors.acknowledged_ids(user=user, grants=grants)
-    rows = [_grant_row(user, grant, now, acknowledged) for grant in grants]
+    current = purposes_current(grant.purpose_slug for grant in grants)
+    acknowledged = selectors.acknowledged_ids(user=user, grants=grants, current=current)
+    rows = [_grant_row(user, grant, now, acknowledged, current) for grant in grants]
     owned = list(accounts.service_account_list(viewer=user).filter(owner=user))
     for account in owned:
         account.live_grants = sum(
@@ -281,7 +278,9 @@ def mine(request):
     )
 
 
-def _grant_row(user: User, grant: Grant, now: datetime, acknowledged: set[int]) -> dict:
+def _grant_row(
+    user: User, grant: Grant, now: datetime, acknowledged: set[int], current: dict
+) -> dict:
     state = _grant_state(grant, now)
     live = state == Grant.Status.ACTIVE
     principal = Principal.of_row(grant)
@@ -298,7 +297,7 @@ def _grant_row(user: User, grant: Grant, now: datetime, acknowledged: set[int]) 
         "principal": _principal_text(user, principal),
         "expiring": _expiring(grant, now),
         "acknowledged": grant.pk in acknowledged,
-        "terms": terms_for(grant.purpose, grant.dataset)[1],
+        "terms": grant_terms(grant, current)[1],
         "renew_url": f"{reverse('access:request-create')}?{urlencode(renew)}",
         "can_revoke": live and policy.may_revoke(user, grant) is None,
     }

@@ -66,12 +66,17 @@ def dispatch(*, kind: str) -> dict:
             continue
         plan = planning.plan_for(dataset)
         if kind == RetentionRun.Kind.ERASURE:
-            # Only when subjects are due that the last successful run did not cover. A dataset
-            # on legal hold would only get a held run (and certificate) every hour; the daily
-            # retention run records the hold, and the first dispatch after its release erases.
+            # Only when subjects are due that the last successful run did not cover: the due
+            # set changed, or a due subject's withdrawal became known after that run started
+            # (erased, consented again, withdrew again). A dataset on legal hold would only get
+            # a held run (and certificate) every hour; the daily retention run records the
+            # hold, and the first dispatch after its release erases.
             if not plan.subject_ids or plan.is_held:
                 continue
-            if planning.subjects_digest(plan.subject_ids) == _last_subjects_digest(dataset.pk):
+            same_set = planning.subjects_digest(plan.subject_ids) == _last_subjects_digest(
+                dataset.pk
+            )
+            if same_set and not plan.uncovered:
                 continue
         with transaction.atomic():
             run = services.run_create(

@@ -24,10 +24,12 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 
 from django.conf import settings
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
-from consent.models import ConsentState, Purpose
+from consent.models import ConsentState, Purpose, Subject
 from consent.vocab import VALID_FOR_PROCESSING, ConsentStatus, LegalBasis
 from datasets.connectors import ANONYMIZE, DELETE, Criteria, Layout
 from datasets.models import Dataset
@@ -87,6 +89,8 @@ class Plan:
     subject_holds: list[LegalHold] = field(default_factory=list)
     held_subjects: set[str] = field(default_factory=set)
     withdrawn: dict[str, datetime] = field(default_factory=dict)
+    # When the registry knew of each withdrawal (see ``withdrawals``).
+    withdrawn_known: dict[str, datetime] = field(default_factory=dict)
     requested: dict[str, list[int]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     # The problems that only stop deletion by age (an erasure run is not concerned).
@@ -116,17 +120,32 @@ class Plan:
         return self.policy.action if self.policy else RetentionPolicy.Action.DELETE
 
     @cached_property
-    def erasure_due_by(self) -> datetime | None:
-        """The deadline of the earliest withdrawal not yet covered by a successful run."""
-        if not self.withdrawn:
-            return None
-        last = (
+    def last_success_started_at(self) -> datetime | None:
+        return (
             RetentionRun.objects.filter(dataset=self.dataset, status=RetentionRun.Status.SUCCEEDED)
             .order_by("-started_at")
             .values_list("started_at", flat=True)
             .first()
         )
-        pending = [since for since in self.withdrawn.values() if last is None or since > last]
+
+    @cached_property
+    def uncovered(self) -> set[str]:
+        """Due subjects no successful run has covered yet: a withdrawal the registry learned
+        of after the last successful run started (a subject erased before, who consented
+        again and withdrew again, is due again), or an open erasure request."""
+        last = self.last_success_started_at
+        return {
+            external_id
+            for external_id in self.subject_ids
+            if external_id in self.requested
+            or last is None
+            or self.withdrawn_known.get(external_id, self.now) >= last
+        }
+
+    @cached_property
+    def erasure_due_by(self) -> datetime | None:
+        """The deadline of the earliest withdrawal not yet covered by a successful run."""
+        pending = [self.withdrawn[s] for s in self.uncovered if s in self.withdrawn]
         if not pending:
             return None
         return min(pending) + timedelta(days=settings.RETENTION_ERASURE_DEADLINE_DAYS)
@@ -226,25 +245,81 @@ def purpose_bounds(dataset: Dataset, at: datetime) -> list[PurposeBound]:
 def withdrawn_subjects(*, slugs: list[str], namespace: str, at: datetime) -> dict[str, datetime]:
     """Subjects whose consent ended for every one of ``slugs`` they have a record for, with the
     moment the last of those ended. The latest state across a purpose's versions counts."""
+    return {
+        external_id: ended
+        for external_id, (ended, _known) in withdrawals(
+            slugs=slugs, namespace=namespace, at=at
+        ).items()
+    }
+
+
+_WITHDRAWALS_SQL = """
+WITH latest AS (
+    SELECT s.external_id, st.status, st.occurred_at, st.valid_until, st.updated_at,
+           ROW_NUMBER() OVER (
+               PARTITION BY st.subject_id, p.slug ORDER BY st.occurred_at DESC, st.id DESC
+           ) AS rank
+    FROM {state} st
+    JOIN {subject} s ON s.id = st.subject_id
+    JOIN {purpose} p ON p.id = st.purpose_id
+    WHERE s.namespace = %s AND p.slug IN ({slugs})
+), judged AS (
+    SELECT external_id, updated_at,
+           CASE WHEN status IN ({valid}) AND (valid_until IS NULL OR valid_until > %s)
+                THEN 1 ELSE 0 END AS still_valid,
+           CASE WHEN status IN ({valid}) THEN valid_until
+                WHEN status IN ({ended}) THEN occurred_at END AS ended_at
+    FROM latest WHERE rank = 1
+)
+SELECT external_id, MAX(ended_at),
+       MAX(CASE WHEN updated_at > ended_at THEN updated_at ELSE ended_at END)
+FROM judged
+GROUP BY external_id
+HAVING MAX(still_valid) = 0 AND MAX(ended_at) IS NOT NULL
+"""
+
+
+def withdrawals(
+    *, slugs: list[str], namespace: str, at: datetime
+) -> dict[str, tuple[datetime, datetime]]:
+    """``withdrawn_subjects`` with, for each subject, also the moment the registry knew: the
+    latest of when its ending state was recorded and when it ended (a withdrawal recorded
+    today with an earlier occurred_at was known today). Computed in the database, one row per
+    withdrawn subject streamed back, never every state of the namespace."""
     if not slugs:
         return {}
-    latest: dict[tuple[str, str], tuple[datetime, str, datetime | None]] = {}
-    rows = ConsentState.objects.filter(
-        purpose__slug__in=slugs, subject__namespace=namespace
-    ).values_list("subject__external_id", "purpose__slug", "occurred_at", "status", "valid_until")
-    for external_id, slug, occurred_at, status, valid_until in rows.iterator(chunk_size=5000):
-        key = (external_id, slug)
-        if key not in latest or occurred_at > latest[key][0]:
-            latest[key] = (occurred_at, status, valid_until)
-    ended: dict[str, datetime] = {}
-    valid: set[str] = set()
-    for (external_id, _slug), (occurred_at, status, valid_until) in latest.items():
-        if status in VALID_FOR_PROCESSING and (valid_until is None or valid_until > at):
-            valid.add(external_id)
-        elif status in VALID_FOR_PROCESSING or status in ENDED:
-            since = valid_until if status in VALID_FOR_PROCESSING else occurred_at
-            ended[external_id] = max(since, ended.get(external_id, since))
-    return {k: v for k, v in ended.items() if k not in valid}
+    valid = sorted(VALID_FOR_PROCESSING)
+    ended = sorted(ENDED)
+    query = _WITHDRAWALS_SQL.format(
+        state=connection.ops.quote_name(ConsentState._meta.db_table),
+        subject=connection.ops.quote_name(Subject._meta.db_table),
+        purpose=connection.ops.quote_name(Purpose._meta.db_table),
+        slugs=", ".join(["%s"] * len(slugs)),
+        valid=", ".join(["%s"] * len(valid)),
+        ended=", ".join(["%s"] * len(ended)),
+    )
+    at_param = _db_datetime(at)
+    params = [namespace, *slugs, *valid, at_param, *valid, *ended]
+    found: dict[str, tuple[datetime, datetime]] = {}
+    with connection.cursor() as cursor:
+        cursor.execute(query, params)
+        while rows := cursor.fetchmany(5000):
+            for external_id, ended_at, known_at in rows:
+                found[external_id] = (_aware(ended_at), _aware(known_at))
+    return found
+
+
+def _db_datetime(value: datetime):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _aware(value) -> datetime:
+    """Datetimes as the database driver returns them (SQLite: text) as aware UTC."""
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    return value
 
 
 def holds_for(dataset: Dataset, namespace: str) -> tuple[list[LegalHold], list[LegalHold]]:
@@ -292,7 +367,9 @@ def plan_for(dataset: Dataset, *, now: datetime | None = None) -> Plan:
         plan.expires_at = _midnight(policy.expires_on) + grace
         plan.expired = now >= plan.expires_at
     consent_slugs = [b.slug for b in plan.bounds if b.consent_based]
-    plan.withdrawn = withdrawn_subjects(slugs=consent_slugs, namespace=namespace, at=now)
+    found = withdrawals(slugs=consent_slugs, namespace=namespace, at=now)
+    plan.withdrawn = {external_id: ended for external_id, (ended, _) in found.items()}
+    plan.withdrawn_known = {external_id: known for external_id, (_, known) in found.items()}
     targets = ErasureTarget.objects.filter(
         dataset=dataset,
         request__status=ErasureRequest.Status.OPEN,

@@ -10,6 +10,14 @@ A crash between 1 and 3 leaves a pending batch. The next attempt asks the connec
 it was applied: if so it is counted (3), otherwise it is discarded and its rows are simply
 planned again. So every row is deleted once and counted once, however often the worker dies.
 
+Holds take effect at any moment, not only when an attempt starts. Placing a hold takes the
+hold lock (``hold_lock``, exclusive); each batch is applied while the runner holds it shared
+and has re-read the holds under it. So a hold committed before a batch is seen by that batch
+(a dataset hold stops the run; a new subject hold discards the planned batch and the rest is
+planned again with the subject kept), and a hold placed during a batch's apply waits for that
+one batch. The connector repeats the criteria, keep list included, in every change it makes,
+so a row that stopped matching (held, updated, no longer past retention) is not touched.
+
 Only one worker executes a dataset's run at a time: a PostgreSQL session advisory lock keyed
 by the dataset is held for the whole execution (released on return, or by the server when the
 worker's connection dies). A redelivered task that finds the lock taken leaves the run to its
@@ -30,7 +38,7 @@ from itertools import count
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection, transaction
-from django.db.models import F, Max
+from django.db.models import F, Max, Q
 from django.utils import timezone
 
 from datasets.connectors import ANONYMIZE, Batch, Connector, ConnectorError, connector_for
@@ -50,6 +58,7 @@ from governance.retention.models import (
 logger = logging.getLogger(__name__)
 
 LOCK_CLASS = 0x52455445  # "RETE": the first key of pg_try_advisory_lock(int, int)
+HOLD_LOCK = (0x484F4C44, 0)  # "HOLD": holds are placed exclusive, batches applied shared
 MSG_INTERNAL = "The run failed unexpectedly; the error was logged. Nothing more was deleted."
 MSG_HELD = "A legal hold on the dataset stopped the run: {reasons}"
 MSG_VERIFY_FAILED = (
@@ -65,6 +74,27 @@ class _Held(Exception):
 
 class _Unverified(Exception):
     pass
+
+
+class _HoldsChanged(Exception):
+    """New subject holds since the batch was planned: plan again with them kept."""
+
+    def __init__(self, subjects: set[str]) -> None:
+        super().__init__(f"{len(subjects)} subject(s) newly held")
+        self.subjects = subjects
+
+
+@contextmanager
+def hold_lock(*, shared: bool):
+    """A transaction holding the hold lock: exclusive for placing a hold, shared for applying
+    a batch. Holds read inside a shared section stay true until it ends. (The embedded SQLite
+    setup runs one worker and one writer at a time, so it needs no lock.)"""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+            with connection.cursor() as cursor:
+                cursor.execute(f"SELECT {function}(%s, %s)", list(HOLD_LOCK))
+        yield
 
 
 @contextmanager
@@ -153,7 +183,8 @@ def _execute(run: RetentionRun) -> RetentionRun:
             finally:
                 settling.close()
         return _fail(run, "refused", refusal.message, [])
-    dataset_holds, subject_holds = planning.holds_for(run.dataset, policy.subject_namespace)
+    namespace = policy.subject_namespace
+    dataset_holds, subject_holds = planning.holds_for(run.dataset, namespace)
     # Holds placed after the run was created count too.
     held = set(run.held_subject_ids) | {hold.external_id for hold in subject_holds}
     operations = _operations(run, held)
@@ -166,14 +197,21 @@ def _execute(run: RetentionRun) -> RetentionRun:
         connector = _connector(run)
         for operation, criteria in operations:
             connector.check(criteria, operation)  # before anything changes
-        _reconcile(run, connector)
-        for operation, criteria in operations:
-            _drain(run, connector, operation, criteria, sequence)
+        _reconcile(run, connector, operations)
+        while True:
+            try:
+                for operation, criteria in operations:
+                    _drain(run, connector, operation, criteria, sequence, namespace)
+                for operation, criteria in operations:
+                    remaining = connector.remaining(criteria, operation)
+                    if remaining:  # rows that arrived during the run: one more pass
+                        _drain(run, connector, operation, criteria, sequence, namespace)
+                break
+            except _HoldsChanged as change:
+                held |= change.subjects
+                operations = _operations(run, held)
         for operation, criteria in operations:
             remaining = connector.remaining(criteria, operation)
-            if remaining:  # rows that arrived during the run: one more pass
-                _drain(run, connector, operation, criteria, sequence)
-                remaining = connector.remaining(criteria, operation)
             verification.append(
                 {
                     "operation": operation,
@@ -219,19 +257,27 @@ def _dataset_holds(dataset_id: int) -> list[LegalHold]:
     )
 
 
-def _reconcile(run: RetentionRun, connector: Connector) -> None:
+def _reconcile(run: RetentionRun, connector: Connector, operations=None) -> None:
     """Settle batches journaled by an attempt that died: count the applied, drop the rest."""
+    if operations is None:
+        policy = RetentionPolicy.objects.filter(dataset=run.dataset).first()
+        namespace = policy.subject_namespace if policy else ""
+        held = set(run.held_subject_ids) | {
+            hold.external_id for hold in planning.holds_for(run.dataset, namespace)[1]
+        }
+        operations = _operations(run, held)
+    criteria_of = dict(operations)
     for journal in run.batches.filter(state=RunBatch.State.PENDING).order_by("seq"):
         batch = Batch(
             payload=journal.payload, rows=journal.rows_planned, files=journal.files_planned
         )
-        if connector.applied(batch):
-            _mark_done(run, journal, journal.rows_planned, journal.files_planned)
+        criteria = criteria_of.get(journal.operation)
+        changed = None if criteria is None else connector.applied(batch, criteria)
+        if changed is not None:
+            _mark_done(run, journal, changed, journal.files_planned)
         else:
             connector.discard(batch)
-            journal.state = RunBatch.State.DISCARDED
-            journal.done_at = timezone.now()
-            journal.save(update_fields=["state", "done_at"])
+            _mark_discarded(journal)
 
 
 def _reconcile_quietly(run: RetentionRun, connector: Connector) -> None:
@@ -242,14 +288,15 @@ def _reconcile_quietly(run: RetentionRun, connector: Connector) -> None:
 
 
 def _drain(
-    run: RetentionRun, connector: Connector, operation: str, criteria, sequence: Iterator[int]
+    run: RetentionRun,
+    connector: Connector,
+    operation: str,
+    criteria,
+    sequence: Iterator[int],
+    namespace: str,
 ) -> None:
     pause = settings.RETENTION_BATCH_PAUSE_MS / 1000
     for batch in connector.plan(criteria, operation, batch_size=settings.RETENTION_BATCH_SIZE):
-        holds = _dataset_holds(run.dataset_id)
-        if holds:
-            connector.discard(batch)
-            raise _Held(holds)
         journal = RunBatch.objects.create(
             run=run,
             seq=next(sequence),
@@ -258,10 +305,27 @@ def _drain(
             rows_planned=batch.rows,
             files_planned=batch.files,
         )
-        changed = connector.apply(batch)
+        changed = None
+        with hold_lock(shared=True):
+            dataset_holds, subject_holds = planning.holds_for(run.dataset, namespace)
+            newly_held = {h.external_id for h in subject_holds} - criteria.keep_subject_ids
+            if not dataset_holds and not newly_held:
+                changed = connector.apply(batch, criteria)
+        if changed is None:
+            connector.discard(batch)
+            _mark_discarded(journal)
+            if dataset_holds:
+                raise _Held(dataset_holds)
+            raise _HoldsChanged(newly_held)
         _mark_done(run, journal, changed, batch.files)
         if pause:
             time.sleep(pause)
+
+
+def _mark_discarded(journal: RunBatch) -> None:
+    journal.state = RunBatch.State.DISCARDED
+    journal.done_at = timezone.now()
+    journal.save(update_fields=["state", "done_at"])
 
 
 @transaction.atomic
@@ -334,6 +398,7 @@ def _certificate_document(
             "erasure_requests": run.erasure_request_ids,
             "namespace": run.plan.get("namespace", ""),
         },
+        "holds_during_run": _holds_during_run(run),
         "started_at": run.started_at,
         "finished_at": timezone.now(),
         "verification": verification,
@@ -348,6 +413,31 @@ def _certificate_document(
     ):
         document["note"] = NOTE_NOTHING
     return document
+
+
+def _holds_during_run(run: RetentionRun) -> list[dict]:
+    """Holds placed after the run started that applied to it: from the batch after their
+    placement on, their rows were kept (a dataset hold stopped the run)."""
+    if run.started_at is None:
+        return []
+    namespace = run.plan.get("namespace", "")
+    holds = LegalHold.objects.filter(placed_at__gte=run.started_at).filter(
+        Q(dataset=run.dataset, external_id="")
+        | (
+            ~Q(external_id="")
+            & Q(namespace=namespace)
+            & (Q(dataset__isnull=True) | Q(dataset=run.dataset))
+        )
+    )
+    return [
+        {
+            "hold": hold.pk,
+            "scope": "subject" if hold.external_id else "dataset",
+            "placed_at": hold.placed_at,
+            "reference": hold.reference,
+        }
+        for hold in holds.order_by("placed_at", "pk")
+    ]
 
 
 def _complete(

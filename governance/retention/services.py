@@ -16,7 +16,7 @@ import hashlib
 from dataclasses import replace
 from datetime import date
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from consent.identifiers import namespace_problem, subject_id_problem
@@ -256,6 +256,8 @@ def hold_place(
             raise ApplicationError(problem, {"field": "external_id"})
     else:
         namespace = ""
+    # Waits for a batch being applied right now; every later batch sees this hold.
+    _take_hold_lock()
     hold = LegalHold.objects.create(
         dataset=dataset,
         namespace=namespace,
@@ -273,6 +275,15 @@ def hold_place(
     # Pending erasures of the held subject (or in the held dataset) show the hold.
     _mark_targets_held(hold)
     return hold
+
+
+def _take_hold_lock() -> None:
+    """Exclusive, until this transaction ends (see runner.hold_lock)."""
+    from governance.retention.runner import HOLD_LOCK
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", list(HOLD_LOCK))
 
 
 def _hold_summary(hold: LegalHold) -> dict:

@@ -701,7 +701,7 @@ def test_engineers_see_only_their_own_training_and_cannot_record(client, petra, 
 # --- auditors -------------------------------------------------------------------------------
 
 
-def test_an_auditor_sees_every_page_read_only(client, audrey, bob, alice, pending, grant, petra):
+def test_an_auditor_sees_every_page_read_only(client, audrey, bob, alice, grant, pending, petra):
     services.training_record(
         actor=petra, user=bob, course="Privacy 101", completed_at=datetime(2026, 1, 1, tzinfo=UTC)
     )

@@ -93,7 +93,7 @@ def run(conn: FileConnector, criteria: Criteria, operation: str = DELETE) -> lis
     conn.check(criteria, operation)
     batches = []
     for batch in conn.plan(criteria, operation, batch_size=2):
-        assert conn.apply(batch) == batch.rows
+        assert conn.apply(batch, criteria) == batch.rows
         batches.append(batch)
     return batches
 
@@ -229,7 +229,13 @@ def test_delete_by_age_unlinks_only_the_fully_expired_partition(tmp_path, kind):
     # then
     assert preview == Preview(rows=2, files=1, oldest=datetime(2020, 1, 1, tzinfo=UTC), subjects=2)
     assert [b.payload for b in batches] == [
-        {"action": "unlink", "path": str(old.resolve()), "before": before, "rows": 2}
+        {
+            "action": "unlink",
+            "path": str(old.resolve()),
+            "before": before,
+            "rows": 2,
+            "criteria": Criteria(older_than=CUTOFF).digest(),
+        }
     ]
     assert [(b.rows, b.files) for b in batches] == [(2, 1)]
     assert not old.exists()
@@ -387,6 +393,7 @@ def test_a_rewrite_batch_names_the_file_its_scratch_copy_and_both_digests(tmp_pa
         "before": before,
         "after": sha256(scratch),
         "rows": 2,
+        "criteria": Criteria(older_than=CUTOFF).digest(),
     }
     assert scratch.parent == path.resolve().parent
     assert re.fullmatch(rf"\.events{EXTENSION[kind]}\.retention-[0-9a-f]+\.tmp", scratch.name)
@@ -396,7 +403,7 @@ def test_a_rewrite_batch_names_the_file_its_scratch_copy_and_both_digests(tmp_pa
 
 
 @pytest.mark.parametrize("kind", FORMATS)
-def test_applied_is_false_before_apply_and_true_after(tmp_path, kind):
+def test_applied_is_none_before_apply_and_the_rows_after(tmp_path, kind):
     # given
     folder = tmp_path / "events"
     write(kind, folder / "a" / f"part{EXTENSION[kind]}", ROWS[:2])
@@ -414,8 +421,8 @@ def test_applied_is_false_before_apply_and_true_after(tmp_path, kind):
 
     # then
     assert [unlink.payload["action"], rewrite.payload["action"]] == ["unlink", "rewrite"]
-    assert (before_unlink, conn.applied(unlink)) == (False, True)
-    assert (before_rewrite, conn.applied(rewrite)) == (False, True)
+    assert (before_unlink, conn.applied(unlink)) == (None, unlink.rows)
+    assert (before_rewrite, conn.applied(rewrite)) == (None, rewrite.rows)
     assert list(batches) == []
 
 
@@ -434,7 +441,7 @@ def test_discard_removes_the_scratch_file_and_leaves_the_data(tmp_path, kind):
     assert not Path(batch.payload["scratch"]).exists()
     assert listing(tmp_path) == [f"events{EXTENSION[kind]}"]
     assert path.read_bytes() == original
-    assert conn.applied(batch) is False
+    assert conn.applied(batch) is None
 
 
 @pytest.mark.parametrize("kind", FORMATS)
@@ -453,7 +460,7 @@ def test_apply_refuses_a_file_changed_after_planning(tmp_path, kind):
     assert caught.message == messages.CHANGED.format(file=f"events{EXTENSION[kind]}")
     assert path.read_bytes() == changed
     assert listing(tmp_path) == [f"events{EXTENSION[kind]}"]
-    assert conn.applied(batch) is False
+    assert conn.applied(batch) is None
 
 
 def test_apply_refuses_to_unlink_a_partition_changed_after_planning(tmp_path):
@@ -937,3 +944,23 @@ def test_a_parquet_event_time_column_of_numbers_is_a_mismatch(tmp_path):
         messages.EVENT_TIME_TYPE.format(column="created_at", file="events.parquet", found="int64"),
     )
     assert conn.preview(Criteria(everything=True)) == Preview(rows=1)
+
+
+@pytest.mark.parametrize("kind", FORMATS)
+def test_apply_refuses_a_batch_planned_under_other_criteria(tmp_path, kind):
+    # given a rewrite planned before a subject was held
+    path = write(kind, tmp_path / f"events{EXTENSION[kind]}", ROWS)
+    original = path.read_bytes()
+    conn = connector(kind, path)
+    planned_under = Criteria(older_than=CUTOFF)
+    [batch] = list(conn.plan(planned_under, DELETE, batch_size=1))
+    held_since = Criteria(older_than=CUTOFF, keep_subject_ids=frozenset({"u1"}))
+
+    # when it is applied with the criteria in force now
+    caught = error(conn.apply, batch, held_since)
+
+    # then nothing changed, the scratch file is gone, and the runner will plan again
+    assert caught.code == "failed"
+    assert caught.message == messages.CRITERIA_CHANGED.format(file=f"events{EXTENSION[kind]}")
+    assert path.read_bytes() == original
+    assert listing(tmp_path) == [f"events{EXTENSION[kind]}"]

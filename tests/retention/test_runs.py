@@ -238,12 +238,14 @@ def test_a_crashed_run_resumes_without_deleting_twice_or_losing_count(store, eve
     journal = RunBatch.objects.create(
         run=run, seq=1, operation=DELETE, payload=first.payload, rows_planned=first.rows
     )
-    runner._mark_done(run, journal, connector.apply(first), 0)
+    runner._mark_done(run, journal, connector.apply(first, run_criteria), 0)
     second = next(batches)
     RunBatch.objects.create(
         run=run, seq=2, operation=DELETE, payload=second.payload, rows_planned=second.rows
     )
-    connector.apply(second)  # the store committed; the worker died before recording it
+    connector.apply(
+        second, run_criteria
+    )  # the store committed; the worker died before recording it
     third = next(batches)
     RunBatch.objects.create(
         run=run, seq=3, operation=DELETE, payload=third.payload, rows_planned=third.rows
@@ -295,10 +297,10 @@ def test_applied_tells_an_applied_batch_from_an_unapplied_one(store, events_data
         keep=set(),
     )[0][1]
     batch = next(connector.plan(criteria, DELETE, batch_size=10))
-    assert connector.applied(batch) is False
-    assert connector.apply(batch) == 10
-    assert connector.applied(batch) is True
-    assert connector.apply(Batch(payload=batch.payload, rows=10)) == 0
+    assert connector.applied(batch, criteria) is None
+    assert connector.apply(batch, criteria) == 10
+    assert connector.applied(batch, criteria) == 10
+    assert connector.apply(Batch(payload=batch.payload, rows=10), criteria) == 0
     connector.close()
 
 

@@ -20,8 +20,9 @@ from datasets.models import Dataset, Field
 from governance.access import decision as rules
 from governance.access import policy
 from governance.access.models import Acknowledgement, Grant, PurposeApproval, TrainingAttestation
+from governance.access.services.common import terms_version
 from governance.accounts.models import User
-from governance.accounts.policy import MSG_OWNER_INACTIVE, principal_usable
+from governance.accounts.policy import MSG_OWNER_INACTIVE, may_use_data, principal_usable
 from governance.accounts.principal import Principal
 from governance.audit import services as audit
 from governance.deadline import statement_timeouts
@@ -58,12 +59,14 @@ def gather_facts(
     refusal = principal_usable(principal)
     principal_active = refusal is None or refusal.message == MSG_OWNER_INACTIVE
     owner_active = refusal is None or refusal.message != MSG_OWNER_INACTIVE
+    has_role = principal.is_service_account or may_use_data(principal) is None
     if dataset is None:
         return (
             rules.Facts(
                 now=now,
                 principal_active=principal_active,
                 owner_active=owner_active,
+                principal_has_role=has_role,
                 dataset_found=False,
                 purpose_found=purpose is not None,
             ),
@@ -89,7 +92,7 @@ def gather_facts(
             Acknowledgement.objects.filter(
                 grant_id__in=[g["id"] for g in relevant],
                 user=acknowledger,
-                terms_version=f"{purpose.slug}@v{purpose.version}",
+                terms_version=terms_version(purpose),
             ).values_list("grant_id", flat=True)
         )
     approval_found = (
@@ -113,6 +116,7 @@ def gather_facts(
         now=now,
         principal_active=principal_active,
         owner_active=owner_active,
+        principal_has_role=has_role,
         dataset_found=True,
         dataset_status=dataset.status,
         dataset_sensitivity=dataset.sensitivity,

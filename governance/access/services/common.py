@@ -5,7 +5,9 @@ import hashlib
 from django.db.models import QuerySet
 
 from consent.models import Purpose
+from consent.policy import purpose_current, purposes_current
 from datasets.models import Dataset
+from governance.access.models import Acknowledgement
 from governance.accounts.models import User
 from governance.accounts.policy import role_holders
 
@@ -31,8 +33,47 @@ def terms_for(purpose: Purpose, dataset: Dataset) -> tuple[str, str, str]:
         "valid when the purpose's basis is consent). I will not try to re-identify anyone, will "
         "not copy the data elsewhere, and will delete my copies when the grant ends."
     )
-    version = f"{purpose.slug}@v{purpose.version}"
-    return version, text, hashlib.sha256(text.encode()).hexdigest()
+    return terms_version(purpose), text, hashlib.sha256(text.encode()).hexdigest()
+
+
+def terms_version(purpose: Purpose) -> str:
+    return f"{purpose.slug}@v{purpose.version}"
+
+
+def terms_purpose(grant, current: dict[str, Purpose] | None = None) -> Purpose:
+    """The purpose version whose terms a grant is used under: the version in force now, so a
+    new version of the purpose asks for acknowledgement again, and acknowledging records that
+    version (the one owner of this rule: the check, the API, the portal and the service call
+    it). A grant whose purpose has no version left falls back to the one it was made under."""
+    if current is not None:
+        return current.get(grant.purpose_slug) or grant.purpose
+    return purpose_current(grant.purpose_slug) or grant.purpose
+
+
+def grant_terms(grant, current: dict[str, Purpose] | None = None) -> tuple[str, str, str]:
+    """(version, text, sha256) of the terms the grant is used under now. ``current``: the
+    purposes in force by slug (``purposes_current``), when rendering many grants."""
+    return terms_for(terms_purpose(grant, current), grant.dataset)
+
+
+def acknowledged_grant_ids(
+    grants, *, user: User | None = None, current: dict[str, Purpose] | None = None
+) -> set[int]:
+    """Grants whose current terms were acknowledged (by `user`, or by anyone)."""
+    grants = list(grants)
+    if not grants:
+        return set()
+    if current is None:
+        current = purposes_current(g.purpose_slug for g in grants)
+    wanted = {g.pk: terms_version(terms_purpose(g, current)) for g in grants}
+    rows = Acknowledgement.objects.filter(grant_id__in=list(wanted))
+    if user is not None:
+        rows = rows.filter(user=user)
+    return {
+        grant_id
+        for grant_id, version in rows.values_list("grant_id", "terms_version")
+        if wanted[grant_id] == version
+    }
 
 
 def people_with_role(role: str) -> QuerySet[User]:

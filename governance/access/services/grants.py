@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from datetime import datetime, timedelta
 
@@ -24,7 +26,7 @@ from governance.access.models import (
     RequestComment,
 )
 from governance.access.services.approvals import training_current_until
-from governance.access.services.common import people_with_role, terms_for
+from governance.access.services.common import grant_terms, people_with_role
 from governance.access.services.notifications import link, notify
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
@@ -42,8 +44,20 @@ MSG_PURPOSE = "No active purpose with this slug."
 MSG_NOT_APPROVED_FOR_PURPOSE = "This dataset is not approved for this purpose."
 MSG_FIELDS_EMPTY = "Name at least one field."
 MSG_FIELDS_UNKNOWN = "The dataset has no fields named: {names}."
+MSG_FIELDS_UNCLASSIFIED = (
+    "Nobody classified these fields yet, so they cannot be granted: {names}. The dataset's "
+    "stewards classify them (in a new review) first."
+)
 MSG_DURATION = "The duration must be 1-{max} days for a {sensitivity} dataset."
 MSG_JUSTIFICATION = "Explain why you need this access (at least 20 characters)."
+MSG_DUPLICATE_PENDING = (
+    "Request {id} for this principal, dataset and purpose is still waiting for approval; "
+    "comment on it or withdraw it instead of asking twice."
+)
+MSG_IDEMPOTENCY_REUSED = (
+    "This Idempotency-Key was already used for another request body; use a new key."
+)
+MSG_IDEMPOTENCY_KEY = "An Idempotency-Key is 1-200 printable ASCII characters."
 MSG_SELF_APPROVAL = policy.MSG_SELF_APPROVAL
 MSG_APPROVER = policy.MSG_APPROVER
 MSG_NOT_PENDING = policy.MSG_NOT_PENDING
@@ -70,12 +84,18 @@ def _check_fields(dataset: Dataset, fields: list[str]) -> list[str]:
     fields = list(dict.fromkeys(f.strip() for f in fields or [] if f and f.strip()))
     if not fields:
         raise ApplicationError(MSG_FIELDS_EMPTY, {"field": "fields"})
-    known = set(dataset.fields.values_list("name", flat=True))
+    known = dict(dataset.fields.values_list("name", "treatment"))
     unknown = [f for f in fields if f not in known]
     if unknown:
         raise ApplicationError(
             MSG_FIELDS_UNKNOWN.format(names=", ".join(unknown)),
             {"field": "fields", "unknown": unknown},
+        )
+    unclassified = [f for f in fields if not known[f]]
+    if unclassified:
+        raise ApplicationError(
+            MSG_FIELDS_UNCLASSIFIED.format(names=", ".join(unclassified)),
+            {"field": "fields", "unclassified": unclassified},
         )
     return fields
 
@@ -100,9 +120,33 @@ def access_request_create(
     duration_days: int,
     justification: str,
     principal: str = "self",
+    idempotency_key: str = "",
 ) -> AccessRequest:
+    """Ask for access. Safe to retry: with an `idempotency_key`, the same body again returns
+    the request created the first time (marked `replayed`), another body is a conflict; and a
+    second pending request for the same principal, dataset and purpose is a conflict naming the
+    first. Requests for one dataset are serialized by its row lock, so two concurrent
+    submissions cannot both pass these checks."""
     require(policy.may_request(requester))
+    if idempotency_key and not (
+        len(idempotency_key) <= 200 and idempotency_key.isascii() and idempotency_key.isprintable()
+    ):
+        raise ApplicationError(MSG_IDEMPOTENCY_KEY, {"field": "idempotency_key"})
+    fingerprint = _fingerprint(
+        dataset.slug, purpose_slug, fields, duration_days, justification, principal
+    )
     dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)
+    if idempotency_key:
+        earlier = AccessRequest.objects.filter(
+            requester=requester, idempotency_key=idempotency_key
+        ).first()
+        if earlier is not None:
+            if earlier.request_fingerprint != fingerprint:
+                raise Conflict(
+                    MSG_IDEMPOTENCY_REUSED, {"field": "idempotency_key", "request": earlier.pk}
+                )
+            earlier.replayed = True
+            return earlier
     if dataset.status != Dataset.Status.APPROVED:
         raise ApplicationError(MSG_DATASET, {"field": "dataset"})
     purpose = purpose_current(purpose_slug)
@@ -122,7 +166,19 @@ def access_request_create(
         )
     if len((justification or "").strip()) < 20:
         raise ApplicationError(MSG_JUSTIFICATION, {"field": "justification"})
+    pending = (
+        AccessRequest.objects.filter(
+            dataset=dataset, purpose_slug=purpose_slug, status=AccessRequest.Status.PENDING
+        )
+        .filter(**grantee.as_row())
+        .values_list("pk", flat=True)
+        .first()
+    )
+    if pending is not None:
+        raise Conflict(MSG_DUPLICATE_PENDING.format(id=pending), {"request": pending})
     request = AccessRequest.objects.create(
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint if idempotency_key else "",
         requester=requester,
         **grantee.as_row(),
         dataset=dataset,
@@ -153,6 +209,12 @@ def access_request_create(
         f"{link(reverse('access:request', args=[request.pk]))}",
     )
     return request
+
+
+def _fingerprint(*parts) -> str:
+    return hashlib.sha256(
+        json.dumps(parts, sort_keys=True, default=str, separators=(",", ":")).encode()
+    ).hexdigest()
 
 
 def _lock_pending(request: AccessRequest) -> AccessRequest:
@@ -399,7 +461,7 @@ def grant_acknowledge(*, actor: User, grant: Grant) -> Acknowledgement:
     if grant.status != Grant.Status.ACTIVE:
         raise Conflict(MSG_GRANT_NOT_ACTIVE.format(status=grant.get_status_display().lower()))
     require(policy.may_acknowledge(actor, grant))
-    version, text, digest = terms_for(grant.purpose, grant.dataset)
+    version, text, digest = grant_terms(grant)
     existing = Acknowledgement.objects.filter(
         grant=grant, user=actor, terms_version=version
     ).first()
