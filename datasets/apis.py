@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -15,6 +15,7 @@ from datasets.models import Dataset, Field
 from datasets.services.scans import suggestions_accept
 from datasets.taxonomy import Role, Special
 from governance.accounts.models import User
+from governance.api.parsers import GuardedJSONParser
 from governance.errors import ApplicationError
 
 MSG_UNKNOWN_USER = "No active person named {username!r}."
@@ -420,7 +421,7 @@ class ScanCreateApi(APIView):
     """Start a scan: multipart with ``file``, or JSON with ``path`` or ``connection`` +
     ``table``. Answers 202 with the scan; poll it for progress."""
 
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    parser_classes = [GuardedJSONParser, MultiPartParser, FormParser]
 
     class InputSerializer(serializers.Serializer):
         class Meta:

@@ -7,9 +7,10 @@ that is gone without a reset): the client waits on its socket for a reply that n
 the deadline passes, so the call waiting on it fails at once (``OperationalError``), the
 caller's fail-closed handling answers 503, and the broken connection is discarded by the pool.
 
-``DeadlineMiddleware`` puts the paths named in ``REQUEST_DEADLINES`` under a deadline: the check
-and the token endpoint (3 s by default), the consent filter and export (10 s; the export's
-stream re-arms one per chunk, see ``consent.services.queries.export_lines``).
+``DeadlineMiddleware`` puts every request under the deadline of the longest matching prefix in
+``REQUEST_DEADLINES``: the check and the token endpoints (3 s by default), the consent filter
+and export (5 s; the export's stream re-arms one per chunk, see
+``consent.services.queries.export_lines``), any other API call (10 s) and any page (30 s).
 """
 
 from __future__ import annotations

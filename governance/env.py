@@ -144,6 +144,59 @@ def env_choice(name: str, default: str, choices: tuple[str, ...], help: str = ""
     return value
 
 
+POOL_CHECK_SECONDS = 1.0
+
+
+def _tune_pool() -> None:
+    """Two changes to psycopg_pool's behaviour when the database goes away and comes back
+    (tests/faults/test_database_faults.py):
+
+    - it retries a lost database with exponential backoff (1, 2, 4, 8, 16 s …), so after a
+      30-second outage requests kept answering 503 for up to 16 s more: retry twice a second
+      instead (each attempt is bounded by connect_timeout);
+    - the health check Django runs on a pooled connection before handing it out
+      (CONN_HEALTH_CHECKS) waits for ever on a frozen network path, before any request
+      deadline can reach that connection: bound it to POOL_CHECK_SECONDS by shutting the
+      socket, so the check fails and the pool discards the connection.
+    """
+    from psycopg_pool import ConnectionPool
+    from psycopg_pool.base import AttemptWithBackoff
+
+    AttemptWithBackoff.INITIAL_DELAY = 0.5
+    AttemptWithBackoff.DELAY_BACKOFF = 1.0
+    if getattr(ConnectionPool.check_connection, "_bounded", False):
+        return
+    unbounded = ConnectionPool.check_connection
+
+    def check_connection(conn) -> None:
+        import os
+        import socket
+        import threading
+
+        def cut() -> None:
+            try:
+                duplicate = socket.socket(fileno=os.dup(conn.pgconn.socket))
+            except Exception:
+                return
+            try:
+                duplicate.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            finally:
+                duplicate.close()
+
+        timer = threading.Timer(POOL_CHECK_SECONDS, cut)
+        timer.daemon = True
+        timer.start()
+        try:
+            unbounded(conn)
+        finally:
+            timer.cancel()
+
+    check_connection._bounded = True
+    ConnectionPool.check_connection = staticmethod(check_connection)
+
+
 def parse_database_url(
     url: str,
     *,
@@ -172,8 +225,17 @@ def parse_database_url(
         # A refused or slow database answers within seconds, never hangs a request (see
         # governance/deadline.py for one that stops answering altogether).
         options.setdefault("connect_timeout", str(connect_timeout))
+        # A path that dies without a reset is noticed by TCP keepalives within ~25 s even
+        # outside a request deadline; a session left idle inside a transaction (a stuck
+        # writer) is ended by the server after 10 minutes, releasing its locks.
+        options.setdefault("keepalives", "1")
+        options.setdefault("keepalives_idle", "10")
+        options.setdefault("keepalives_interval", "5")
+        options.setdefault("keepalives_count", "3")
+        options.setdefault("options", "-c idle_in_transaction_session_timeout=600000")
         if pool:
             options["pool"] = {"min_size": 1, "max_size": pool_max_size, "timeout": pool_timeout}
+            _tune_pool()
         return {
             "ENGINE": "django.db.backends.postgresql",
             "NAME": unquote(parts.path.lstrip("/")),
@@ -182,6 +244,9 @@ def parse_database_url(
             "HOST": parts.hostname or "",
             "PORT": str(port or ""),
             "CONN_MAX_AGE": 0,
+            # A pooled connection is tried before it is handed out, so the first requests
+            # after the database comes back do not meet the dead ones (a burst of 503s).
+            "CONN_HEALTH_CHECKS": True,
             "OPTIONS": options,
             "TEST": {"NAME": f"test_{unquote(parts.path.lstrip('/'))}"},
         }

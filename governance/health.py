@@ -61,3 +61,11 @@ def healthz(request):
     return JsonResponse(
         {"status": status_text, "checks": {"database": database, "broker": broker}}, status=code
     )
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page says: send them to the static icon."""
+    from django.http import HttpResponsePermanentRedirect
+    from django.templatetags.static import static
+
+    return HttpResponsePermanentRedirect(static("favicon.svg"))

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import timedelta
 from pathlib import Path
 
 from celery.schedules import crontab
+from csp import constants as csp
 from django.core.exceptions import ImproperlyConfigured
 
 from governance.env import (
@@ -82,6 +84,9 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "axes",
     "governance.audit",
     "governance.accounts",
     "datasets",
@@ -95,15 +100,21 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "governance.audit.middleware.RequestIdMiddleware",
+    "governance.inputs.InputGuardMiddleware",
     "governance.deadline.DeadlineMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "governance.accounts.second_factor.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    "governance.headers.PermissionsPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "governance.audit.middleware.AuditContextMiddleware",
+    # Last: turns a sign-in refused for too many failures into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "governance.urls"
@@ -184,6 +195,9 @@ REQUEST_DEADLINES = env_seconds_mapping(
             "/o/introspect/": "3",
             "/api/v1/consent/filter": "5",
             "/api/v1/consent/export": "5",
+            # Every other API call and page: no request waits on the database for ever.
+            "/api/": "10",
+            "/": "30",
         },
         "path-prefix=seconds;... — the longest matching prefix applies.",
     ),
@@ -212,9 +226,41 @@ RETRY_AFTER_SECONDS = env_int(
 # --- Auth -----------------------------------------------------------------------------------
 AUTH_USER_MODEL = "accounts.User"
 AUTHENTICATION_BACKENDS = [
+    # First: refuses a sign-in while the username is locked out from this address.
+    "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
     "guardian.backends.ObjectPermissionBackend",
 ]
+# Sign-in: lockout (django-axes) and a second factor (django-otp).
+# Failures count per username *and* address, so nobody can lock a named person out from
+# elsewhere; the lock lifts after the cool-off, and a success resets the count.
+AXES_FAILURE_LIMIT = env_int(
+    "LOGIN_FAILURE_LIMIT",
+    5,
+    "Failed sign-ins (per username and address) before a lockout.",
+    minimum=1,
+)
+AXES_COOLOFF_TIME = timedelta(
+    minutes=env_int("LOGIN_COOLOFF_MINUTES", 15, "Minutes a sign-in lockout lasts.", minimum=1)
+)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_HTTP_RESPONSE_CODE = 429
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "governance.audit.middleware.client_address"
+AXES_ENABLE_ACCESS_FAILURE_LOG = False
+AXES_VERBOSE = False
+SECOND_FACTOR_REQUIRED = env_bool(
+    "SECOND_FACTOR_REQUIRED",
+    not DEBUG,
+    "Administrators, privacy officers and stewards must use a TOTP second factor (on unless "
+    "DEBUG: the local demo offers it without requiring it).",
+)
+SECOND_FACTOR_ISSUER = env_str(
+    "SECOND_FACTOR_ISSUER", "Governance registry", "Name authenticator apps show for the site."
+)
+OTP_TOTP_THROTTLE_FACTOR = 1  # seconds of back-off, doubled after each wrong code
+
 PASSWORD_HASHERS = [
     "django.contrib.auth.hashers.Argon2PasswordHasher",
     "django.contrib.auth.hashers.PBKDF2PasswordHasher",
@@ -272,6 +318,29 @@ SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 
+# Content-Security-Policy (django-csp): no 'unsafe-inline' and no 'unsafe-eval' anywhere.
+# Scripts and styles come from our own static files; an inline <script> needs the request's
+# nonce ({{ request.csp_nonce }}). The browser tests fail on any violation.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [csp.SELF],
+        "script-src": [csp.SELF, csp.NONCE],
+        "style-src": [csp.SELF],
+        "img-src": [csp.SELF, "data:"],
+        "font-src": [csp.SELF],
+        "connect-src": [csp.SELF],
+        "object-src": [csp.NONE],
+        "base-uri": [csp.SELF],
+        "form-action": [csp.SELF],
+        "frame-ancestors": [csp.NONE],
+    }
+}
+# Powerful browser features the portal never uses, switched off (governance/headers.py).
+PERMISSIONS_POLICY = (
+    "accelerometer=(), camera=(), geolocation=(), gyroscope=(), magnetometer=(), "
+    "microphone=(), payment=(), usb=(), browsing-topics=()"
+)
+
 # --- I18N / time ----------------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 TIME_ZONE = "UTC"
@@ -300,6 +369,23 @@ STORAGES = {
     },
 }
 
+# --- Input (governance/inputs.py) ------------------------------------------------------------
+INPUT_MAX_JSON_DEPTH = env_int(
+    "INPUT_MAX_JSON_DEPTH", 32, "Deepest nesting of a JSON body (deeper: 400).", minimum=2
+)
+INPUT_MAX_STRING_CHARS = env_int(
+    "INPUT_MAX_STRING_CHARS", 1_000_000, "Longest string in a JSON body.", minimum=1
+)
+INPUT_MAX_ITEMS = env_int(
+    "INPUT_MAX_ITEMS", 1_000_000, "Most items in one JSON array or object.", minimum=1
+)
+INPUT_MAX_PARAMETER_CHARS = env_int(
+    "INPUT_MAX_PARAMETER_CHARS", 4096, "Longest query parameter (name or value).", minimum=1
+)
+INPUT_MAX_HEADER_CHARS = env_int(
+    "INPUT_MAX_HEADER_CHARS", 8192, "Longest request header value.", minimum=1
+)
+
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
@@ -308,7 +394,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["governance.api.permissions.IsUsablePrincipal"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["governance.api.parsers.GuardedJSONParser"],
     "DEFAULT_THROTTLE_CLASSES": [
         "governance.api.throttling.AnonThrottle",
         "governance.api.throttling.PrincipalThrottle",
@@ -503,6 +589,13 @@ RETENTION_FILE_ROOTS = [
         "Folders whose files retention may rewrite and delete (nothing outside).",
     )
 ]
+CONSENT_WATERMARK_MAX_LAG_SECONDS = env_int(
+    "CONSENT_WATERMARK_MAX_LAG_SECONDS",
+    60,
+    "A consent filter/export answers 503 rather than from a snapshot older than this, when a "
+    "consent write has been in flight that long (a stuck writer must not hide withdrawals).",
+    minimum=1,
+)
 CONSENT_FILTER_MAX_IDS = env_int(
     "CONSENT_FILTER_MAX_IDS",
     100_000,

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from oauth2_provider import views as oauth2_views
 
 import consent.urls
@@ -10,7 +10,7 @@ import governance.compliance.urls
 import governance.retention.urls
 from governance.accounts import views as account_views
 from governance.accounts.apis import MeApi, ServiceAccountCreateApi, ServiceAccountListApi
-from governance.health import healthz
+from governance.health import favicon, healthz
 
 api_v1 = [
     path("me", MeApi.as_view(), name="me"),
@@ -35,7 +35,9 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("o/", include((oauth2, "oauth2_provider"), namespace="oauth2_provider")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # The split view serves Swagger UI's start-up script as a file: no inline script (CSP).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    path("favicon.ico", favicon, name="favicon"),
     path("api/v1/", include((api_v1, "api"), namespace="api")),
     path("api/v1/datasets/", include((datasets.urls.api_urlpatterns, "datasets-api"))),
     path("api/v1/consent/", include((consent.urls.api_urlpatterns, "consent-api"))),

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.contrib.staticfiles import handlers as staticfiles_handlers
 from django.core.cache import cache
 from django.db import connections
-from django.test import TransactionTestCase
+from django.test import Client, TransactionTestCase
 from rest_framework.test import APIClient
 
 from tests.accounts.factories import UserFactory
@@ -56,6 +56,31 @@ class _CollectedStaticFilesHandler(staticfiles_handlers.StaticFilesHandler):
 
 
 staticfiles_handlers.StaticFilesHandler = _CollectedStaticFilesHandler
+
+
+# ``force_login`` stands for a finished sign-in, which for stewards, privacy officers and
+# administrators includes the second factor: their sessions are marked verified, as the
+# verification step marks them. The sign-in steps themselves (password, lockout, TOTP,
+# recovery codes, enrolment) are tested through the real forms in tests/accounts/ and
+# tests/e2e/. (Axes' backend, first in AUTHENTICATION_BACKENDS, cannot load a user.)
+_original_force_login = Client.force_login
+
+
+def _force_login_with_second_factor(self, user, backend=None):
+    from governance.accounts import policy, second_factor
+
+    _original_force_login(self, user, backend or "django.contrib.auth.backends.ModelBackend")
+    if policy.requires_second_factor(user):
+        session = self.session
+        session[second_factor.SESSION_KEY] = {
+            "user": user.pk,
+            "epoch": user.second_factor_epoch,
+            "how": "test",
+        }
+        session.save()
+
+
+Client.force_login = _force_login_with_second_factor
 
 
 @pytest.fixture(autouse=True)

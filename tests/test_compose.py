@@ -99,3 +99,16 @@ def test_dockerfile_builds_every_app_package():
     for package in ("governance", "datasets", "consent"):
         assert f"COPY {package} ./{package}" in dockerfile
     assert "collectstatic" in dockerfile
+
+
+def test_no_secret_has_a_default_so_start_up_refuses_without_it():
+    """A default password in a compose file ends up in production. Every variable that names
+    a secret is required (${VAR:?message}), never defaulted (${VAR:-value})."""
+    import re
+
+    text = (ROOT / "docker-compose.yml").read_text()
+    defaulted = re.findall(r"\$\{([A-Z_]+):-", text)
+    secrets = [name for name in defaulted if re.search(r"PASSWORD|SECRET|KEY|TOKEN", name)]
+    assert secrets == []
+    required = set(re.findall(r"\$\{([A-Z_]+):\?", text))
+    assert {"SECRET_KEY", "POSTGRES_PASSWORD"} <= required

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+from django.conf import settings
 from rest_framework import renderers
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser
 
+from governance import inputs
 from governance.errors import PayloadTooLarge
 
 MAX_BATCH_BYTES = 32 * 1024 * 1024
@@ -41,10 +43,7 @@ class BoundedJSONParser(BaseParser):
         body = stream.read(MAX_BATCH_BYTES + 1)
         if len(body) > MAX_BATCH_BYTES:
             raise PayloadTooLarge(MSG_TOO_LARGE, {"limit_bytes": MAX_BATCH_BYTES})
-        try:
-            return json.loads(body)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise ParseError(f"JSON parse error - {error}") from None
+        return inputs.load_json(body)
 
 
 class NDJSONBatch(list):
@@ -81,9 +80,16 @@ class NDJSONParser(BaseParser):
             except UnicodeDecodeError:
                 raise ParseError(MSG_NDJSON_ENCODING.format(line=number)) from None
             try:
-                batch.append(json.loads(text))
+                document = json.loads(text)
+            except RecursionError:
+                raise inputs.InputRefused(
+                    inputs.MSG_TOO_DEEP.format(limit=settings.INPUT_MAX_JSON_DEPTH),
+                    {"where": f"line {number}"},
+                ) from None
             except json.JSONDecodeError as error:
                 raise ParseError(MSG_NDJSON_LINE.format(line=number, reason=error.msg)) from None
+            inputs.check_document(document, where=f"line {number}")
+            batch.append(document)
         return batch
 
 

@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import connection
 
 from consent import policy
@@ -31,6 +32,10 @@ WRITER_LOCK = (0x436F6E73, 1)  # "Cons", 1
 MSG_WATERMARK = (
     "The registry cannot establish a consistent snapshot now (a writer's start is not "
     "visible); nothing was answered. Retry later."
+)
+MSG_WATERMARK_LAG = (
+    "A consent write has been in flight for {seconds} s; until it ends the registry cannot "
+    "answer with every recorded event, so nothing was answered. Retry later."
 )
 _IN_CHUNK = 900  # SQLite's classic limit is 999 host parameters per statement
 
@@ -83,6 +88,7 @@ def known_watermark() -> datetime | None:
             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objid = %s
                 AND l.objsubid = 2 AND l.granted AND l.pid <> pg_backend_pid()
+                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
             """,
             list(WRITER_LOCK),
         )
@@ -93,7 +99,14 @@ def known_watermark() -> datetime | None:
         raise Unavailable(MSG_WATERMARK)
     if oldest is None:
         return now
-    return min(now, oldest - timedelta(microseconds=1))
+    watermark = min(now, oldest - timedelta(microseconds=1))
+    # A writer stuck mid-transaction (its host lost the network, a debugger) would pin every
+    # answer in the past: withdrawals recorded since would be ignored. Past the bound, refuse.
+    if (now - watermark).total_seconds() > settings.CONSENT_WATERMARK_MAX_LAG_SECONDS:
+        from governance.errors import Unavailable
+
+        raise Unavailable(MSG_WATERMARK_LAG.format(seconds=int((now - watermark).total_seconds())))
+    return watermark
 
 
 def _latest_events_sql(*, subject_filter: str = "") -> str:

@@ -191,6 +191,14 @@ class RequestListApi(APIView):
         return Response({"results": RequestOutput(queryset, many=True).data})
 
 
+def _idempotency_key(request: Request) -> str | None:
+    """The Idempotency-Key header: "" when absent, None when sent blank (refused: a retry
+    with it could not be recognised)."""
+    if "Idempotency-Key" not in request.headers:
+        return ""
+    return request.headers["Idempotency-Key"].strip() or None
+
+
 class RequestCreateApi(APIView):
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -233,7 +241,7 @@ class RequestCreateApi(APIView):
             duration_days=values["duration_days"],
             justification=values["justification"],
             principal=values["principal"],
-            idempotency_key=request.headers.get("Idempotency-Key", ""),
+            idempotency_key=_idempotency_key(request),
         )
         replayed = getattr(created, "replayed", False)
         return Response(RequestOutput(created).data, status=200 if replayed else 201)

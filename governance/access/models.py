@@ -229,6 +229,17 @@ class Grant(models.Model):
     def __str__(self) -> str:
         return f"grant {self.pk}: {self.dataset_id}/{self.purpose_slug}"
 
+    @property
+    def state(self) -> str:
+        """The status now (``access.policy.grant_state``: expired once past expires_at)."""
+        from governance.access.policy import grant_state
+
+        return grant_state(self)
+
+    @property
+    def state_display(self) -> str:
+        return self.Status(self.state).label
+
 
 class Acknowledgement(models.Model):
     """A person accepted the terms of a grant's purpose (text and version as shown)."""

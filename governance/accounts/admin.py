@@ -189,3 +189,25 @@ def _unregister_oauth_models() -> None:
 
 
 _unregister_oauth_models()
+
+
+def _portal_login(request, extra_context=None):
+    """Django admin signs in through the portal: one sign-in form, one lockout, one second
+    factor for everyone."""
+    from django.contrib.auth.views import redirect_to_login
+    from django.core.exceptions import PermissionDenied
+    from django.shortcuts import redirect
+    from django.urls import reverse
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    if request.user.is_authenticated:
+        if not request.user.is_staff:
+            raise PermissionDenied("Django admin is for administrators.")
+        target = request.GET.get("next") or reverse("admin:index")
+        if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
+            target = reverse("admin:index")
+        return redirect(target)
+    return redirect_to_login(request.GET.get("next") or reverse("admin:index"))
+
+
+admin.site.login = _portal_login

@@ -2,49 +2,15 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
-from django.core.cache import cache
 
 from governance.accounts import policy
 from governance.accounts.models import User
 from governance.accounts.services import MSG_NAME_INVALID, SERVICE_ACCOUNT_NAME
 
-LOCKOUT_ATTEMPTS = 10
-LOCKOUT_SECONDS = 15 * 60
-MSG_LOCKED = "Too many failed sign-in attempts for this account. Try again in 15 minutes."
-
-
-def _lockout_key(username: str) -> str:
-    return f"login-failures:{username.strip().lower()}"
-
 
 class LoginForm(AuthenticationForm):
-    """Django's login form plus a per-username lockout after repeated failures, so a password
-    cannot be guessed through the portal."""
-
-    error_messages = {
-        **AuthenticationForm.error_messages,
-        "locked": MSG_LOCKED,
-    }
-
-    def clean(self):
-        username = self.cleaned_data.get("username") or ""
-        if username and cache.get(_lockout_key(username), 0) >= LOCKOUT_ATTEMPTS:
-            raise forms.ValidationError(self.error_messages["locked"], code="locked")
-        try:
-            return super().clean()
-        except forms.ValidationError:
-            if username:
-                key = _lockout_key(username)
-                cache.add(key, 0, LOCKOUT_SECONDS)
-                try:
-                    cache.incr(key)
-                except ValueError:
-                    cache.set(key, 1, LOCKOUT_SECONDS)
-            raise
-
-    def confirm_login_allowed(self, user):
-        super().confirm_login_allowed(user)
-        cache.delete(_lockout_key(user.get_username()))
+    """Django's login form. Lockout after repeated failures is django-axes' (per username and
+    address, settings AXES_*), for this form and Django admin alike (admin signs in here)."""
 
 
 def _owner_choices():

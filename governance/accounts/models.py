@@ -22,6 +22,9 @@ class User(AbstractUser):
         SERVICE = "service", "Service account"
 
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.PERSON)
+    # Raised when the person's second factor is reset: every session verified before no
+    # longer counts as verified (governance/accounts/second_factor.py).
+    second_factor_epoch = models.PositiveIntegerField(default=0)
 
     class Meta(AbstractUser.Meta):
         swappable = "AUTH_USER_MODEL"
@@ -98,3 +101,23 @@ class ServiceAccount(models.Model):
     @property
     def client_id(self) -> str:
         return self.application.client_id
+
+
+class RecoveryCode(models.Model):
+    """One single-use recovery code for the second factor, stored only as a keyed digest
+    (HMAC-SHA256 under SECRET_KEY): the codes are shown once, when they are made."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recovery_codes"
+    )
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "digest"], name="accounts_recovery_code_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"recovery code {self.pk} of {self.user_id}"

@@ -48,6 +48,12 @@ MSG_NO_DATA_ROLE = (
     "You hold no role that works with data (engineer, steward, privacy officer, administrator)."
 )
 MSG_ACCOUNT_INACTIVE = "This account is inactive."
+MSG_RESET_SECOND_FACTOR_FORBIDDEN = "Only an administrator can reset someone's second factor."
+MSG_OWN_SECOND_FACTOR_RESET = (
+    "Nobody resets their own second factor; use a recovery code, or ask another administrator."
+)
+# The people who approve, sign off and delete sign in with a second factor.
+SECOND_FACTOR_ROLES = (Role.ADMIN, Role.PRIVACY_OFFICER, Role.STEWARD)
 
 #: Roles whose holders may own (be accountable for) a service account. Auditors only read.
 SERVICE_ACCOUNT_OWNER_ROLES = (Role.ENGINEER, Role.STEWARD, Role.PRIVACY_OFFICER, Role.ADMIN)
@@ -63,6 +69,26 @@ def is_active_person(user: User | None) -> bool:
         and user.is_active
         and not user.is_service_account
     )
+
+
+def requires_second_factor(user: User | None) -> bool:
+    """Administrators, privacy officers and stewards, and Django admin's staff, must sign in
+    with a second factor (TOTP) — unless SECOND_FACTOR_REQUIRED is off (the local demo)."""
+    from django.conf import settings
+
+    if not settings.SECOND_FACTOR_REQUIRED or not is_active_person(user):
+        return False
+    return user.is_staff or user.is_superuser or user.has_role(*SECOND_FACTOR_ROLES)
+
+
+def may_reset_second_factor(actor: User | None, user: User) -> Refusal | None:
+    """A person who lost their authenticator and their recovery codes: another administrator
+    resets it (recorded), never they themselves."""
+    if not holds_role(actor, Role.ADMIN):
+        return forbidden(MSG_RESET_SECOND_FACTOR_FORBIDDEN)
+    if actor.pk == user.pk:
+        return forbidden(MSG_OWN_SECOND_FACTOR_RESET)
+    return None
 
 
 def holds_role(user: User | None, *roles: str) -> bool:

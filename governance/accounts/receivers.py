@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 
@@ -17,6 +18,17 @@ def _login(sender, request, user, **kwargs):
 def _logout(sender, request, user, **kwargs):
     if user is not None:
         audit.record(action="auth.logout", target=user, actor=user)
+
+
+@receiver(user_locked_out, dispatch_uid="audit.locked_out")
+def _locked_out(sender, request=None, username=None, ip_address=None, **kwargs):
+    username = str(username or "")[:150]
+    audit.record(
+        action="auth.locked_out",
+        actor=None,
+        object_repr=username,
+        data={"username": username, "address": ip_address},
+    )
 
 
 @receiver(user_login_failed, dispatch_uid="audit.login_failed")

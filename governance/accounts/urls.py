@@ -6,6 +6,9 @@ from governance.accounts import views
 urlpatterns = [
     path("login/", views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("two-factor/", views.second_factor_overview, name="second-factor"),
+    path("two-factor/verify/", views.second_factor_verify, name="second-factor-verify"),
+    path("two-factor/setup/", views.second_factor_setup, name="second-factor-setup"),
     path("service-accounts/", views.service_account_list, name="service-account-list"),
     path("service-accounts/new/", views.service_account_create, name="service-account-create"),
     path(

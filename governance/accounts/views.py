@@ -2,16 +2,20 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django import forms
 from django.apps import apps
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.module_loading import import_string
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_http_methods, require_POST
 
-from governance.accounts import policy, selectors, services
+from governance.accounts import policy, second_factor, selectors, services
 from governance.accounts.forms import (
     LoginForm,
     ServiceAccountCreateForm,
@@ -231,3 +235,124 @@ def service_account_transfer(request, name):
         success=f"Service account {account.name} now belongs to {form.cleaned_data['owner']}.",
     )
     return redirect("service-account-detail", name=name)
+
+
+# --- second factor ----------------------------------------------------------------------------
+
+
+class SecondFactorCodeForm(forms.Form):
+    code = forms.CharField(
+        label="Code",
+        max_length=32,
+        help_text="The 6-digit code your authenticator app shows, or one of your recovery codes.",
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "autofocus": True}),
+    )
+
+
+def _next_url(request, default: str = "dashboard") -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse(default)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def second_factor_verify(request):
+    """Sign-in, step two: a code from the authenticator, or a recovery code."""
+    user: User = request.user
+    if (
+        not second_factor.has_authenticator(user)
+        and not user.recovery_codes.filter(used_at=None).exists()
+    ):
+        return redirect(f"{reverse('second-factor-setup')}?{request.GET.urlencode()}")
+    form = SecondFactorCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        done, how = attempt(
+            request,
+            lambda: second_factor.verify(
+                request=request, user=user, code=form.cleaned_data["code"]
+            ),
+            form=form,
+        )
+        if done:
+            if how == "recovery":
+                left = user.recovery_codes.filter(used_at=None).count()
+                messages.warning(
+                    request,
+                    f"You signed in with a recovery code; {left} left. Make new ones on "
+                    "the two-factor page if you are running out.",
+                )
+            return redirect(_next_url(request))
+    return render(
+        request,
+        "registration/second_factor_verify.html",
+        {"form": form, "next": _next_url(request)},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def second_factor_setup(request):
+    """Enrol an authenticator app: scan the QR code (or type the key), confirm with a code,
+    keep the recovery codes shown once."""
+    user: User = request.user
+    if second_factor.has_authenticator(user) and not second_factor.is_verified(request):
+        return redirect(f"{reverse('second-factor-verify')}?{request.GET.urlencode()}")
+    device = second_factor.enrolment_start(user=user)
+    form = SecondFactorCodeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        done, codes = attempt(
+            request,
+            lambda: second_factor.enrolment_confirm(
+                request=request, user=user, code=form.cleaned_data["code"]
+            ),
+            form=form,
+        )
+        if done:
+            return render(
+                request,
+                "registration/second_factor_codes.html",
+                {"codes": codes, "next": _next_url(request)},
+            )
+    uri = second_factor.provisioning_uri(device)
+    return render(
+        request,
+        "registration/second_factor_setup.html",
+        {
+            "form": form,
+            "qr": mark_safe(second_factor.qr_svg(uri)),  # noqa: S308 - our own SVG
+            "secret": second_factor.secret_for_display(device),
+            "next": _next_url(request),
+            "required": policy.requires_second_factor(user),
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def second_factor_overview(request):
+    """Status of my second factor; new recovery codes (the old ones stop working)."""
+    user: User = request.user
+    if request.method == "POST":
+        done, codes = attempt(
+            request, lambda: second_factor.recovery_codes_renew(request=request, user=user)
+        )
+        if done:
+            return render(
+                request,
+                "registration/second_factor_codes.html",
+                {"codes": codes, "next": reverse("second-factor")},
+            )
+    return render(
+        request,
+        "registration/second_factor.html",
+        {
+            "enrolled": second_factor.has_authenticator(user),
+            "verified": second_factor.is_verified(request),
+            "required": policy.requires_second_factor(user),
+            "codes_left": user.recovery_codes.filter(used_at=None).count(),
+        },
+    )

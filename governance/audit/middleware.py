@@ -34,6 +34,17 @@ class RequestIdMiddleware:
         return response
 
 
+def client_address(request) -> str | None:
+    """The caller's address as the deployment can vouch for it: X-Forwarded-For only behind a
+    proxy that sets it (USE_X_FORWARDED_FOR). The audit log, sign-in lockouts and throttles
+    all key on this one answer."""
+    if getattr(settings, "USE_X_FORWARDED_FOR", False):
+        forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.META.get("REMOTE_ADDR")
+
+
 class AuditContextMiddleware(AuditlogMiddleware):
     """auditlog's middleware, except that X-Forwarded-For is trusted only when the deployment
     says a proxy sets it (USE_X_FORWARDED_FOR); otherwise any client could write any address

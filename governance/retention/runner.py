@@ -85,11 +85,30 @@ class _HoldsChanged(Exception):
 
 
 @contextmanager
+def hold_file_lock(*, shared: bool):
+    """The hold lock where there is no PostgreSQL (the embedded SQLite setup of `make run`,
+    whose web workers and Celery worker are processes on one machine): an flock on a file
+    under VAR_DIR. A no-op on PostgreSQL, where the advisory lock below is used."""
+    if connection.vendor == "postgresql":
+        yield
+        return
+    import fcntl
+
+    path = settings.VAR_DIR / "locks" / "retention-holds.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_SH if shared else fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@contextmanager
 def hold_lock(*, shared: bool):
     """A transaction holding the hold lock: exclusive for placing a hold, shared for applying
-    a batch. Holds read inside a shared section stay true until it ends. (The embedded SQLite
-    setup runs one worker and one writer at a time, so it needs no lock.)"""
-    with transaction.atomic():
+    a batch. Holds read inside a shared section stay true until it ends."""
+    with hold_file_lock(shared=shared), transaction.atomic():
         if connection.vendor == "postgresql":
             function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
             with connection.cursor() as cursor:

@@ -229,7 +229,24 @@ def policy_set(
 # --- legal holds ------------------------------------------------------------------------------
 
 
+def _holds_exclusive(function):
+    """Placing a hold takes the hold lock exclusively until its transaction has committed:
+    on PostgreSQL the advisory lock inside the transaction (``_take_hold_lock``), elsewhere a
+    file lock around it (``runner.hold_file_lock``)."""
+    import functools
+
+    @functools.wraps(function)
+    def wrapped(*args, **kwargs):
+        from governance.retention.runner import hold_file_lock
+
+        with hold_file_lock(shared=False):
+            return function(*args, **kwargs)
+
+    return wrapped
+
+
 @audit.records_refusal("retention.hold_refused", actor="actor")
+@_holds_exclusive
 @transaction.atomic
 def hold_place(
     *,

@@ -180,3 +180,97 @@ def test_without_a_grant_or_capability_a_job_reads_no_purpose(api_client, bob, r
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {_token_for(account)}")
     assert api_client.get("/api/v1/consent/purposes").status_code == 403
     assert api_client.get("/api/v1/consent/purposes/ticket-routing").status_code == 403
+
+
+def test_acknowledging_while_the_new_version_is_a_draft_does_not_sign_the_draft(
+    api_client, client, bob, alice, petra, approved_for_routing, tickets
+):
+    """A draft may still change before it is activated: acknowledging then records the
+    version in force, and activation of the (changed) draft asks for the terms again."""
+    account, _ = make_service_account(bob, name="router-job")
+    request = request_and_approve(
+        bob, alice, tickets, fields=("email",), principal="service_account:router-job"
+    )
+    token = _token_for(account)
+    draft = consent.purpose_new_version(
+        purpose=Purpose.objects.get(slug="ticket-routing", version=1), actor=alice
+    )
+    client.force_login(bob)
+    acknowledged = client.post(f"/api/v1/access/grants/{request.grant.pk}/acknowledge")
+    assert acknowledged.json()["terms_version"] == "ticket-routing@v1"
+    draft.description = "NEW TERMS: the data may also be sold to third parties."
+    draft.save(update_fields=["description"])
+    make_notice(draft)
+    consent.purpose_submit(purpose=draft, actor=alice)
+    consent.purpose_activate(purpose=draft, actor=petra)
+    assert [r["code"] for r in _check(api_client, token)["reasons"]] == ["acknowledgement_missing"]
+
+
+def test_an_expired_grant_cannot_be_acknowledged_or_revoked(
+    bob, alice, tickets, approved_for_routing
+):
+    from governance.errors import Conflict
+
+    request = request_and_approve(bob, alice, tickets, fields=("email",), days=1)
+    later = timezone.now() + timedelta(days=1, minutes=1)
+    with time_machine.travel(later, tick=False):
+        with pytest.raises(Conflict) as acknowledged:
+            services.grant_acknowledge(actor=bob, grant=request.grant)
+        with pytest.raises(Conflict):
+            services.grant_revoke(actor=alice, grant=request.grant, reason="No longer needed.")
+    assert "expired" in acknowledged.value.message
+
+
+def test_a_blank_idempotency_key_is_refused(client, bob, approved_for_routing):
+    client.force_login(bob)
+    response = _create(client, key="   ")
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["field"] == "idempotency_key"
+    assert AccessRequest.objects.count() == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_one_key_sent_at_once_for_two_datasets_is_one_request_and_a_409(
+    bob, alice, petra, router_purpose
+):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    from datasets import services as catalog
+    from tests.access.conftest import TICKET_FIELDS
+    from tests.datasets.factories import ANSWERS, make_dataset
+
+    datasets = []
+    for slug in ("tickets-a", "tickets-b"):
+        dataset = make_dataset(alice, slug=slug, fields=TICKET_FIELDS)
+        catalog.dataset_submit(actor=alice, dataset=dataset, **ANSWERS)
+        catalog.dataset_approve(actor=petra, dataset=dataset)
+        services.purpose_approval_create(
+            actor=petra, dataset=dataset, purpose_slug="ticket-routing"
+        )
+        datasets.append(dataset)
+    barrier = threading.Barrier(2)
+
+    def submit(dataset):
+        try:
+            barrier.wait(5)
+            services.access_request_create(
+                requester=bob,
+                dataset=dataset,
+                purpose_slug="ticket-routing",
+                fields=["email"],
+                duration_days=5,
+                justification="Route tickets by the sender's domain.",
+                idempotency_key="same-key",
+            )
+            return "created"
+        except Exception as error:  # reported below
+            return type(error).__name__
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(submit, datasets))
+    assert outcomes == ["Conflict", "created"]
+    assert AccessRequest.objects.count() == 1

@@ -10,9 +10,10 @@ from datasets import services as catalog
 from governance.access import services
 from governance.access.models import AccessRequest, Acknowledgement
 from tests.access.conftest import TICKET_FIELDS
-from tests.accounts.factories import PASSWORD, UserFactory
+from tests.accounts.factories import UserFactory
 from tests.consent.factories import make_purpose
 from tests.datasets.factories import ANSWERS, make_dataset
+from tests.e2e.signin import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -21,13 +22,7 @@ JUSTIFICATION = "Train the ticket router on last year's tickets."
 
 def signed_in(new_context, base: str, username: str) -> Page:
     """A fresh browser context (its own cookies) signed in as ``username``."""
-    page = new_context().new_page()
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-    return page
+    return sign_in(new_context().new_page(), base, username)
 
 
 def test_request_approve_and_acknowledge_in_the_browser(

@@ -8,7 +8,8 @@ from playwright.sync_api import Page, expect
 
 from governance.audit import chain
 from governance.audit import services as audit
-from tests.accounts.factories import PASSWORD, UserFactory
+from tests.accounts.factories import UserFactory
+from tests.e2e.signin import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -26,11 +27,7 @@ def test_auditor_filters_the_log_and_downloads_an_export(
     bob = UserFactory(username="bob", roles=["engineer"])
     audit.record(action="access.check", actor=bob, data={"decision": "deny", "dataset": "x"})
 
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill("audrey")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    sign_in(page, live_server.url, "audrey")
     # her login is sealed and checkpointed by the periodic task; here, on demand
     chain.seal()
     chain.checkpoint_write()

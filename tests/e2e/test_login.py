@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.accounts.factories import PASSWORD, UserFactory
+from tests.accounts.factories import UserFactory
+from tests.e2e.signin import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -14,10 +15,7 @@ def test_steward_signs_in_and_sees_the_dashboard(live_server, page: Page):
     UserFactory(username="alice", roles=["steward"])
     page.goto(f"{live_server.url}/")
     expect(page).to_have_url(f"{live_server.url}/accounts/login/?next=/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    sign_in(page, live_server.url, "alice")  # her first sign-in: she sets up her authenticator
     expect(page.get_by_role("heading", name="Your datasets")).to_be_visible()
     expect(page.locator('[data-nav="service-accounts"]')).to_have_count(0)
     # the vendored stylesheet loaded (Pico sets the body font), no CDN involved
@@ -40,10 +38,7 @@ def test_wrong_password_shows_a_form_error(live_server, page: Page):
 
 def test_signing_out_returns_to_the_login_page(live_server, page: Page):
     UserFactory(username="alice", roles=["steward"])
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill("alice")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in(page, live_server.url, "alice")
     page.get_by_test_id("user-menu").click()
     page.get_by_test_id("logout").click()
     expect(page).to_have_url(f"{live_server.url}/accounts/login/")

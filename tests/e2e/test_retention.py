@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from governance.retention.models import DeletionCertificate, RetentionRun
-from tests.accounts.factories import PASSWORD
+from tests.e2e.signin import sign_in
 from tests.retention.conftest import (  # noqa: F401 — fixtures shared with the retention tests
     churn,
     events_dataset,
@@ -43,11 +43,7 @@ def test_privacy_officer_previews_and_runs_retention_and_reads_the_certificate(
     expired = expired_rows()
 
     # petra signs in and finds the dataset under Retention
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.get_by_label("Username").fill("petra")
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    sign_in(page, live_server.url, "petra")
     page.locator('[data-nav="retention"]').click()
     expect(page.get_by_role("heading", name="Retention and erasure")).to_be_visible()
     page.get_by_test_id("retention-datasets").get_by_role("link", name="shop-events").click()

@@ -20,7 +20,7 @@ from datasets.models import Dataset, Field
 from governance.access import decision as rules
 from governance.access import policy
 from governance.access.models import Acknowledgement, Grant, PurposeApproval, TrainingAttestation
-from governance.access.services.common import terms_version
+from governance.access.services.common import terms_for, terms_version
 from governance.accounts.models import User
 from governance.accounts.policy import MSG_OWNER_INACTIVE, may_use_data, principal_usable
 from governance.accounts.principal import Principal
@@ -93,6 +93,7 @@ def gather_facts(
                 grant_id__in=[g["id"] for g in relevant],
                 user=acknowledger,
                 terms_version=terms_version(purpose),
+                terms_sha256=terms_for(purpose, dataset)[2],
             ).values_list("grant_id", flat=True)
         )
     approval_found = (

@@ -44,10 +44,17 @@ def terms_purpose(grant, current: dict[str, Purpose] | None = None) -> Purpose:
     """The purpose version whose terms a grant is used under: the version in force now, so a
     new version of the purpose asks for acknowledgement again, and acknowledging records that
     version (the one owner of this rule: the check, the API, the portal and the service call
-    it). A grant whose purpose has no version left falls back to the one it was made under."""
-    if current is not None:
-        return current.get(grant.purpose_slug) or grant.purpose
-    return purpose_current(grant.purpose_slug) or grant.purpose
+    it). While no version is active, the version the grant was made under."""
+    found = (
+        current.get(grant.purpose_slug)
+        if current is not None
+        else purpose_current(grant.purpose_slug)
+    )
+    # Only an active version is in force: acknowledging a draft would sign terms nobody has
+    # approved yet (they may still change before activation).
+    if found is None or found.status != Purpose.Status.ACTIVE:
+        return grant.purpose
+    return found
 
 
 def grant_terms(grant, current: dict[str, Purpose] | None = None) -> tuple[str, str, str]:
@@ -65,14 +72,17 @@ def acknowledged_grant_ids(
         return set()
     if current is None:
         current = purposes_current(g.purpose_slug for g in grants)
-    wanted = {g.pk: terms_version(terms_purpose(g, current)) for g in grants}
+    # The version *and* the digest of its text: what was acknowledged is what is in force.
+    wanted = {g.pk: grant_terms(g, current) for g in grants}
     rows = Acknowledgement.objects.filter(grant_id__in=list(wanted))
     if user is not None:
         rows = rows.filter(user=user)
     return {
         grant_id
-        for grant_id, version in rows.values_list("grant_id", "terms_version")
-        if wanted[grant_id] == version
+        for grant_id, version, digest in rows.values_list(
+            "grant_id", "terms_version", "terms_sha256"
+        )
+        if (wanted[grant_id][0], wanted[grant_id][2]) == (version, digest)
     }
 
 

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import Group
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 
@@ -120,7 +120,7 @@ def access_request_create(
     duration_days: int,
     justification: str,
     principal: str = "self",
-    idempotency_key: str = "",
+    idempotency_key: str | None = "",
 ) -> AccessRequest:
     """Ask for access. Safe to retry: with an `idempotency_key`, the same body again returns
     the request created the first time (marked `replayed`), another body is a conflict; and a
@@ -128,6 +128,8 @@ def access_request_create(
     first. Requests for one dataset are serialized by its row lock, so two concurrent
     submissions cannot both pass these checks."""
     require(policy.may_request(requester))
+    if idempotency_key is None:  # the header was sent empty or blank
+        raise ApplicationError(MSG_IDEMPOTENCY_KEY, {"field": "idempotency_key"})
     if idempotency_key and not (
         len(idempotency_key) <= 200 and idempotency_key.isascii() and idempotency_key.isprintable()
     ):
@@ -176,19 +178,33 @@ def access_request_create(
     )
     if pending is not None:
         raise Conflict(MSG_DUPLICATE_PENDING.format(id=pending), {"request": pending})
-    request = AccessRequest.objects.create(
-        idempotency_key=idempotency_key,
-        request_fingerprint=fingerprint if idempotency_key else "",
-        requester=requester,
-        **grantee.as_row(),
-        dataset=dataset,
-        purpose=purpose,
-        purpose_slug=purpose_slug,
-        fields=fields,
-        duration_days=duration_days,
-        justification=justification.strip(),
-        needs_privacy_officer=dataset.sensitivity == Dataset.Sensitivity.RESTRICTED,
-    )
+    try:
+        # A savepoint: the same key sent at once for two datasets takes two different row
+        # locks, so both pass the lookup above; the unique constraint lets one win.
+        with transaction.atomic():
+            request = AccessRequest.objects.create(
+                idempotency_key=idempotency_key,
+                request_fingerprint=fingerprint if idempotency_key else "",
+                requester=requester,
+                **grantee.as_row(),
+                dataset=dataset,
+                purpose=purpose,
+                purpose_slug=purpose_slug,
+                fields=fields,
+                duration_days=duration_days,
+                justification=justification.strip(),
+                needs_privacy_officer=dataset.sensitivity == Dataset.Sensitivity.RESTRICTED,
+            )
+    except IntegrityError:
+        if not idempotency_key:
+            raise
+        earlier = AccessRequest.objects.filter(
+            requester=requester, idempotency_key=idempotency_key
+        ).first()
+        raise Conflict(
+            MSG_IDEMPOTENCY_REUSED,
+            {"field": "idempotency_key", "request": earlier.pk if earlier else None},
+        ) from None
     audit.record(
         action="access.requested",
         target=request,
@@ -436,8 +452,8 @@ def grant_revoke(*, actor: User, grant: Grant, reason: str) -> Grant:
         .get(pk=grant.pk)
     )
     require(policy.may_revoke(actor, grant))
-    if grant.status != Grant.Status.ACTIVE:
-        raise Conflict(MSG_GRANT_NOT_ACTIVE.format(status=grant.get_status_display().lower()))
+    if grant.state != Grant.Status.ACTIVE:  # expired the moment expires_at passed
+        raise Conflict(MSG_GRANT_NOT_ACTIVE.format(status=grant.state_display.lower()))
     if not (reason or "").strip():
         raise ApplicationError(MSG_REASON, {"field": "reason"})
     grant.status = Grant.Status.REVOKED
@@ -458,8 +474,8 @@ def grant_acknowledge(*, actor: User, grant: Grant) -> Acknowledgement:
         .select_related("dataset", "purpose", "principal_user")
         .get(pk=grant.pk)
     )
-    if grant.status != Grant.Status.ACTIVE:
-        raise Conflict(MSG_GRANT_NOT_ACTIVE.format(status=grant.get_status_display().lower()))
+    if grant.state != Grant.Status.ACTIVE:  # expired the moment expires_at passed
+        raise Conflict(MSG_GRANT_NOT_ACTIVE.format(status=grant.state_display.lower()))
     require(policy.may_acknowledge(actor, grant))
     version, text, digest = grant_terms(grant)
     existing = Acknowledgement.objects.filter(
