@@ -5,7 +5,6 @@ committed before the export ran."""
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import tempfile
@@ -29,6 +28,7 @@ from governance.access.models import Grant, PurposeApproval
 from governance.access.services.common import dataset_categories
 from governance.audit import chain
 from governance.audit.models import Checkpoint, LedgerEntry
+from governance.compliance import cells
 from governance.compliance.models import Export
 
 Progress = Callable[[int], None]
@@ -100,11 +100,7 @@ def _json(value) -> str:
 
 
 def _csv_bytes(header: list[str], rows: Iterable[list]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue().encode("utf-8")
+    return cells.csv_bytes(header, rows)
 
 
 def build(export: Export, path: Path, progress: Progress) -> None:
@@ -154,7 +150,7 @@ def _write_audit_slice(archive: zipfile.ZipFile, entries: QuerySet[LedgerEntry],
     labels = _content_type_labels()
     with archive.open(f"{prefix}audit-log.csv", "w") as handle:
         text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
-        writer = csv.writer(text, lineterminator="\r\n")
+        writer = cells.SafeWriter(text)
         writer.writerow(AUDIT_CSV_COLUMNS)
         for entry in entries.iterator(chunk_size=2000):
             writer.writerow(_audit_row(entry, labels))
@@ -278,20 +274,20 @@ def build_ropa(export: Export, path: Path, progress: Progress) -> None:
     workbook = Workbook()
     sheet = workbook.active
     sheet.title = "Art. 30(1) record"
-    sheet.append(header)
+    cells.xlsx_append(sheet, header)
     for cell in sheet[1]:
         cell.font = Font(bold=True)
     for row in values:
-        sheet.append(row)
+        cells.xlsx_append(sheet, row)
     for column in sheet.columns:
         sheet.column_dimensions[column[0].column_letter].width = 30
         for cell in column[1:]:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
     sheet.freeze_panes = "A2"
     about = workbook.create_sheet("About")
-    about.append(["Generated at", chain.format_time(timezone.now())])
-    about.append(["Export", export.pk])
-    about.append(["Basis", "GDPR Art. 30(1); one row per active purpose"])
+    cells.xlsx_append(about, ["Generated at", chain.format_time(timezone.now())])
+    cells.xlsx_append(about, ["Export", export.pk])
+    cells.xlsx_append(about, ["Basis", "GDPR Art. 30(1); one row per active purpose"])
     workbook.save(path)
 
 
@@ -320,7 +316,7 @@ def access_rows(start: datetime | None, end: datetime | None) -> Iterator[list]:
 def build_access_report(export: Export, path: Path, progress: Progress) -> None:
     start, end = _parse(export.params.get("start")), _parse(export.params.get("end"))
     with path.open("w", encoding="utf-8", newline="") as handle:
-        writer = csv.writer(handle, lineterminator="\r\n")
+        writer = cells.SafeWriter(handle)
         writer.writerow(ACCESS_COLUMNS)
         writer.writerows(access_rows(start, end))
     progress(90)
