@@ -512,13 +512,41 @@ ALERT_RESTRICTED_WEEKDAYS = env_str(
 ALERT_EXPORTS_THRESHOLD = env_int(
     "ALERT_EXPORTS_THRESHOLD",
     3,
-    "Exports started by one person in a window that raise an alert.",
+    "Exports of subjects' personal data (consent exports, subject-access packages) started by "
+    "one person in a window that raise an alert.",
+    minimum=1,
+)
+ALERT_COMPLIANCE_EXPORTS_THRESHOLD = env_int(
+    "ALERT_COMPLIANCE_EXPORTS_THRESHOLD",
+    20,
+    "Compliance exports (audit log, RoPA, access report, evidence packs, registers) requested "
+    "by one person in a window that raise an alert.",
     minimum=1,
 )
 ALERT_EXPORT_ROWS_THRESHOLD = env_int(
     "ALERT_EXPORT_ROWS_THRESHOLD",
     100_000,
-    "Rows or subjects in one export that raise an alert.",
+    "Subjects in one export that raise an alert of its own.",
+    minimum=1,
+)
+ALERT_AUTH_FAILURES_THRESHOLD = env_int(
+    "ALERT_AUTH_FAILURES_THRESHOLD",
+    10,
+    "Failed sign-ins or token requests in a window, for one account or client (or from one "
+    "address across several), that raise an alert.",
+    minimum=1,
+)
+ALERT_NEW_DATASETS_THRESHOLD = env_int(
+    "ALERT_NEW_DATASETS_THRESHOLD",
+    5,
+    "Datasets a principal is allowed in a window without having used them in the lookback "
+    "period that raise an alert.",
+    minimum=1,
+)
+ALERT_NEW_DATASETS_LOOKBACK_DAYS = env_int(
+    "ALERT_NEW_DATASETS_LOOKBACK_DAYS",
+    30,
+    "How far back a dataset counts as one the principal has used before.",
     minimum=1,
 )
 if not re.fullmatch(r"([01]?\d|2[0-4])-([01]?\d|2[0-4])", ALERT_RESTRICTED_HOURS):

@@ -10,6 +10,7 @@ import governance.compliance.urls
 import governance.retention.urls
 from governance.accounts import views as account_views
 from governance.accounts.apis import MeApi, ServiceAccountCreateApi, ServiceAccountListApi
+from governance.accounts.token_views import AuditedTokenView
 from governance.health import healthz
 
 api_v1 = [
@@ -21,9 +22,10 @@ api_v1 = [
 ]
 
 # Only the token endpoints of django-oauth-toolkit: applications are created as service
-# accounts (portal or manage.py), never through DOT's own application views.
+# accounts (portal or manage.py), never through DOT's own application views. A refused token
+# request is a ledger event (auth.token_failed).
 oauth2 = [
-    path("token/", oauth2_views.TokenView.as_view(), name="token"),
+    path("token/", AuditedTokenView.as_view(), name="token"),
     path("revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="revoke-token"),
     path("introspect/", oauth2_views.IntrospectTokenView.as_view(), name="introspect"),
 ]

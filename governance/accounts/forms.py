@@ -28,6 +28,17 @@ class LoginForm(AuthenticationForm):
     def clean(self):
         username = self.cleaned_data.get("username") or ""
         if username and cache.get(_lockout_key(username), 0) >= LOCKOUT_ATTEMPTS:
+            # A refused attempt while locked is a failed sign-in too: the ledger and the
+            # alert on failed authentications must see every one, not the first ten.
+            from governance.audit import services as audit
+
+            name = username[:150]
+            audit.record(
+                action="auth.login_failed",
+                actor=None,
+                object_repr=name,
+                data={"username": name, "reason": "locked"},
+            )
             raise forms.ValidationError(self.error_messages["locked"], code="locked")
         try:
             return super().clean()
