@@ -552,6 +552,8 @@ def build_evidence_pack(export: Export, path: Path, progress: Progress) -> None:
             provider = getattr(app_config, "evidence_pack_files", None)
             if provider:
                 for name, content in import_string(provider)(dataset).items():
+                    if isinstance(content, dict):
+                        content = content["content"]
                     archive.writestr(name, content)
         archive.writestr(
             "README.txt",
