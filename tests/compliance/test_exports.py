@@ -206,6 +206,8 @@ def test_evidence_pack_holds_the_dataset_record_and_each_grant_with_its_request_
         read = lambda name: json.loads(archive.read(name))  # noqa: E731
         assert names == {
             "README.txt",
+            "pack.json",
+            "alerts.json",
             "dataset.json",
             "classification.json",
             "classification.csv",
@@ -215,8 +217,10 @@ def test_evidence_pack_holds_the_dataset_record_and_each_grant_with_its_request_
             "decision-counts.csv",
             "consent-snapshots.json",
             "audit/audit-log.csv",
-            "audit/audit-log.jsonl",
-            "audit/checkpoint.json",
+            "audit/manifest.json",
+            "audit/chain.jsonl",
+            "audit/entries.jsonl",
+            "audit/checkpoints.jsonl",
             "audit/public-keys.json",
             "retention/policy.json",
             "retention/legal-holds.json",
@@ -241,10 +245,10 @@ def test_evidence_pack_holds_the_dataset_record_and_each_grant_with_its_request_
         counts = archive.read("decision-counts.csv").decode().splitlines()
         assert counts == ["purpose,decision,count", "ticket-routing,allow,1"]
         slice_events = {
-            json.loads(line)["event"] for line in archive.read("audit/audit-log.jsonl").splitlines()
+            json.loads(line)["event"] for line in archive.read("audit/entries.jsonl").splitlines()
         }
         assert {"access.check", "access.granted", "access.acknowledged"} <= slice_events
-        assert read("audit/checkpoint.json")["size"] >= 1
+        assert read("audit/manifest.json")["format"] == "governance-ledger-proof/v1"
 
 
 # --- Bad input -------------------------------------------------------------------------------
