@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "consent",
     "governance.access",
     "governance.retention",
+    "governance.registers",
     "governance.compliance",
 ]
 

@@ -7,6 +7,7 @@ import consent.urls
 import datasets.urls
 import governance.access.urls
 import governance.compliance.urls
+import governance.registers.urls
 import governance.retention.urls
 from governance.accounts import views as account_views
 from governance.accounts.apis import MeApi, ServiceAccountCreateApi, ServiceAccountListApi
@@ -55,6 +56,11 @@ urlpatterns = [
         include((governance.retention.urls.api_urlpatterns, "retention-api")),
     ),
     path("retention/", include("governance.retention.urls")),
+    path(
+        "api/v1/registers/",
+        include((governance.registers.urls.api_urlpatterns, "registers-api")),
+    ),
+    path("registers/", include("governance.registers.urls")),
     path("audit/", include("governance.audit.urls")),
 ]
 
