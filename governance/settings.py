@@ -289,6 +289,9 @@ SPECTACULAR_SETTINGS = {
         "SpecialCategoryEnum": "datasets.taxonomy.Special.CHOICES",
         "TreatmentEnum": "datasets.models.Field.Treatment",
         "StorageKindEnum": "datasets.models.Dataset.StorageKind",
+        "RecipientRoleEnum": "governance.registers.models.Recipient.Role",
+        "DpiaStatusEnum": "governance.registers.models.Dpia.Status",
+        "BreachStatusEnum": "governance.registers.models.Breach.Status",
     },
 }
 
@@ -411,18 +414,14 @@ GOVERNANCE_CONTROLLER = env_str(
 GOVERNANCE_DPO_CONTACT = env_str(
     "GOVERNANCE_DPO_CONTACT",
     "",
-    "Data protection officer's contact for the RoPA (Art. 30(1)(a)); empty: not designated.",
-)
-GOVERNANCE_THIRD_COUNTRY_TRANSFERS = env_str(
-    "GOVERNANCE_THIRD_COUNTRY_TRANSFERS",
-    "None",
-    "RoPA text on transfers to third countries (Art. 30(1)(e)).",
+    "Data protection officer's contact for the RoPA (Art. 30(1)(a)); empty: the RoPA says "
+    "'Not recorded' and warns.",
 )
 GOVERNANCE_SECURITY_MEASURES = env_str(
     "GOVERNANCE_SECURITY_MEASURES",
     "",
-    "RoPA text on technical and organisational security "
-    "measures (Art. 30(1)(g)); empty: the built-in description.",
+    "Security measures that apply to all processing (Art. 30(1)(g)), shown before each "
+    "purpose's own (registers); empty: only what is recorded per purpose and recipient.",
 )
 COMPLIANCE_EXPORT_DIR = Path(
     env_str(

@@ -17,51 +17,18 @@ from datetime import datetime
 from pathlib import Path
 
 from django.apps import apps
-from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from consent.models import Purpose
-from datasets.models import Dataset
-from governance.access.models import PurposeApproval
-from governance.access.services.common import dataset_categories
 from governance.audit import chain
 from governance.audit.models import Checkpoint, LedgerEntry
-from governance.compliance import cells
+from governance.compliance import cells, ropa
 from governance.compliance.models import Export
 
 Progress = Callable[[int], None]
-
-DEFAULT_SECURITY_MEASURES = (
-    "Encryption in transit (TLS) for every connection to the registry and its data stores; "
-    "role-based access control with time-limited, purpose-bound grants, approvals and "
-    "acknowledged terms; every access decision and change recorded in a tamper-evident, "
-    "hash-chained audit ledger with Ed25519-signed checkpoints; privacy training required "
-    "for restricted data; periodic review of grants and automatic expiry."
-)
-
-ROPA_COLUMNS = [
-    ("controller", "Controller name"),
-    ("controller_contact", "Controller contact"),
-    ("dpo_contact", "DPO contact"),
-    ("purpose", "Purpose of processing"),
-    ("purpose_description", "Purpose description"),
-    ("legal_basis", "Legal basis (Art. 6)"),
-    ("art9_condition", "Art. 9 condition"),
-    ("data_subject_categories", "Categories of data subjects"),
-    ("data_categories", "Categories of personal data"),
-    ("recipients", "Categories of recipients"),
-    ("transfers", "Transfers to third countries"),
-    ("retention", "Time limits for erasure"),
-    ("security_measures", "Technical and organisational security measures"),
-    ("dpia_reference", "DPIA reference"),
-    ("purpose_slug", "Purpose id"),
-    ("purpose_version", "Purpose version"),
-    ("approved_datasets", "Datasets approved for the purpose"),
-]
 
 ACCESS_COLUMNS = [
     "time",
@@ -233,67 +200,21 @@ def _audit_readme(export: Export, manifest: dict) -> str:
 
 # --- Records of Processing Activities -------------------------------------------------------
 
-
-def _joined(values: Iterable[str]) -> str:
-    return "; ".join(str(v) for v in values if v)
+ROPA_COLUMNS = ropa.ROPA_COLUMNS
 
 
-def ropa_rows() -> list[dict[str, str]]:
-    """One row per active purpose (GDPR Art. 30(1)(a)-(g)); categories of personal data are
-    the purpose's own plus those of every dataset currently approved for it."""
-    controller_fallback = getattr(settings, "GOVERNANCE_CONTROLLER", "")
-    dpo = getattr(settings, "GOVERNANCE_DPO_CONTACT", "") or "Not designated"
-    transfers = getattr(settings, "GOVERNANCE_THIRD_COUNTRY_TRANSFERS", "") or "None"
-    security = getattr(settings, "GOVERNANCE_SECURITY_MEASURES", "") or DEFAULT_SECURITY_MEASURES
-    approvals: dict[str, list[Dataset]] = {}
-    for approval in PurposeApproval.objects.filter(revoked_at__isnull=True).select_related(
-        "dataset"
-    ):
-        approvals.setdefault(approval.purpose_slug, []).append(approval.dataset)
-    rows = []
-    for purpose in Purpose.objects.filter(status=Purpose.Status.ACTIVE).order_by("slug"):
-        datasets = sorted(approvals.get(purpose.slug, []), key=lambda d: d.slug)
-        categories = set(purpose.data_categories or [])
-        for dataset in datasets:
-            categories |= dataset_categories(dataset)
-        condition = (
-            purpose.get_special_category_condition_display()
-            if purpose.special_category_condition
-            else "Not applicable: no special categories processed"
-        )
-        rows.append(
-            {
-                "controller": purpose.controller or controller_fallback,
-                "controller_contact": purpose.controller_contact,
-                "dpo_contact": dpo,
-                "purpose": purpose.name,
-                "purpose_description": purpose.description,
-                "legal_basis": purpose.get_legal_basis_display(),
-                "art9_condition": condition,
-                "data_subject_categories": _joined(purpose.data_subject_categories or [])
-                or "Not specified",
-                "data_categories": _joined(sorted(categories)) or "None",
-                "recipients": _joined(purpose.recipients or []) or "None outside the controller",
-                "transfers": transfers,
-                "retention": f"{purpose.retention_days} days, then erased",
-                "security_measures": security,
-                "dpia_reference": purpose.dpia_reference or "Not required",
-                "purpose_slug": purpose.slug,
-                "purpose_version": str(purpose.version),
-                "approved_datasets": _joined(d.slug for d in datasets) or "None",
-            }
-        )
-    return rows
-
-
-def build_ropa(export: Export, path: Path, progress: Progress) -> None:
-    rows = ropa_rows()
+def build_ropa(export: Export, path: Path, progress: Progress) -> dict:
+    """Art. 30(1) records as XLSX (the record, an About sheet with the generation time, the
+    registry version and the number of warnings, and a Warnings sheet) or CSV (every row
+    carries the generation time and version; warnings are the "Not recorded" column)."""
+    rows, warnings = ropa.ropa_rows()
     progress(50)
     header = [label for _, label in ROPA_COLUMNS]
     values = [[row[key] for key, _ in ROPA_COLUMNS] for row in rows]
+    summary = {"rows": len(rows), "warnings": warnings, "format": ropa.FORMAT}
     if export.params.get("fmt") == "csv":
-        path.write_bytes(_csv_bytes(header, values))
-        return
+        path.write_bytes(cells.csv_bytes(header, values))
+        return summary
     from openpyxl import Workbook
     from openpyxl.styles import Alignment, Font
 
@@ -311,10 +232,21 @@ def build_ropa(export: Export, path: Path, progress: Progress) -> None:
             cell.alignment = Alignment(wrap_text=True, vertical="top")
     sheet.freeze_panes = "A2"
     about = workbook.create_sheet("About")
-    cells.xlsx_append(about, ["Generated at", chain.format_time(timezone.now())])
-    cells.xlsx_append(about, ["Export", export.pk])
-    cells.xlsx_append(about, ["Basis", "GDPR Art. 30(1); one row per active purpose"])
+    for line in (
+        ["Generated at", rows[0]["generated_at"] if rows else chain.format_time(timezone.now())],
+        ["Registry version", ropa.registry_version()],
+        ["Format", ropa.FORMAT],
+        ["Export", export.pk],
+        ["Basis", "GDPR Art. 30(1); one row per active purpose"],
+        ["Warnings", len(warnings)],
+        ["Not recorded", 'A cell reading "Not recorded" states that nobody recorded it.'],
+    ):
+        cells.xlsx_append(about, line)
+    notes = workbook.create_sheet("Warnings")
+    for warning in warnings:
+        cells.xlsx_append(notes, [warning])
     workbook.save(path)
+    return summary
 
 
 # --- Access report ---------------------------------------------------------------------------
