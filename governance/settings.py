@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "governance.access",
     "governance.retention",
     "governance.registers",
+    "governance.subject_access",
     "governance.compliance",
 ]
 
@@ -292,6 +293,7 @@ SPECTACULAR_SETTINGS = {
         "RecipientRoleEnum": "governance.registers.models.Recipient.Role",
         "DpiaStatusEnum": "governance.registers.models.Dpia.Status",
         "BreachStatusEnum": "governance.registers.models.Breach.Status",
+        "SubjectAccessStatusEnum": "governance.subject_access.models.SubjectAccessRequest.Status",
     },
 }
 
@@ -429,6 +431,21 @@ COMPLIANCE_EXPORT_DIR = Path(
         str(VAR_DIR / "exports"),
         "Where compliance export files are written.",
     )
+)
+
+# --- Subject access (governance/subject_access, docs/subject-access.md) -------------------------
+SUBJECT_ACCESS_DIR = Path(
+    env_str(
+        "SUBJECT_ACCESS_DIR",
+        str(VAR_DIR / "subject-access"),
+        "Where subject-access packages are written until their request is closed.",
+    )
+)
+SUBJECT_ACCESS_MAX_ROWS = env_int(
+    "SUBJECT_ACCESS_MAX_ROWS",
+    10_000,
+    "Most rows about one subject a package holds per dataset (more are flagged as truncated).",
+    minimum=1,
 )
 
 # --- Retention and erasure (governance/retention, docs/retention.md) ---------------------------

@@ -9,6 +9,7 @@ import governance.access.urls
 import governance.compliance.urls
 import governance.registers.urls
 import governance.retention.urls
+import governance.subject_access.urls
 from governance.accounts import views as account_views
 from governance.accounts.apis import MeApi, ServiceAccountCreateApi, ServiceAccountListApi
 from governance.accounts.token_views import AuditedTokenView
@@ -61,6 +62,11 @@ urlpatterns = [
         include((governance.registers.urls.api_urlpatterns, "registers-api")),
     ),
     path("registers/", include("governance.registers.urls")),
+    path(
+        "api/v1/subject-access/",
+        include((governance.subject_access.urls.api_urlpatterns, "subject-access-api")),
+    ),
+    path("subject-access/", include("governance.subject_access.urls")),
     path("audit/", include("governance.audit.urls")),
 ]
 

@@ -1,0 +1,200 @@
+"""REST API under /api/v1/subject-access/requests: record a verified request, produce its
+package, download it, extend, refuse or close it (privacy officers); list and read requests
+(privacy officers, auditors, administrators)."""
+
+from __future__ import annotations
+
+from django.http import FileResponse
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from governance.subject_access import services
+from governance.subject_access.models import SubjectAccessRequest
+
+
+class RequestOutputSerializer(serializers.ModelSerializer):
+    subject = serializers.CharField(source="subject_label")
+    created_by = serializers.CharField(source="created_by.username")
+    days_left = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SubjectAccessRequest
+        ref_name = "SubjectAccessRequest"
+        fields = [
+            "id",
+            "subject",
+            "namespace",
+            "status",
+            "reference",
+            "received_on",
+            "due_on",
+            "days_left",
+            "extended",
+            "extension_reason",
+            "rejection_reason",
+            "completion_note",
+            "produced_at",
+            "package_sha256",
+            "package_size",
+            "package_summary",
+            "created_by",
+            "created_at",
+            "closed_at",
+        ]
+
+    def get_days_left(self, request: SubjectAccessRequest) -> int | None:
+        return request.days_left()
+
+
+def _request(viewer, pk) -> SubjectAccessRequest:
+    return services.request_get_for(viewer=viewer, pk=pk)
+
+
+class RequestListApi(APIView):
+    @extend_schema(
+        operation_id="subject_access_request_list",
+        responses=inline_serializer(
+            "SubjectAccessRequestList", {"results": RequestOutputSerializer(many=True)}
+        ),
+    )
+    def get(self, request: Request) -> Response:
+        found = services.requests_visible(viewer=request.user)[:500]
+        return Response({"results": RequestOutputSerializer(found, many=True).data})
+
+
+class RequestCreateApi(APIView):
+    """Record a verified request (201). Privacy officers only."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "SubjectAccessRequestInput"
+
+        namespace = serializers.CharField(required=False, max_length=64, default="default")
+        subject_id = serializers.CharField(required=False, allow_blank=True, max_length=128)
+        received_on = serializers.DateField(required=False, allow_null=True)
+        identity_verification = serializers.CharField(
+            required=False, allow_blank=True, max_length=5000
+        )
+        reference = serializers.CharField(required=False, allow_blank=True, max_length=200)
+        note = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+    @extend_schema(
+        operation_id="subject_access_request_create",
+        request=InputSerializer,
+        responses={201: RequestOutputSerializer},
+    )
+    def post(self, request: Request) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        created = services.subject_access_request_create(
+            actor=request.user,
+            namespace=values.get("namespace") or "default",
+            external_id=values.get("subject_id", ""),
+            received_on=values.get("received_on"),
+            identity_verification=values.get("identity_verification", ""),
+            reference=values.get("reference", ""),
+            note=values.get("note", ""),
+        )
+        return Response(RequestOutputSerializer(created).data, status=201)
+
+
+class RequestDetailApi(APIView):
+    @extend_schema(operation_id="subject_access_request_get", responses=RequestOutputSerializer)
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(RequestOutputSerializer(_request(request.user, pk)).data)
+
+
+class RequestProduceApi(APIView):
+    """Read every store and produce the package (privacy officers, open requests)."""
+
+    @extend_schema(
+        operation_id="subject_access_request_produce",
+        request=None,
+        responses=RequestOutputSerializer,
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        found = services.subject_access_produce(
+            actor=request.user, request=_request(request.user, pk)
+        )
+        return Response(RequestOutputSerializer(found).data)
+
+
+class RequestPackageApi(APIView):
+    """The package, as an attachment; 409 when none is produced or the request is closed."""
+
+    @extend_schema(
+        operation_id="subject_access_request_package",
+        responses={200: OpenApiResponse(description="The package (zip).")},
+    )
+    def get(self, request: Request, pk: int):
+        found = _request(request.user, pk)
+        path = services.subject_access_package(actor=request.user, request=found)
+        return FileResponse(path.open("rb"), as_attachment=True, filename=found.package_name)
+
+
+class _ReasonInput(serializers.Serializer):
+    class Meta:
+        ref_name = "SubjectAccessReasonInput"
+
+    reason = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+
+class RequestExtendApi(APIView):
+    @extend_schema(
+        operation_id="subject_access_request_extend",
+        request=_ReasonInput,
+        responses=RequestOutputSerializer,
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        data = _ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        found = services.subject_access_extend(
+            actor=request.user,
+            request=_request(request.user, pk),
+            reason=data.validated_data.get("reason", ""),
+        )
+        return Response(RequestOutputSerializer(found).data)
+
+
+class RequestRejectApi(APIView):
+    @extend_schema(
+        operation_id="subject_access_request_reject",
+        request=_ReasonInput,
+        responses=RequestOutputSerializer,
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        data = _ReasonInput(data=request.data)
+        data.is_valid(raise_exception=True)
+        found = services.subject_access_reject(
+            actor=request.user,
+            request=_request(request.user, pk),
+            reason=data.validated_data.get("reason", ""),
+        )
+        return Response(RequestOutputSerializer(found).data)
+
+
+class RequestCompleteApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "SubjectAccessCompleteInput"
+
+        note = serializers.CharField(required=False, allow_blank=True, max_length=5000)
+
+    @extend_schema(
+        operation_id="subject_access_request_complete",
+        request=InputSerializer,
+        responses=RequestOutputSerializer,
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        found = services.subject_access_complete(
+            actor=request.user,
+            request=_request(request.user, pk),
+            note=data.validated_data.get("note", ""),
+        )
+        return Response(RequestOutputSerializer(found).data)
