@@ -86,11 +86,14 @@ def initial(kind: Kind, entry) -> dict:
     return values
 
 
-def service_arguments(kind: Kind, data: dict) -> dict:
-    """The form's values as the service takes them (purposes and datasets by slug)."""
+def service_arguments(kind: Kind, data: dict, *, creating: bool = False) -> dict:
+    """The form's values as the service takes them (purposes and datasets by slug). Creating,
+    a field left empty that has a default takes it (a new breach is open)."""
     arguments = {}
     for name in kind.fields:
         value = data.get(name)
+        if creating and value in (None, "") and kind.model._meta.get_field(name).has_default():
+            continue
         if name in ("purposes", "datasets"):
             value = [item.slug for item in value or []]
         elif name == "purpose":

@@ -72,7 +72,8 @@ def register_list(request, kind: str):
             done, entry = attempt(
                 request,
                 lambda: spec.create(
-                    actor=request.user, **forms.service_arguments(spec, form.cleaned_data)
+                    actor=request.user,
+                    **forms.service_arguments(spec, form.cleaned_data, creating=True),
                 ),
                 form=form,
                 success=MSG_RECORDED,

@@ -169,8 +169,14 @@ def subject_access_produce(*, actor: User, request: SubjectAccessRequest) -> Sub
         audit.record_refusal(REFUSED, error, target=request, actor=actor)
         raise
     if previous and previous != str(path):
-        Path(previous).unlink(missing_ok=True)
+        _delete_on_commit(previous)
     return locked
+
+
+def _delete_on_commit(path: str) -> None:
+    # A file is removed only once the change that forgets it is committed: a rolled-back
+    # change keeps both the record and its file.
+    transaction.on_commit(lambda: Path(path).unlink(missing_ok=True))
 
 
 @audit.records_refusal(REFUSED, target="request", actor="actor")
@@ -220,7 +226,7 @@ def subject_access_extend(
 
 def _close(request: SubjectAccessRequest, actor: User, status: str, fields: list[str]) -> None:
     if request.package_path:
-        Path(request.package_path).unlink(missing_ok=True)
+        _delete_on_commit(request.package_path)
     request.package_path = ""
     request.status = status
     request.closed_by, request.closed_at = actor, timezone.now()

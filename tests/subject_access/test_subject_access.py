@@ -193,7 +193,9 @@ def test_a_package_produced_after_the_deadline_is_recorded_as_late(api_client, p
     assert event.additional_data["due_on"] == add_months(received, 1).isoformat()
 
 
-def test_a_completed_request_keeps_only_a_keyed_hash_and_no_package(api_client, petra, stores):
+def test_a_completed_request_keeps_only_a_keyed_hash_and_no_package(
+    api_client, petra, stores, django_capture_on_commit_callbacks
+):
     # given
     from governance.subject_access.models import SubjectAccessRequest
 
@@ -203,8 +205,9 @@ def test_a_completed_request_keeps_only_a_keyed_hash_and_no_package(api_client, 
     path = Path(SubjectAccessRequest.objects.get(pk=pk).package_path)
     assert path.is_file()
 
-    # when
-    completed = post(api_client, petra, f"/{pk}/complete", {"note": "Sent by post."})
+    # when (the file goes once the closing is committed)
+    with django_capture_on_commit_callbacks(execute=True):
+        completed = post(api_client, petra, f"/{pk}/complete", {"note": "Sent by post."})
 
     # then
     assert completed.status_code == 200, completed.json()
