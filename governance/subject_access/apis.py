@@ -11,7 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from governance.subject_access import services
+from governance.audit.services import record_refusal
+from governance.errors import ApplicationError
+from governance.subject_access import policy, services
 from governance.subject_access.models import SubjectAccessRequest
 
 
@@ -47,6 +49,20 @@ class RequestOutputSerializer(serializers.ModelSerializer):
 
     def get_days_left(self, request: SubjectAccessRequest) -> int | None:
         return request.days_left()
+
+
+def _validated(serializer, request: Request, target=None) -> dict:
+    """The body's fields; an invalid body is a 400 recorded as ``subject_access.refused``."""
+    if serializer.is_valid():
+        return dict(serializer.validated_data)
+    problems = {
+        name: " ".join(str(m) for m in (messages if isinstance(messages, list) else [messages]))
+        for name, messages in serializer.errors.items()
+    }
+    name = next(iter(problems))
+    error = ApplicationError(problems[name], {"field": name, "fields": problems})
+    record_refusal(services.REFUSED, error, target=target, actor=request.user)
+    raise error
 
 
 def _request(viewer, pk) -> SubjectAccessRequest:
@@ -87,9 +103,11 @@ class RequestCreateApi(APIView):
         responses={201: RequestOutputSerializer},
     )
     def post(self, request: Request) -> Response:
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        values = data.validated_data
+        refuse = policy.may_handle(request.user)
+        if refuse is not None:
+            record_refusal(services.REFUSED, refuse.error(), actor=request.user)
+            raise refuse.error()
+        values = _validated(self.InputSerializer(data=request.data), request)
         created = services.subject_access_request_create(
             actor=request.user,
             namespace=values.get("namespace") or "default",
@@ -150,12 +168,10 @@ class RequestExtendApi(APIView):
         responses=RequestOutputSerializer,
     )
     def post(self, request: Request, pk: int) -> Response:
-        data = _ReasonInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        found = _request(request.user, pk)
+        values = _validated(_ReasonInput(data=request.data), request, found)
         found = services.subject_access_extend(
-            actor=request.user,
-            request=_request(request.user, pk),
-            reason=data.validated_data.get("reason", ""),
+            actor=request.user, request=found, reason=values.get("reason", "")
         )
         return Response(RequestOutputSerializer(found).data)
 
@@ -167,12 +183,10 @@ class RequestRejectApi(APIView):
         responses=RequestOutputSerializer,
     )
     def post(self, request: Request, pk: int) -> Response:
-        data = _ReasonInput(data=request.data)
-        data.is_valid(raise_exception=True)
+        found = _request(request.user, pk)
+        values = _validated(_ReasonInput(data=request.data), request, found)
         found = services.subject_access_reject(
-            actor=request.user,
-            request=_request(request.user, pk),
-            reason=data.validated_data.get("reason", ""),
+            actor=request.user, request=found, reason=values.get("reason", "")
         )
         return Response(RequestOutputSerializer(found).data)
 
@@ -190,11 +204,9 @@ class RequestCompleteApi(APIView):
         responses=RequestOutputSerializer,
     )
     def post(self, request: Request, pk: int) -> Response:
-        data = self.InputSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
+        found = _request(request.user, pk)
+        values = _validated(self.InputSerializer(data=request.data), request, found)
         found = services.subject_access_complete(
-            actor=request.user,
-            request=_request(request.user, pk),
-            note=data.validated_data.get("note", ""),
+            actor=request.user, request=found, note=values.get("note", "")
         )
         return Response(RequestOutputSerializer(found).data)

@@ -315,3 +315,40 @@ def test_the_registers_export_has_one_sheet_per_register(
     assert (
         json.dumps(list(workbook["Breaches"].iter_rows(values_only=True))[1][0]) == '"BR-2026-01"'
     )
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("recipients/create", ["not", "an", "object"]),
+        ("recipients/create", {**PROCESSOR, "purposes": "ticket-routing"}),
+        ("recipients/create", {**PROCESSOR, "purposes": ["no-such-purpose"]}),
+        ("recipients/create", {**PROCESSOR, "country": "Ireland"}),
+        ("recipients/create", {**PROCESSOR, "parent": 999999, "role": "sub_processor"}),
+        ("recipients/create", {**PROCESSOR, "role": "friend"}),
+        ("recipients/create", {**PROCESSOR, "contract_signed_on": "yesterday"}),
+        ("transfers/create", {"recipient": "x", "country": "US", "safeguard": "scc"}),
+        ("transfers/create", {"recipient": 999999, "country": "US", "safeguard": "scc"}),
+        ("dpias/create", {"reference": "D-1", "title": "t", "datasets": ["no-such-dataset"]}),
+        ("dpias/create", {"reference": "D-1", "title": "t", "status": "completed"}),
+        ("lias/create", {"purpose": "no-such-purpose", "reference": "L-1"}),
+        ("breaches/create", {**BREACH, "became_aware_at": "2999-01-01T00:00:00Z"}),
+        ("breaches/create", {**BREACH, "confidentiality": False}),
+        ("breaches/create", {**BREACH, "subjects_affected": -1}),
+        ("breaches/create", {**BREACH, "became_aware_at": "soon"}),
+    ],
+)
+def test_bad_input_is_a_400_that_changes_nothing_but_records_the_refusal(
+    api_client, petra, router_purpose, path, body
+):
+    before = LedgerEntry.objects.count()
+
+    response = post(api_client, petra, path, body)
+
+    assert response.status_code == 400, response.json()
+    assert set(response.json()["error"]) == {"code", "message", "details"}
+    new = list(LedgerEntry.objects.order_by("id")[before:].values_list("event", flat=True))
+    assert len(new) == 1 and new[0].endswith("_refused"), new
+    from governance.registers.kinds import KINDS
+
+    assert all(not kind.model.objects.exists() for kind in KINDS.values())

@@ -251,3 +251,26 @@ def test_the_portal_records_a_request_and_produces_its_package(client, petra, st
     assert produced.status_code == 302
     page = client.get(detail)
     assert b"Download the package" in page.content
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"subject_id": "jane@example.org"}, "subject_id"),
+        ({"subject_id": ""}, "subject_id"),
+        ({"namespace": "Not A Namespace"}, "namespace"),
+        ({"received_on": None}, "received_on"),
+        ({"received_on": (date.today() + timedelta(days=1)).isoformat()}, "received_on"),
+        ({"received_on": "last week"}, "received_on"),
+    ],
+)
+def test_bad_input_is_a_400_that_creates_nothing_but_the_refusal(api_client, petra, body, field):
+    from governance.subject_access.models import SubjectAccessRequest
+
+    response = create(api_client, petra, **body)
+
+    assert response.status_code == 400
+    assert field in json.dumps(response.json()["error"]["details"])
+    assert not SubjectAccessRequest.objects.exists()
+    assert not LedgerEntry.objects.filter(event="subject_access.requested").exists()
+    assert LedgerEntry.objects.filter(event="subject_access.refused").count() == 1
