@@ -16,12 +16,10 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 
-from django.apps import apps
 from django.contrib.contenttypes.models import ContentType
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db.models import QuerySet
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from governance.audit import chain
 from governance.audit.models import Checkpoint, LedgerEntry
@@ -74,6 +72,7 @@ def _csv_bytes(header: list[str], rows: Iterable[list]) -> bytes:
 
 def build(export: Export, path: Path, progress: Progress) -> dict:
     """Build ``export`` at ``path``; the summary it returns is kept on the export."""
+    from governance.compliance import registers_export
     from governance.compliance.evidence import build_evidence_pack
 
     builder = {
@@ -81,19 +80,9 @@ def build(export: Export, path: Path, progress: Progress) -> dict:
         Export.Kind.ROPA: build_ropa,
         Export.Kind.ACCESS_REPORT: build_access_report,
         Export.Kind.EVIDENCE_PACK: build_evidence_pack,
-    }.get(export.kind)
-    if builder is None:
-        builder = import_string(_contributed_builders()[export.kind])
+        Export.Kind.REGISTERS: registers_export.build,
+    }[export.kind]
     return builder(export, path, progress) or {}
-
-
-def _contributed_builders() -> dict[str, str]:
-    """Export kinds built by other apps: ``export_builders = {kind: "module.function"}`` on
-    their AppConfig (the registers app builds the registers export)."""
-    found: dict[str, str] = {}
-    for app_config in apps.get_app_configs():
-        found.update(getattr(app_config, "export_builders", {}) or {})
-    return found
 
 
 # --- Audit log -------------------------------------------------------------------------------

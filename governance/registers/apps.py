@@ -48,4 +48,3 @@ class RegistersConfig(AppConfig):
     ]
     dashboard_panels = "governance.registers.selectors.dashboard_panels"
     evidence_pack_files = "governance.registers.selectors.evidence_files"
-    export_builders = {"registers": "governance.registers.exports.build"}

@@ -1,26 +1,19 @@
-"""The registers export (compliance export kind ``registers``): one XLSX sheet per register,
-or a zip of one CSV per register, every cell formula-safe, with the generation time and the
-registry's version."""
+"""The registers export (compliance export kind ``registers``): one XLSX sheet per register
+(governance/registers/kinds.py says which columns), or a zip of one CSV per register, every
+cell formula-safe, with the generation time and the registry's version."""
 
 from __future__ import annotations
 
 import io
 import zipfile
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from django.utils import timezone
 
 from governance.compliance import cells
+from governance.compliance.ropa import registry_version
 from governance.registers.kinds import KINDS, PROCESSING_COLUMNS
 from governance.registers.models import ProcessingRecord
-
-
-def registry_version() -> str:
-    try:
-        return version("data-governance-registry")
-    except PackageNotFoundError:  # pragma: no cover - running from a tree without metadata
-        return "unknown"
 
 
 def _tables() -> list[tuple[str, list[str], list[list]]]:
