@@ -48,3 +48,4 @@ class RegistersConfig(AppConfig):
     ]
     dashboard_panels = "governance.registers.selectors.dashboard_panels"
     evidence_pack_files = "governance.registers.selectors.evidence_files"
+    demo_seeder = "governance.registers.demo.seed"
