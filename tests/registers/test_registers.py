@@ -352,3 +352,31 @@ def test_bad_input_is_a_400_that_changes_nothing_but_records_the_refusal(
     from governance.registers.kinds import KINDS
 
     assert all(not kind.model.objects.exists() for kind in KINDS.values())
+
+
+@pytest.mark.parametrize("count", [1, 6])
+def test_a_register_page_takes_the_same_number_of_queries_for_any_number_of_entries(
+    client, petra, router_purpose, count, django_assert_num_queries
+):
+    from governance.registers import services
+
+    for n in range(count):
+        processor = services.recipient_create(
+            actor=petra,
+            name=f"Processor {n}",
+            role="processor",
+            country="IE",
+            purposes=["ticket-routing"],
+        )
+        services.recipient_create(
+            actor=petra, name=f"Sub {n}", role="sub_processor", parent=processor, country="US"
+        )
+    client.force_login(petra)
+    client.get("/registers/recipients/")  # warm caches (session, content types)
+
+    # session, user, roles, nav permissions, the entries with their parents, their purposes,
+    # and the form's choices (purposes, processors)
+    with django_assert_num_queries(9):
+        response = client.get("/registers/recipients/")
+
+    assert response.content.count(b"data-entry=") == 2 * count

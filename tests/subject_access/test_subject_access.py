@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import time_machine
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from consent.identifiers import subject_digest
 from datasets import services as catalog
@@ -274,3 +275,18 @@ def test_bad_input_is_a_400_that_creates_nothing_but_the_refusal(api_client, pet
     assert not SubjectAccessRequest.objects.exists()
     assert not LedgerEntry.objects.filter(event="subject_access.requested").exists()
     assert LedgerEntry.objects.filter(event="subject_access.refused").count() == 1
+
+
+@pytest.mark.parametrize("count", [1, 5])
+def test_the_requests_page_takes_the_same_number_of_queries_for_any_number_of_requests(
+    client, petra, count, django_assert_num_queries
+):
+    for n in range(count):
+        create(APIClient(), petra, subject=f"c-{n}")
+    client.force_login(petra)
+    client.get("/subject-access/")
+
+    with django_assert_num_queries(6):
+        response = client.get("/subject-access/")
+
+    assert response.content.count(b"data-request=") == count
