@@ -17,11 +17,12 @@ TEST_ENV := DEBUG=false \
 	STATIC_ROOT=$(CURDIR)/var/test-static \
 	DJANGO_ALLOW_ASYNC_UNSAFE=true
 
-.PHONY: help install run test lint format services chromium bench eval-scanner clean
+.PHONY: help install run test test-api lint format services chromium bench eval-scanner clean
 
 help:
 	@echo "make run    - the app with demo data on http://127.0.0.1:$(PORT) (SQLite, no servers)"
 	@echo "make test   - the whole suite on PostgreSQL + Redis (+ Chromium for browser tests)"
+	@echo "make test-api - schemathesis against a live server as a job, a steward and an admin"
 	@echo "make lint   - ruff check and format check"
 	@echo "make eval-scanner - the PII scanner's accuracy on the labelled corpus (tests/data)"
 
@@ -47,6 +48,11 @@ chromium:
 test: $(STAMP) services chromium
 	$(TEST_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+
+# The full schemathesis run (CI runs a bounded one inside `make test`).
+test-api: $(STAMP) services
+	$(TEST_ENV) SCHEMATHESIS_PRINCIPALS=job,stw,adm SCHEMATHESIS_EXAMPLES=25 \
+		$(BIN)/pytest -p no:cacheprovider tests/api
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

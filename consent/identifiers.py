@@ -105,6 +105,25 @@ def evidence_digest(kind: str, value: str) -> str:
     return salted_hmac(f"consent.evidence.{kind}", value, algorithm="sha256").hexdigest()
 
 
+def subject_digest(namespace: str, external_id: str, *, secret: str | None = None) -> str:
+    """A keyed one-way hash (HMAC-SHA256 under a key derived from SECRET_KEY) of a subject, for
+    records that must recognise a subject again without keeping the id: closed erasure and
+    access requests. Keyed, because ids are short and guessable (a plain SHA-256 of
+    ``shop:c-1`` is found by trying ids). ``secret`` defaults to SECRET_KEY; pass an entry of
+    SECRET_KEY_FALLBACKS to match a digest made before a key rotation."""
+    return salted_hmac(
+        "governance.subject", f"{namespace}:{external_id}", secret=secret, algorithm="sha256"
+    ).hexdigest()
+
+
+def subject_digests(namespace: str, external_id: str) -> list[str]:
+    """The subject's digest under SECRET_KEY and under every SECRET_KEY_FALLBACKS entry."""
+    from django.conf import settings
+
+    keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return [subject_digest(namespace, external_id, secret=key) for key in keys]
+
+
 def add_months(moment: datetime, months: int) -> datetime:
     """``moment`` plus calendar months; the 31st becomes the last day of a shorter month."""
     index = moment.month - 1 + months

@@ -3,7 +3,12 @@ so the same permission rules apply."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -12,9 +17,11 @@ from rest_framework.views import APIView
 
 from datasets import selectors, services
 from datasets.models import Dataset, Field
+from datasets.services.catalog import CATEGORY_KEY
 from datasets.services.scans import suggestions_accept
 from datasets.taxonomy import Role, Special
 from governance.accounts.models import User
+from governance.api.pagination import PAGE_PARAMETERS, page_of, paginated
 from governance.api.parsers import GuardedJSONParser
 from governance.errors import ApplicationError
 
@@ -202,10 +209,13 @@ def _detail(dataset: Dataset) -> dict:
 class DatasetListApi(APIView):
     @extend_schema(
         operation_id="datasets_list",
-        responses=DatasetOutput(many=True),
+        responses=paginated(DatasetOutput),
         parameters=[
-            OpenApiParameter(name, str, required=False)
-            for name in ("q", "status", "sensitivity", "owner", "tag", "category")
+            *PAGE_PARAMETERS,
+            *(
+                OpenApiParameter(name, str, required=False)
+                for name in ("q", "status", "sensitivity", "owner", "tag", "category")
+            ),
         ],
     )
     def get(self, request: Request) -> Response:
@@ -217,7 +227,7 @@ class DatasetListApi(APIView):
             }
         )
         datasets = selectors.dataset_list(viewer=request.user, filters=filters)
-        return Response({"results": DatasetOutput(datasets, many=True).data})
+        return page_of(request, datasets, DatasetOutput)
 
 
 class DatasetCreateApi(APIView):
@@ -340,14 +350,25 @@ class _NoteInput(serializers.Serializer):
     note = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-def _transition_api(name: str, call):
+class _RequiredNoteInput(serializers.Serializer):
+    """For transitions that need a reason: the schema says so (a non-blank string)."""
+
+    class Meta:
+        ref_name = "TransitionRequiredNoteInput"
+
+    note = serializers.RegexField(
+        r"\S", max_length=10_000, error_messages={"invalid": "Give a reason."}
+    )
+
+
+def _transition_api(name: str, call, *, note_required: bool = False):
+    body = _RequiredNoteInput if note_required else _NoteInput
+
     class TransitionApi(APIView):
-        @extend_schema(
-            operation_id=f"datasets_{name}", request=_NoteInput, responses=DatasetDetailOutput
-        )
+        @extend_schema(operation_id=f"datasets_{name}", request=body, responses=DatasetDetailOutput)
         def post(self, request: Request, slug: str) -> Response:
             dataset = _dataset(request, slug)
-            data = _NoteInput(data=request.data)
+            data = body(data=request.data)
             data.is_valid(raise_exception=True)
             call(actor=request.user, dataset=dataset, text=data.validated_data["note"])
             return Response(_detail(dataset))
@@ -363,14 +384,17 @@ DatasetApproveApi = _transition_api(
 DatasetReturnApi = _transition_api(
     "return",
     lambda actor, dataset, text: services.dataset_return(actor=actor, dataset=dataset, note=text),
+    note_required=True,
 )
 DatasetReopenApi = _transition_api(
     "reopen",
     lambda actor, dataset, text: services.dataset_reopen(actor=actor, dataset=dataset, reason=text),
+    note_required=True,
 )
 DatasetRetireApi = _transition_api(
     "retire",
     lambda actor, dataset, text: services.dataset_retire(actor=actor, dataset=dataset, reason=text),
+    note_required=True,
 )
 
 
@@ -464,8 +488,8 @@ class ScanDetailApi(APIView):
 class SuggestionListApi(APIView):
     @extend_schema(
         operation_id="datasets_suggestions_list",
-        parameters=[OpenApiParameter("status", str, required=False)],
-        responses=SuggestionOutput(many=True),
+        parameters=[*PAGE_PARAMETERS, OpenApiParameter("status", str, required=False)],
+        responses=paginated(SuggestionOutput),
     )
     def get(self, request: Request, slug: str) -> Response:
         dataset = _dataset(request, slug)
@@ -473,7 +497,7 @@ class SuggestionListApi(APIView):
         queue = selectors.suggestion_queue(
             viewer=request.user, dataset=dataset, status="" if status == "all" else status
         )
-        return Response({"results": SuggestionOutput(queue, many=True).data})
+        return page_of(request, queue, SuggestionOutput)
 
 
 class SuggestionAcceptApi(APIView):
@@ -500,7 +524,9 @@ class SuggestionsAcceptApi(APIView):
     @extend_schema(
         operation_id="datasets_suggestions_accept_selected",
         request=InputSerializer,
-        responses=SuggestionOutput(many=True),
+        responses=inline_serializer(
+            name="AcceptedSuggestions", fields={"results": SuggestionOutput(many=True)}
+        ),
     )
     def post(self, request: Request, slug: str) -> Response:
         dataset = _dataset(request, slug)
@@ -568,9 +594,13 @@ class CategoryOutput(serializers.Serializer):
 
 
 class CategoryListApi(APIView):
-    @extend_schema(operation_id="datasets_categories_list", responses=CategoryOutput(many=True))
+    @extend_schema(
+        operation_id="datasets_categories_list",
+        parameters=PAGE_PARAMETERS,
+        responses=paginated(CategoryOutput),
+    )
     def get(self, request: Request) -> Response:
-        return Response({"results": CategoryOutput(selectors.category_list(), many=True).data})
+        return page_of(request, selectors.category_list(), CategoryOutput)
 
 
 class CategoryCreateApi(APIView):
@@ -578,7 +608,12 @@ class CategoryCreateApi(APIView):
         class Meta:
             ref_name = "DataCategoryCreateInput"
 
-        key = serializers.CharField(max_length=200)
+        # The taxonomy's key rule, stated in the schema (the service checks the same).
+        key = serializers.RegexField(
+            CATEGORY_KEY,
+            max_length=200,
+            error_messages={"invalid": "A category key is a dot path of lowercase words."},
+        )
         name = serializers.CharField(max_length=200)
         default_role = serializers.ChoiceField(choices=Role.CHOICES)
         special_category = serializers.ChoiceField(

@@ -87,12 +87,15 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "axes",
+    "governance.api",
     "governance.audit",
     "governance.accounts",
     "datasets",
     "consent",
     "governance.access",
     "governance.retention",
+    "governance.registers",
+    "governance.subject_access",
     "governance.compliance",
 ]
 
@@ -389,16 +392,16 @@ INPUT_MAX_HEADER_CHARS = env_int(
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First: a caller without credentials is throttled before anything can refuse it.
+        "governance.api.throttling.ThrottleGate",
         "governance.accounts.authentication.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["governance.api.permissions.IsUsablePrincipal"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["governance.api.parsers.GuardedJSONParser"],
-    "DEFAULT_THROTTLE_CLASSES": [
-        "governance.api.throttling.AnonThrottle",
-        "governance.api.throttling.PrincipalThrottle",
-    ],
+    "DEFAULT_THROTTLE_CLASSES": ["governance.api.throttling.PrincipalThrottle"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "governance.api.negotiation.PermissionFirstNegotiation",
     "DEFAULT_THROTTLE_RATES": {
         "anon": env_str(
             "API_THROTTLE_ANON",
@@ -407,6 +410,16 @@ REST_FRAMEWORK = {
         ),
         "principal": env_str(
             "API_THROTTLE_PRINCIPAL", "6000/min", "Request rate per user or service account."
+        ),
+        "failed_authentication": env_str(
+            "API_THROTTLE_FAILED_AUTH",
+            "30/min",
+            "Failed bearer tokens per client address before 429.",
+        ),
+        "token": env_str(
+            "API_THROTTLE_TOKEN",
+            "120/min",
+            "Requests per client address to /o/token/, /o/introspect/ and /o/revoke_token/.",
         ),
     },
     "EXCEPTION_HANDLER": "governance.api.errors.exception_handler",
@@ -431,8 +444,32 @@ SPECTACULAR_SETTINGS = {
         "SpecialCategoryEnum": "datasets.taxonomy.Special.CHOICES",
         "TreatmentEnum": "datasets.models.Field.Treatment",
         "StorageKindEnum": "datasets.models.Dataset.StorageKind",
+        "RecipientRoleEnum": "governance.registers.models.Recipient.Role",
+        "DpiaStatusEnum": "governance.registers.models.Dpia.Status",
+        "BreachStatusEnum": "governance.registers.models.Breach.Status",
+        "SubjectAccessStatusEnum": "governance.subject_access.models.SubjectAccessRequest.Status",
     },
+    # Every operation documents its error answers in the one error shape (governance/api/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "governance.api.schema.add_error_responses",
+    ],
 }
+# Lists answer in pages (governance/api/pagination.py); the largest page is fixed so the
+# schema can state it.
+API_PAGE_SIZE = env_int(
+    "API_PAGE_SIZE", 100, "Items per page of an API list unless ?page_size= asks.", minimum=1
+)
+API_MAX_PAGE_SIZE = 500
+if API_PAGE_SIZE > API_MAX_PAGE_SIZE:
+    raise ImproperlyConfigured(f"API_PAGE_SIZE must be at most {API_MAX_PAGE_SIZE}.")
+# Clients (resource servers) that may introspect tokens issued to other clients; every other
+# client learns only about its own tokens.
+OAUTH_INTROSPECTION_CLIENTS = env_list(
+    "OAUTH_INTROSPECTION_CLIENTS",
+    [],
+    "client_ids of resource servers that may introspect any token (comma-separated).",
+)
 
 OAUTH2_PROVIDER_APPLICATION_MODEL = "oauth2_provider.Application"
 OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "oauth2_provider.AccessToken"  # noqa: S105
@@ -553,18 +590,14 @@ GOVERNANCE_CONTROLLER = env_str(
 GOVERNANCE_DPO_CONTACT = env_str(
     "GOVERNANCE_DPO_CONTACT",
     "",
-    "Data protection officer's contact for the RoPA (Art. 30(1)(a)); empty: not designated.",
-)
-GOVERNANCE_THIRD_COUNTRY_TRANSFERS = env_str(
-    "GOVERNANCE_THIRD_COUNTRY_TRANSFERS",
-    "None",
-    "RoPA text on transfers to third countries (Art. 30(1)(e)).",
+    "Data protection officer's contact for the RoPA (Art. 30(1)(a)); empty: the RoPA says "
+    "'Not recorded' and warns.",
 )
 GOVERNANCE_SECURITY_MEASURES = env_str(
     "GOVERNANCE_SECURITY_MEASURES",
     "",
-    "RoPA text on technical and organisational security "
-    "measures (Art. 30(1)(g)); empty: the built-in description.",
+    "Security measures that apply to all processing (Art. 30(1)(g)), shown before each "
+    "purpose's own (registers); empty: only what is recorded per purpose and recipient.",
 )
 COMPLIANCE_EXPORT_DIR = Path(
     env_str(
@@ -572,6 +605,21 @@ COMPLIANCE_EXPORT_DIR = Path(
         str(VAR_DIR / "exports"),
         "Where compliance export files are written.",
     )
+)
+
+# --- Subject access (governance/subject_access, docs/subject-access.md) -------------------------
+SUBJECT_ACCESS_DIR = Path(
+    env_str(
+        "SUBJECT_ACCESS_DIR",
+        str(VAR_DIR / "subject-access"),
+        "Where subject-access packages are written until their request is closed.",
+    )
+)
+SUBJECT_ACCESS_MAX_ROWS = env_int(
+    "SUBJECT_ACCESS_MAX_ROWS",
+    10_000,
+    "Most rows about one subject a package holds per dataset (more are flagged as truncated).",
+    minimum=1,
 )
 
 # --- Retention and erasure (governance/retention, docs/retention.md) ---------------------------
@@ -668,13 +716,41 @@ ALERT_RESTRICTED_WEEKDAYS = env_str(
 ALERT_EXPORTS_THRESHOLD = env_int(
     "ALERT_EXPORTS_THRESHOLD",
     3,
-    "Exports started by one person in a window that raise an alert.",
+    "Exports of subjects' personal data (consent exports, subject-access packages) started by "
+    "one person in a window that raise an alert.",
+    minimum=1,
+)
+ALERT_COMPLIANCE_EXPORTS_THRESHOLD = env_int(
+    "ALERT_COMPLIANCE_EXPORTS_THRESHOLD",
+    20,
+    "Compliance exports (audit log, RoPA, access report, evidence packs, registers) requested "
+    "by one person in a window that raise an alert.",
     minimum=1,
 )
 ALERT_EXPORT_ROWS_THRESHOLD = env_int(
     "ALERT_EXPORT_ROWS_THRESHOLD",
     100_000,
-    "Rows or subjects in one export that raise an alert.",
+    "Subjects in one export that raise an alert of its own.",
+    minimum=1,
+)
+ALERT_AUTH_FAILURES_THRESHOLD = env_int(
+    "ALERT_AUTH_FAILURES_THRESHOLD",
+    10,
+    "Failed sign-ins or token requests in a window, for one account or client (or from one "
+    "address across several), that raise an alert.",
+    minimum=1,
+)
+ALERT_NEW_DATASETS_THRESHOLD = env_int(
+    "ALERT_NEW_DATASETS_THRESHOLD",
+    5,
+    "Datasets a principal is allowed in a window without having used them in the lookback "
+    "period that raise an alert.",
+    minimum=1,
+)
+ALERT_NEW_DATASETS_LOOKBACK_DAYS = env_int(
+    "ALERT_NEW_DATASETS_LOOKBACK_DAYS",
+    30,
+    "How far back a dataset counts as one the principal has used before.",
     minimum=1,
 )
 if not re.fullmatch(r"([01]?\d|2[0-4])-([01]?\d|2[0-4])", ALERT_RESTRICTED_HOURS):

@@ -7,9 +7,13 @@ import consent.urls
 import datasets.urls
 import governance.access.urls
 import governance.compliance.urls
+import governance.registers.urls
 import governance.retention.urls
+import governance.subject_access.urls
 from governance.accounts import views as account_views
 from governance.accounts.apis import MeApi, ServiceAccountCreateApi, ServiceAccountListApi
+from governance.accounts.token_views import AuditedTokenView, OwnClientIntrospectView
+from governance.api.throttling import throttled_endpoint
 from governance.health import favicon, healthz
 
 api_v1 = [
@@ -21,11 +25,20 @@ api_v1 = [
 ]
 
 # Only the token endpoints of django-oauth-toolkit: applications are created as service
-# accounts (portal or manage.py), never through DOT's own application views.
+# accounts (portal or manage.py), never through DOT's own application views. A refused token
+# request is a ledger event (auth.token_failed).
 oauth2 = [
-    path("token/", oauth2_views.TokenView.as_view(), name="token"),
-    path("revoke_token/", oauth2_views.RevokeTokenView.as_view(), name="revoke-token"),
-    path("introspect/", oauth2_views.IntrospectTokenView.as_view(), name="introspect"),
+    path("token/", throttled_endpoint("token")(AuditedTokenView.as_view()), name="token"),
+    path(
+        "revoke_token/",
+        throttled_endpoint("token")(oauth2_views.RevokeTokenView.as_view()),
+        name="revoke-token",
+    ),
+    path(
+        "introspect/",
+        throttled_endpoint("token")(OwnClientIntrospectView.as_view()),
+        name="introspect",
+    ),
 ]
 
 urlpatterns = [
@@ -55,6 +68,16 @@ urlpatterns = [
         include((governance.retention.urls.api_urlpatterns, "retention-api")),
     ),
     path("retention/", include("governance.retention.urls")),
+    path(
+        "api/v1/registers/",
+        include((governance.registers.urls.api_urlpatterns, "registers-api")),
+    ),
+    path("registers/", include("governance.registers.urls")),
+    path(
+        "api/v1/subject-access/",
+        include((governance.subject_access.urls.api_urlpatterns, "subject-access-api")),
+    ),
+    path("subject-access/", include("governance.subject_access.urls")),
     path("audit/", include("governance.audit.urls")),
 ]
 

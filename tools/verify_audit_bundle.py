@@ -3,10 +3,15 @@
 
     python tools/verify_audit_bundle.py BUNDLE --public-keys KEYS.json
 
-BUNDLE is a directory or a .zip written by ``manage.py verify_audit --export``. Prints
-"OK: ..." and exits 0, or "FAIL at position P: reason" (or "FAIL: reason") and exits 1.
-Needs Python 3.11+ and the ``cryptography`` package; it imports nothing from the project.
-The format is in docs/audit-verification.md:
+BUNDLE is a directory or a .zip: a bundle written by ``manage.py verify_audit --export``, an
+audit-log export as downloaded (its ``bundle/`` folder is verified, then every line of
+``audit-log.jsonl`` and every row of ``audit-log.csv`` is checked against the verified
+entries), or an evidence pack as downloaded (its ``audit/`` proof is verified, then every
+file against ``pack.json``, ``pack.json`` against the ledger entry that sealed it, and every
+record against the proven entries that back it). Prints "OK: ..." and exits 0, or
+"FAIL at position P: reason" (or "FAIL: reason") and exits 1. Needs Python 3.11+ and the
+``cryptography`` package; it imports nothing from the project. The formats are in
+docs/audit-verification.md and docs/compliance-exports.md:
 
 * entries.jsonl: one canonical entry per line, exactly the bytes hashed (split on b"\\n").
   entry_hash = sha256(line).
@@ -17,13 +22,18 @@ The format is in docs/audit-verification.md:
   {created_at}\\n".
 * manifest.json: {"format","size","entries_window":{"from","to"}|null,...}: every link in
   the window must have its entry in entries.jsonl.
+* An inclusion proof (format governance-ledger-proof/v1) holds the links from "chain_from"
+  to "size" only, starting from "anchor" (the chain hash before chain_from); every entry in
+  entries.jsonl must be linked there, and the checkpoints fold to their signed heads.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import csv
 import hashlib
+import io
 import json
 import sys
 import zipfile
@@ -34,6 +44,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 GENESIS = "0" * 64
 BUNDLE_FORMAT = "governance-ledger-bundle/v1"
+PROOF_FORMAT = "governance-ledger-proof/v1"
+PACK_FORMAT = "governance-evidence-pack/v1"
+SEALED_EVENT = "compliance.evidence_pack_sealed"
+BUNDLE_NAMES = ("manifest.json", "chain.jsonl", "entries.jsonl", "checkpoints.jsonl")
 CHECKPOINT_FORMAT = "governance-ledger-checkpoint/v1"
 HEX = set("0123456789abcdef")
 
@@ -45,23 +59,56 @@ class Failure(Exception):
         self.position = position
 
 
-def read_files(bundle: Path) -> dict[str, bytes]:
-    names = ("manifest.json", "chain.jsonl", "entries.jsonl", "checkpoints.jsonl")
+class Source:
+    """The files of a directory or a zip, by their path inside it ("a/b.json")."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if path.is_dir():
+            self._names = sorted(
+                p.relative_to(path).as_posix() for p in path.rglob("*") if p.is_file()
+            )
+            self._zip = None
+        elif zipfile.is_zipfile(path):
+            self._zip = zipfile.ZipFile(path)
+            self._names = [n for n in self._zip.namelist() if not n.endswith("/")]
+        else:
+            raise Failure(f"{path} is neither a bundle directory nor a zip file.")
+
+    def names(self) -> list[str]:
+        return list(self._names)
+
+    def has(self, name: str) -> bool:
+        return name in self._names
+
+    def read(self, name: str) -> bytes:
+        if self._zip is not None:
+            return self._zip.read(name)
+        return (self.path / name).read_bytes()
+
+
+def bundle_prefix(source: Source) -> str:
+    """Where the ledger bundle is: the top level, or the shallowest folder holding a
+    manifest.json (``bundle/`` in an audit-log export, ``audit/`` in an evidence pack)."""
+    if source.has("manifest.json"):
+        return ""
+    folders = sorted(
+        (n[: -len("manifest.json")] for n in source.names() if n.endswith("/manifest.json")),
+        key=lambda folder: (folder.count("/"), folder),
+    )
+    if not folders:
+        raise Failure("the bundle has no manifest.json.")
+    return folders[0]
+
+
+def read_files(source: Source, prefix: str = "") -> dict[str, bytes]:
     files: dict[str, bytes] = {}
-    if bundle.is_dir():
-        for name in (*names, "public-keys.json"):
-            if (bundle / name).is_file():
-                files[name] = (bundle / name).read_bytes()
-    elif zipfile.is_zipfile(bundle):
-        with zipfile.ZipFile(bundle) as archive:
-            for name in (*names, "public-keys.json"):
-                if name in archive.namelist():
-                    files[name] = archive.read(name)
-    else:
-        raise Failure(f"{bundle} is neither a bundle directory nor a zip file.")
-    for name in names:
+    for name in (*BUNDLE_NAMES, "public-keys.json"):
+        if source.has(prefix + name):
+            files[name] = source.read(prefix + name)
+    for name in BUNDLE_NAMES:
         if name not in files:
-            raise Failure(f"the bundle has no {name}.")
+            raise Failure(f"the bundle has no {prefix}{name}.")
     return files
 
 
@@ -109,10 +156,23 @@ def public_key(keyset, kid) -> Ed25519PublicKey | None:
     return None
 
 
-def verify(files: dict[str, bytes], keyset) -> str:
+class Verified:
+    """What a successful verification proved: the line to print, and every entry proven
+    (id → (canonical bytes, parsed entry))."""
+
+    def __init__(self, line: str, entries: dict[int, tuple[bytes, dict]]) -> None:
+        self.line = line
+        self.entries = entries
+
+
+def verify(files: dict[str, bytes], keyset) -> Verified:
     manifest = parse_json(files["manifest.json"], "manifest.json")
-    if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:
-        raise Failure(f'manifest.json is not a "{BUNDLE_FORMAT}" manifest.')
+    proof = isinstance(manifest, dict) and manifest.get("format") == PROOF_FORMAT
+    if not isinstance(manifest, dict) or manifest.get("format") not in (
+        BUNDLE_FORMAT,
+        PROOF_FORMAT,
+    ):
+        raise Failure(f'manifest.json is not a "{BUNDLE_FORMAT}" or "{PROOF_FORMAT}" manifest.')
     window = manifest.get("entries_window")
     if window is not None and not (
         isinstance(window, dict)
@@ -120,8 +180,14 @@ def verify(files: dict[str, bytes], keyset) -> str:
         and isinstance(window.get("to"), int)
     ):
         raise Failure("manifest.json has a malformed entries_window.")
+    start, anchor = 0, GENESIS
+    if proof:
+        start, anchor, window = manifest.get("chain_from"), manifest.get("anchor"), None
+        if not isinstance(start, int) or start < 0 or not is_hex64(anchor):
+            raise Failure("manifest.json has a malformed chain_from or anchor.")
 
     hashes: dict[int, str] = {}
+    parsed: dict[int, tuple[bytes, dict]] = {}
     for number, line in enumerate(lines(files["entries.jsonl"]), start=1):
         entry = parse_json(line, f"entries.jsonl line {number}")
         if not isinstance(entry, dict) or not isinstance(entry.get("id"), int):
@@ -129,6 +195,7 @@ def verify(files: dict[str, bytes], keyset) -> str:
         if entry["id"] in hashes:
             raise Failure(f"entries.jsonl repeats entry {entry['id']} (line {number}).")
         hashes[entry["id"]] = hashlib.sha256(line).hexdigest()
+        parsed[entry["id"]] = (line, entry)
 
     checkpoints = []
     for number, line in enumerate(lines(files["checkpoints.jsonl"]), start=1):
@@ -138,7 +205,7 @@ def verify(files: dict[str, bytes], keyset) -> str:
         checkpoints.append(checkpoint)
     wanted = {c.get("size") for c in checkpoints if isinstance(c.get("size"), int)}
 
-    head, expected, seen, heads = GENESIS, 0, set(), {0: GENESIS}
+    head, expected, seen, heads = anchor, start, set(), {start: anchor}
     for number, line in enumerate(lines(files["chain.jsonl"]), start=1):
         link = parse_json(line, f"chain.jsonl line {number}")
         if not isinstance(link, dict):
@@ -186,7 +253,7 @@ def verify(files: dict[str, bytes], keyset) -> str:
     if extra:
         raise Failure(f"entry {min(extra)} is in the bundle but not in the chain.")
 
-    latest, good_size = None, 0
+    latest, good_size = None, start
     for checkpoint in sorted(
         checkpoints, key=lambda c: c["size"] if isinstance(c.get("size"), int) else -1
     ):
@@ -211,6 +278,8 @@ def verify(files: dict[str, bytes], keyset) -> str:
                 f"{size - 1} were removed.",
                 size,
             )
+        if cp_size < start:
+            raise Failure(f"{label} lies before the proof's first link ({start}).")
         if heads[cp_size] != checkpoint["head_hash"]:
             raise Failure(
                 f"{label} signed head {checkpoint['head_hash'][:16]}… but the chain has "
@@ -220,7 +289,12 @@ def verify(files: dict[str, bytes], keyset) -> str:
             )
         good_size, latest = max(good_size, cp_size), checkpoint
 
-    entries = "no entries" if window is None else f"entries {window['from']} to {window['to']}"
+    if proof:
+        entries = f"{_count(len(hashes), 'entry', 'entries')} proven from position {start}"
+    elif window is None:
+        entries = "no entries"
+    else:
+        entries = f"entries {window['from']} to {window['to']}"
     if latest is None:
         signed = "NO checkpoint to verify (the chain is consistent but not signed)"
     else:
@@ -231,7 +305,132 @@ def verify(files: dict[str, bytes], keyset) -> str:
     line = f"OK: {size} entries in the chain ({entries} checked), head {head}, {signed}"
     if size > good_size:
         line += f"; the last {size - good_size} links are not covered by a checkpoint"
-    return line
+    if proof and (latest is None or latest["size"] != size):
+        raise Failure("the proof's links are not all covered by a signed checkpoint.")
+    return Verified(line, parsed)
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+# --- What an export holds beside its bundle ------------------------------------------------
+
+
+def check_audit_log(source: Source, verified: Verified) -> str:
+    """audit-log.jsonl: every line is a verified canonical entry, byte for byte;
+    audit-log.csv: the same entries in the same order, with the same event and time."""
+    proven = {line for line, _ in verified.entries.values()}
+    jsonl = lines(source.read("audit-log.jsonl"))
+    ids = []
+    for number, line in enumerate(jsonl, start=1):
+        if line not in proven:
+            raise Failure(
+                f"audit-log.jsonl line {number} is not an entry of the verified bundle "
+                "(it was changed or added)."
+            )
+        ids.append(json.loads(line)["id"])
+    if source.has("audit-log.csv"):
+        try:
+            text = source.read("audit-log.csv").decode("utf-8")
+        except UnicodeDecodeError:
+            raise Failure("audit-log.csv is not UTF-8.") from None
+        rows = list(csv.DictReader(io.StringIO(text, newline="")))
+        if len(rows) != len(ids):
+            raise Failure(
+                f"audit-log.csv has {len(rows)} rows, audit-log.jsonl {len(ids)} entries."
+            )
+        for number, (row, entry_id) in enumerate(zip(rows, ids, strict=True), start=2):
+            entry = verified.entries[entry_id][1]
+            if (
+                row.get("id") != str(entry_id)
+                or row.get("event") != entry.get("event")
+                or row.get("timestamp") != entry.get("timestamp")
+            ):
+                raise Failure(
+                    f"audit-log.csv line {number} does not match verified entry {entry_id} "
+                    "(id, event or time changed)."
+                )
+    return (
+        f"; audit-log.csv and audit-log.jsonl match the verified entries "
+        f"({_count(len(ids), 'entry', 'entries')})"
+    )
+
+
+def check_pack(source: Source, verified: Verified, prefix: str) -> str:
+    """An evidence pack: pack.json is the one sealed into the ledger, every file matches it,
+    nothing else was added, and every record is backed by proven entries naming it."""
+    raw = source.read("pack.json")
+    pack = parse_json(raw, "pack.json")
+    if not isinstance(pack, dict) or pack.get("format") != PACK_FORMAT:
+        raise Failure(f'pack.json is not a "{PACK_FORMAT}" manifest.')
+    digest = hashlib.sha256(raw).hexdigest()
+    sealed = [
+        entry
+        for _, entry in verified.entries.values()
+        if entry.get("event") == SEALED_EVENT
+        and isinstance(entry.get("additional_data"), dict)
+        and entry["additional_data"].get("pack_sha256") == digest
+    ]
+    if not sealed:
+        raise Failure(
+            "pack.json is not the one the registry sealed into the ledger: no proven "
+            f"{SEALED_EVENT} entry names its SHA-256 {digest[:16]}… (the manifest was changed)."
+        )
+    files = pack.get("files")
+    if not isinstance(files, dict):
+        raise Failure("pack.json has no files.")
+    for name in source.names():
+        if name != "pack.json" and not name.startswith(prefix) and name not in files:
+            raise Failure(f"{name} is in the pack but not in pack.json (it was added).")
+    records = backed = 0
+    entries = verified.entries
+    for name, info in sorted(files.items()):
+        if not source.has(name):
+            raise Failure(f"{name} is listed in pack.json but missing from the pack.")
+        if hashlib.sha256(source.read(name)).hexdigest() != info.get("sha256"):
+            raise Failure(f"{name} does not match its SHA-256 in pack.json (the file was changed).")
+        for number, record in enumerate(info.get("records") or [], start=1):
+            ids = record.get("entries") or []
+            missing = [i for i in ids if i not in entries]
+            if missing:
+                raise Failure(
+                    f"{name} record {number} is backed by entry {missing[0]}, which the pack "
+                    "does not prove."
+                )
+            if not ids:
+                raise Failure(f"{name} record {number} is backed by no ledger entry.")
+            named = {
+                f"{entries[i][1].get('content_type')}:{entries[i][1].get('object_pk')}" for i in ids
+            }
+            for item in record.get("objects") or []:
+                if item not in named:
+                    raise Failure(f"{name} record {number}: no backing entry names {item}.")
+            if "count" in record:
+                match = record.get("match") or {}
+                for i in ids:
+                    entry = entries[i][1]
+                    data = entry.get("additional_data") or {}
+                    if entry.get("event") != match.get("event") or any(
+                        data.get(k) != v for k, v in match.items() if k != "event"
+                    ):
+                        raise Failure(
+                            f"{name} record {number}: entry {i} is not a {match.get('event')} "
+                            "matching the record."
+                        )
+                if record["count"] != len(ids):
+                    raise Failure(
+                        f"{name} record {number} counts {record['count']}, its entries are "
+                        f"{len(ids)}."
+                    )
+            records += 1
+            backed += len(ids)
+    return (
+        f"; evidence pack for dataset {pack.get('dataset')} (export {pack.get('export')}): "
+        f"{_count(len(files), 'file matches', 'files match')} pack.json, sealed in ledger "
+        f"entry {sealed[0]['id']}; {_count(records, 'record', 'records')} backed by proven "
+        "entries"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -245,7 +444,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     try:
-        files = read_files(args.bundle)
+        source = Source(args.bundle)
+        prefix = bundle_prefix(source)
+        files = read_files(source, prefix)
         if args.public_keys is not None:
             try:
                 raw_keys = args.public_keys.read_bytes()
@@ -257,7 +458,13 @@ def main(argv: list[str] | None = None) -> int:
             keyset = parse_json(files["public-keys.json"], "public-keys.json")
         else:
             raise Failure("no --public-keys given and the bundle has no public-keys.json.")
-        print(verify(files, keyset))
+        verified = verify(files, keyset)
+        line = verified.line
+        if source.has("pack.json"):
+            line += check_pack(source, verified, prefix)
+        elif prefix and source.has("audit-log.jsonl"):
+            line += check_audit_log(source, verified)
+        print(line)
         return 0
     except Failure as failure:
         where = "" if failure.position is None else f" at position {failure.position}"

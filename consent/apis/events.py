@@ -166,7 +166,7 @@ class EventBatchApi(APIView):
 
     @extend_schema(
         request={
-            "application/json": EventInputSerializer(many=True),
+            "application/json": EventInputSerializer(many=True, min_length=1),
             "application/x-ndjson": OpenApiTypes.STR,
         },
         responses={201: OutputSerializer, 200: OutputSerializer},

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from consent import selectors
 from consent.models import Purpose
+from governance.api.pagination import PAGE_PARAMETERS, page_of, paginated
 from governance.errors import ApplicationError
 
 MSG_STATUS = "status is one of: draft, submitted, active, retired."
@@ -61,8 +62,8 @@ class PurposeListApi(APIView):
     """Every version of every purpose (``?status=active`` for the ones in use)."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("status", str, enum=Purpose.Status.values)],
-        responses=PurposeSerializer(many=True),
+        parameters=[*PAGE_PARAMETERS, OpenApiParameter("status", str, enum=Purpose.Status.values)],
+        responses=paginated(PurposeSerializer),
         operation_id="consent_purposes_list",
     )
     def get(self, request: Request) -> Response:
@@ -70,14 +71,14 @@ class PurposeListApi(APIView):
         if status is not None and status not in Purpose.Status.values:
             raise ApplicationError(MSG_STATUS, {"field": "status"})
         purposes = selectors.purposes_with_notices(viewer=request.user, status=status)
-        return Response({"results": PurposeSerializer(purposes, many=True).data})
+        return page_of(request, purposes, PurposeSerializer)
 
 
 class PurposeDetailApi(APIView):
     """One purpose: the active version, or ``?version=N``."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("version", int)],
+        parameters=[OpenApiParameter("version", {"type": "integer", "minimum": 1})],
         responses=PurposeSerializer,
         operation_id="consent_purposes_retrieve",
     )

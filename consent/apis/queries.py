@@ -67,7 +67,7 @@ class ConsentFilterApi(APIView):
         purpose = serializers.CharField(max_length=64)
         namespace = serializers.CharField(max_length=64, default=DEFAULT_NAMESPACE)
         subject_ids = serializers.ListField(
-            child=serializers.CharField(max_length=256), allow_empty=True
+            child=serializers.CharField(max_length=256), allow_empty=False, min_length=1
         )
         as_of = serializers.DateTimeField(required=False, allow_null=True)
         known_at = serializers.DateTimeField(
@@ -165,7 +165,9 @@ class ConsentExportApi(APIView):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("purpose", str, required=True),
+            OpenApiParameter(
+                "purpose", {"type": "string", "minLength": 1, "maxLength": 64}, required=True
+            ),
             OpenApiParameter("as_of", OpenApiTypes.DATETIME),
             OpenApiParameter("known_at", OpenApiTypes.DATETIME),
             OpenApiParameter("namespace", str, description="Only this namespace (default all)"),

@@ -41,6 +41,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 
+MSG_NO_READ = "The {kind} connector cannot read a subject's rows."
+
 DELETE = "delete"
 ANONYMIZE = "anonymize"
 OPERATIONS = (DELETE, ANONYMIZE)
@@ -185,3 +187,12 @@ class Connector(ABC):
     def verification_method(self, operation: str = DELETE) -> str:
         """A sentence for the certificate saying how ``remaining`` was established."""
         return "re-read of the store"
+
+    def read_subject(
+        self, subject_ids: frozenset[str], *, limit: int
+    ) -> Iterator[tuple[str, dict]]:
+        """Read-only, for subject access (GDPR Art. 15): every row whose subject-id field holds
+        one of ``subject_ids``, as ``(where, {column: value})`` (``where`` names the table or
+        the file), at most ``limit`` rows. Changes nothing. A connector that cannot read rows
+        raises ConnectorError("unsupported")."""
+        raise ConnectorError("unsupported", MSG_NO_READ.format(kind=self.kind or "this store"))

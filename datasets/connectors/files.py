@@ -248,6 +248,14 @@ class _Rules:
         return subject, when
 
 
+class _WholeRows(_Rules):
+    """The rules of a subject read: the subject-id field is required, every column is read."""
+
+    def present(self, file: _File, columns: list[str]) -> list[str]:
+        super().present(file, columns)
+        return list(columns)
+
+
 @dataclass
 class _Tally:
     rows: int = 0
@@ -769,6 +777,35 @@ class FileConnector(Connector):
             label = self.file_format.label
             return f"re-read of every {label} file under {self.location} counting rows {what}"
         return f"re-read of {self.location} counting rows {what}"
+
+    def read_subject(
+        self, subject_ids: frozenset[str], *, limit: int
+    ) -> Iterator[tuple[str, dict[str, Any]]]:
+        """Every column of the rows whose subject-id field holds one of ``subject_ids``, file
+        by file in path order, at most ``limit``. Reads only; scratch files are never made."""
+        rules = _WholeRows(self.layout, Criteria(subject_ids=frozenset(subject_ids)), DELETE)
+        found = 0
+        for file in self._files():
+            try:
+                for row, values in self._whole_rows(file, rules):
+                    if rules.match(values, file, row) is None:
+                        continue
+                    yield file.name, values
+                    found += 1
+                    if found >= limit:
+                        return
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise _read_error(file, exc) from None
+
+    def _whole_rows(self, file: _File, rules: _Rules) -> Iterator[tuple[int, dict[str, Any]]]:
+        if isinstance(self.file_format, _JsonLines):
+            for item in self.file_format._items(file, rules):
+                if item.values is not None:
+                    yield item.row, dict(item.record)
+            return
+        yield from self.file_format.rows(file, rules)
 
     # --- helpers ---
 

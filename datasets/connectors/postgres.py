@@ -394,6 +394,33 @@ class PostgresTableConnector(Connector):
         query = sql.SQL("SELECT count(*) FROM {} WHERE {}").format(self._relation(), where)
         return self._run(query, params, fetch="one")[0]
 
+    def read_subject(
+        self, subject_ids: frozenset[str], *, limit: int
+    ) -> Iterator[tuple[str, dict]]:
+        """Every column of the rows whose subject-id column holds one of ``subject_ids``, in
+        primary-key order, at most ``limit`` (one SELECT; needs only the SELECT privilege)."""
+        shape = self.shape()
+        table, column = shape["table"], self.layout.subject_field
+        if not column or column not in shape["columns"]:
+            raise ConnectorError(
+                "mismatch",
+                MSG_NO_COLUMN.format(table=table, column=column, what="subject-id field"),
+            )
+        if not shape["privileges"]["select"]:
+            raise ConnectorError(
+                "forbidden", MSG_NO_PRIVILEGE.format(privilege="SELECT", table=table)
+            )
+        query = sql.SQL("SELECT * FROM {} WHERE {} = ANY(%s::text[]) ORDER BY {} LIMIT %s").format(
+            self._relation(), self._subject_expr(), sql.Identifier(shape["pk"])
+        )
+        conn = self._connection()
+        with self._translated(), conn.cursor() as cursor:
+            cursor.execute(query, [sorted(subject_ids), limit])
+            names = [described.name for described in cursor.description]
+            rows = cursor.fetchall()
+        for row in rows:
+            yield table, dict(zip(names, row, strict=True))
+
     def verification_method(self, operation: str = DELETE) -> str:
         what = "rows matching the criteria"
         if operation == ANONYMIZE:

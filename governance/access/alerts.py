@@ -1,23 +1,32 @@
 """Alerts on unusual access. A periodic scan (``alerts_scan_task``) reads the ledger and raises
-an ``Alert`` when a rule sees something worth a person's attention:
+an ``Alert`` when a rule sees something worth a person's attention (docs/alerts.md):
 
-- ``rate_spike``: a principal's check decisions in a window far above its own baseline;
+- ``rate_spike``: a principal's check decisions in a window far above the *median* of its
+  own previous windows, leaving out windows that raised a rate alert nobody explained as
+  expected, so a spike never becomes the baseline that hides the next one;
 - ``repeated_denials``: many denials for one principal in a window;
 - ``restricted_off_hours``: an allowed check on restricted data outside working hours;
-- ``bulk_export``: many exports by one person in a window, or one very large export.
+- ``bulk_export``: many exports by one person in a window (exports of subjects' personal data
+  and compliance exports counted separately, against their own thresholds);
+- ``large_export``: one export of many subjects, an alert of its own for every such export;
+- ``failed_authentication``: many failed sign-ins (portal, Django admin) or token requests
+  (``/o/token/``) for one account or client, or from one address trying several;
+- ``new_datasets``: a principal reading many datasets it never read before.
 
-Each rule is a pure function over aggregated counts (tested without a database) fed by one
-aggregation query. Windows are aligned to multiples of ``ALERT_WINDOW_MINUTES`` since the epoch,
-so every scan in the same window computes the same ``window_start`` and the unique constraint
-on (rule, principal, dataset, window_start) makes re-runs raise nothing twice. A scan looks at
-the window ``now`` falls in (so far) and the one before it (complete), so events written
-between the last scan of a window and its end are still seen.
+Each rule is a pure function over aggregated counts (tested without a database) fed by a fixed
+number of aggregation queries. Windows are aligned to multiples of ``ALERT_WINDOW_MINUTES``
+since the epoch, so every scan in the same window computes the same ``window_start``, and the
+unique constraint on (rule, principal, dataset, key, window_start) makes re-runs raise nothing
+twice while two signals (a count of exports, one large export) each get their own alert. A
+scan looks at the window ``now`` falls in (so far) and the one before it (complete), so events
+written between the last scan of a window and its end are still seen.
 
 Thresholds come from settings (see docs/alerts.md) with the defaults below.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -43,23 +52,32 @@ from governance.accounts.principal import USER
 from governance.accounts.roles import Role
 from governance.audit import services as audit
 from governance.audit.models import LedgerEntry
-from governance.errors import ApplicationError
+from governance.errors import ApplicationError, Conflict
 from governance.policy import require
 
 CHECK_EVENT = "access.check"
-# One event per export started (counted towards the bulk rule) ...
-EXPORT_START_EVENTS = ("compliance.export_requested", "consent.export_started")
-# ... and every export event, inspected for a size.
-EXPORT_EVENTS = (
-    *EXPORT_START_EVENTS,
-    "compliance.export_completed",
-    "compliance.export_downloaded",
-    "consent.exported",
-)
-EXPORT_SIZE_KEYS = ("count", "rows", "row_count", "subjects")
+# Exports of data subjects' personal data, counted per person against ALERT_EXPORTS_THRESHOLD.
+PERSONAL_EXPORT_EVENTS = ("consent.export_started", "subject_access.package_produced")
+# Compliance exports (audit log, RoPA, access report, evidence packs, registers): the daily
+# work of auditors and privacy officers, counted against ALERT_COMPLIANCE_EXPORTS_THRESHOLD.
+COMPLIANCE_EXPORT_EVENTS = ("compliance.export_requested",)
+# Events that say how many subjects one export carried; each one at or above
+# ALERT_EXPORT_ROWS_THRESHOLD is a large export.
+SUBJECT_COUNT_EVENTS = ("consent.exported",)
+SUBJECT_COUNT_KEYS = ("count", "subjects")
+LOGIN_FAILED_EVENT = "auth.login_failed"
+TOKEN_FAILED_EVENT = "auth.token_failed"  # noqa: S105 (an event name)
 
 MSG_ALERT_FORBIDDEN = policy.MSG_ALERT_FORBIDDEN
 MSG_ALERT_ALREADY_ACKNOWLEDGED = "This alert has already been acknowledged."
+MSG_OUTCOME = (
+    "Say what the alert turned out to be: expected activity, a false positive, or an incident."
+)
+MSG_OUTCOME_NOTE = "Say in a sentence what you found (who did it and why, or what you did)."
+OUTCOMES = (Alert.Outcome.EXPECTED, Alert.Outcome.FALSE_POSITIVE, Alert.Outcome.INCIDENT)
+# A rate alert acknowledged with one of these outcomes was ordinary traffic after all: its
+# window counts in the principal's baseline again. Open alerts and incidents stay out of it.
+BASELINE_OUTCOMES = (Alert.Outcome.EXPECTED, Alert.Outcome.FALSE_POSITIVE)
 
 
 # --- configuration ------------------------------------------------------------------------
@@ -107,7 +125,11 @@ class AlertConfig:
     restricted_hours: tuple[int, int] = (7, 20)
     restricted_weekdays: frozenset[int] = frozenset(range(5))
     exports_threshold: int = 3
+    compliance_exports_threshold: int = 20
     export_rows_threshold: int = 100_000
+    auth_failures_threshold: int = 10
+    new_datasets_threshold: int = 5
+    new_datasets_lookback: timedelta = timedelta(days=30)
 
     @classmethod
     def from_settings(cls) -> AlertConfig:
@@ -128,7 +150,15 @@ class AlertConfig:
                 high=6,
             ),
             exports_threshold=int(getattr(settings, "ALERT_EXPORTS_THRESHOLD", 3)),
+            compliance_exports_threshold=int(
+                getattr(settings, "ALERT_COMPLIANCE_EXPORTS_THRESHOLD", 20)
+            ),
             export_rows_threshold=int(getattr(settings, "ALERT_EXPORT_ROWS_THRESHOLD", 100_000)),
+            auth_failures_threshold=int(getattr(settings, "ALERT_AUTH_FAILURES_THRESHOLD", 10)),
+            new_datasets_threshold=int(getattr(settings, "ALERT_NEW_DATASETS_THRESHOLD", 5)),
+            new_datasets_lookback=timedelta(
+                days=int(getattr(settings, "ALERT_NEW_DATASETS_LOOKBACK_DAYS", 30))
+            ),
         )
 
 
@@ -153,13 +183,15 @@ def windows_for(now: datetime, size: timedelta) -> list[Window]:
 
 @dataclass(frozen=True)
 class Finding:
-    """What a rule saw; becomes an Alert."""
+    """What a rule saw; becomes an Alert. ``key`` tells apart two signals of one rule about
+    the same principal and dataset in one window (two large exports)."""
 
     rule: str
     principal: str
     severity: str
     summary: str
     dataset: str = ""
+    key: str = ""
     details: dict[str, Any] = field(default_factory=dict)
 
 
@@ -172,21 +204,29 @@ def _plural(n: int, word: str) -> str:
 
 def rate_spike(
     counts: dict[str, dict[str, int]],
-    baselines: dict[str, int],
+    baselines: dict[str, list[int]],
     *,
     window: Window,
     config: AlertConfig,
+    left_out: dict[str, int] | None = None,
 ) -> list[Finding]:
     """``counts``: principal → {dataset: decisions in the window}; ``baselines``: principal →
-    decisions in the ``config.baseline_windows`` windows before it. Fires when the window's
-    total exceeds max(min count, factor x mean per baseline window)."""
+    its decisions in each of the ``config.baseline_windows`` windows before (zeros included;
+    windows that raised a rate alert nobody explained as expected are left out, ``left_out``
+    says how many). Fires when the window's total exceeds max(min count, factor x median).
+
+    The median, unlike the mean, does not move when a minority of windows spike; leaving
+    alerted windows out means even a majority of spikes cannot become the baseline."""
+    left_out = left_out or {}
     findings = []
     for principal, per_dataset in sorted(counts.items()):
         total = sum(per_dataset.values())
-        mean = baselines.get(principal, 0) / config.baseline_windows
-        threshold = max(config.rate_min_count, config.rate_factor * mean)
+        history = baselines.get(principal, [])
+        median = float(statistics.median(history)) if history else 0.0
+        threshold = max(float(config.rate_min_count), config.rate_factor * median)
         if total <= threshold:
             continue
+        skipped = left_out.get(principal, 0)
         findings.append(
             Finding(
                 rule=Alert.Rule.RATE_SPIKE,
@@ -194,14 +234,16 @@ def rate_spike(
                 severity=Alert.Severity.HIGH if total > 2 * threshold else Alert.Severity.MEDIUM,
                 summary=(
                     f"{principal} made {_plural(total, 'access decision')} in {window.label()}, "
-                    f"against a baseline of {mean:,.1f} per window over the previous "
-                    f"{_plural(config.baseline_windows, 'window')} (alert above "
-                    f"{threshold:,.1f})."
+                    f"against a median of {median:,.1f} per window over the previous "
+                    f"{_plural(len(history), 'window')}"
+                    + (f" ({skipped} left out: they raised a rate alert)" if skipped else "")
+                    + f" (alert above {threshold:,.1f})."
                 ),
                 details={
                     "count": total,
-                    "baseline_mean": round(mean, 2),
-                    "baseline_windows": config.baseline_windows,
+                    "baseline_median": median,
+                    "baseline_windows": len(history),
+                    "windows_left_out": skipped,
                     "threshold": threshold,
                     "datasets": dict(sorted(per_dataset.items())),
                 },
@@ -288,78 +330,175 @@ def _weekday_names(days: Iterable[int]) -> str:
     return ", ".join(names[d] for d in sorted(days))
 
 
+EXPORT_KINDS = {
+    "personal": ("exports of subjects' personal data", "exports_threshold"),
+    "compliance": ("compliance exports", "compliance_exports_threshold"),
+}
+
+
 def bulk_export(
-    exports: dict[str, int],
-    sizes: Iterable[tuple[str, str, int]],
-    *,
-    window: Window,
-    config: AlertConfig,
+    exports: dict[tuple[str, str], int], *, window: Window, config: AlertConfig
 ) -> list[Finding]:
-    """``exports``: principal → exports started in the window; ``sizes``: (principal, event,
-    rows or subjects) of each export event that carries a count."""
+    """``exports``: (person, kind) → exports started in the window, kind ``personal`` (consent
+    exports, subject-access packages) or ``compliance``. One finding per person and kind that
+    reaches its threshold; a large export is ``large_export``'s business, never folded in."""
     findings = []
-    for principal, count in sorted(exports.items()):
-        if count >= config.exports_threshold:
-            findings.append(
-                Finding(
-                    rule=Alert.Rule.BULK_EXPORT,
-                    principal=principal,
-                    severity=Alert.Severity.MEDIUM,
-                    summary=(
-                        f"{principal} started {_plural(count, 'export')} in {window.label()} "
-                        f"(alert at {config.exports_threshold})."
-                    ),
-                    details={"count": count, "threshold": config.exports_threshold},
-                )
-            )
-    largest: dict[str, tuple[int, str]] = {}
-    for principal, event, rows in sizes:
-        if rows >= config.export_rows_threshold and rows > largest.get(principal, (-1, ""))[0]:
-            largest[principal] = (rows, event)
-    for principal, (rows, event) in sorted(largest.items()):
+    for (principal, kind), count in sorted(exports.items()):
+        label, setting = EXPORT_KINDS[kind]
+        threshold = getattr(config, setting)
+        if count < threshold:
+            continue
         findings.append(
             Finding(
                 rule=Alert.Rule.BULK_EXPORT,
                 principal=principal,
+                key=kind,
+                severity=Alert.Severity.MEDIUM,
+                summary=(
+                    f"{principal} started {_plural(count, 'export')} ({label}) in "
+                    f"{window.label()} (alert at {threshold})."
+                ),
+                details={"count": count, "kind": kind, "threshold": threshold},
+            )
+        )
+    return findings
+
+
+def large_export(
+    sizes: Iterable[tuple[str, int, str, int]], *, window: Window, config: AlertConfig
+) -> list[Finding]:
+    """``sizes``: (person, ledger entry id, event, subjects) of each export that says how many
+    subjects it carried. Every export at or above the threshold is a finding of its own."""
+    findings = []
+    for principal, entry_id, event, subjects in sizes:
+        if subjects < config.export_rows_threshold:
+            continue
+        findings.append(
+            Finding(
+                rule=Alert.Rule.LARGE_EXPORT,
+                principal=principal,
+                key=f"entry:{entry_id}",
                 severity=Alert.Severity.HIGH,
                 summary=(
-                    f"{principal} exported {rows:,} rows or subjects in one export ({event}) in "
-                    f"{window.label()} (alert at {config.export_rows_threshold:,})."
+                    f"{principal} exported {subjects:,} subjects in one export ({event}, ledger "
+                    f"entry {entry_id}) in {window.label()} (alert at "
+                    f"{config.export_rows_threshold:,})."
                 ),
                 details={
-                    "rows": rows,
+                    "subjects": subjects,
                     "event": event,
+                    "entry": entry_id,
                     "threshold": config.export_rows_threshold,
-                    "kind": "size",
                 },
             )
         )
-    return _merge_same_key(findings)
+    return findings
 
 
-def _merge_same_key(findings: list[Finding]) -> list[Finding]:
-    """One alert per (rule, principal, dataset, window): when a principal trips both bulk
-    export checks, keep one finding that tells both."""
-    merged: dict[tuple[str, str, str], Finding] = {}
-    for finding in findings:
-        key = (finding.rule, finding.principal, finding.dataset)
-        if key in merged:
-            first = merged[key]
-            merged[key] = Finding(
-                rule=first.rule,
-                principal=first.principal,
-                dataset=first.dataset,
-                severity=max(first.severity, finding.severity, key=_severity_rank),
-                summary=f"{first.summary} {finding.summary}",
-                details={**first.details, **finding.details, "count": first.details.get("count")},
+@dataclass(frozen=True)
+class AuthFailure:
+    target: str  # "user:<username>", "service_account:<name>" or "client:<client_id>"
+    address: str  # the client address, "" when unknown
+    channel: str  # "sign-in" or "token"
+
+
+def failed_authentication(
+    failures: Iterable[AuthFailure], *, window: Window, config: AlertConfig
+) -> list[Finding]:
+    """One finding per account or client with at least the threshold of failures in the
+    window (a password or secret being guessed), and one per address whose failures reach the
+    threshold across several accounts (one password tried on many accounts)."""
+    threshold = config.auth_failures_threshold
+    by_target: dict[str, list[AuthFailure]] = defaultdict(list)
+    by_address: dict[str, list[AuthFailure]] = defaultdict(list)
+    for failure in failures:
+        by_target[failure.target].append(failure)
+        if failure.address:
+            by_address[failure.address].append(failure)
+    findings = []
+    for target, items in sorted(by_target.items()):
+        if len(items) < threshold:
+            continue
+        addresses = sorted({f.address for f in items if f.address})
+        channels = sorted({f.channel for f in items})
+        findings.append(
+            Finding(
+                rule=Alert.Rule.FAILED_AUTHENTICATION,
+                principal=target,
+                severity=_auth_severity(len(items), threshold),
+                summary=(
+                    f"{_plural(len(items), 'failed authentication')} for {target} in "
+                    f"{window.label()} ({' and '.join(channels)}; from "
+                    f"{_plural(len(addresses), 'address')}; alert at {threshold})."
+                ),
+                details={
+                    "count": len(items),
+                    "threshold": threshold,
+                    "channels": channels,
+                    "addresses": addresses[:20],
+                },
             )
-        else:
-            merged[key] = finding
-    return list(merged.values())
+        )
+    for address, items in sorted(by_address.items()):
+        targets = sorted({f.target for f in items})
+        if len(items) < threshold or len(targets) < 2:
+            continue
+        findings.append(
+            Finding(
+                rule=Alert.Rule.FAILED_AUTHENTICATION,
+                principal=f"address:{address}",
+                severity=_auth_severity(len(items), threshold),
+                summary=(
+                    f"{_plural(len(items), 'failed authentication')} from {address} in "
+                    f"{window.label()}, for {_plural(len(targets), 'account')} (alert at "
+                    f"{threshold})."
+                ),
+                details={"count": len(items), "threshold": threshold, "targets": targets[:50]},
+            )
+        )
+    return findings
 
 
-def _severity_rank(severity: str) -> int:
-    return [Alert.Severity.MEDIUM, Alert.Severity.HIGH].index(severity)
+def _auth_severity(count: int, threshold: int) -> str:
+    return Alert.Severity.HIGH if count * 2 >= threshold * 3 else Alert.Severity.MEDIUM
+
+
+def new_datasets(
+    read: dict[str, set[str]],
+    read_before: dict[str, set[str]],
+    *,
+    window: Window,
+    config: AlertConfig,
+) -> list[Finding]:
+    """``read``: principal → datasets it was allowed in the window; ``read_before``: principal
+    → datasets it was allowed in the lookback period before the window."""
+    findings = []
+    for principal, datasets in sorted(read.items()):
+        new = sorted(datasets - read_before.get(principal, set()))
+        if len(new) < config.new_datasets_threshold:
+            continue
+        days = config.new_datasets_lookback.days
+        findings.append(
+            Finding(
+                rule=Alert.Rule.NEW_DATASETS,
+                principal=principal,
+                severity=Alert.Severity.MEDIUM,
+                summary=(
+                    f"{principal} was allowed {_plural(len(new), 'dataset')} it had not used in "
+                    f"the previous {_plural(days, 'day')}, in {window.label()}: "
+                    + ", ".join(new[:10])
+                    + (", …" if len(new) > 10 else "")
+                    + f" (alert at {config.new_datasets_threshold})."
+                ),
+                details={
+                    "count": len(new),
+                    "datasets": new,
+                    "threshold": config.new_datasets_threshold,
+                    "lookback_days": days,
+                },
+            )
+        )
+    return findings
 
 
 # --- aggregation queries --------------------------------------------------------------------
@@ -369,10 +508,10 @@ def _in(window: Window) -> Q:
     return Q(timestamp__gte=window.start, timestamp__lt=window.end)
 
 
-def _checks_by_principal_and_dataset(window: Window, *, denied: bool) -> dict:
+def _checks_by_principal_and_dataset(window: Window, *, decision: str | None = None) -> dict:
     rows = (
         LedgerEntry.objects.filter(_in(window), event=CHECK_EVENT)
-        .filter(**({"additional_data__decision": "deny"} if denied else {}))
+        .filter(**({"additional_data__decision": decision} if decision else {}))
         .annotate(p=KT("additional_data__principal"), d=KT("additional_data__dataset"))
         .values("p", "d")
         .annotate(n=Count("id"))
@@ -384,19 +523,50 @@ def _checks_by_principal_and_dataset(window: Window, *, denied: bool) -> dict:
     return counts
 
 
-def _baselines(window: Window, principals: list[str], config: AlertConfig) -> dict[str, int]:
+def _baselines(
+    window: Window, principals: list[str], config: AlertConfig
+) -> tuple[dict[str, list[int]], dict[str, int]]:
+    """Per principal, its decisions in each of the baseline windows (one query with one
+    conditional count per window), without the windows that raised a rate alert that was not
+    explained as expected; and how many were left out."""
     if not principals:
-        return {}
-    before = Window(window.start - config.baseline_windows * config.window, window.start)
+        return {}, {}
+    starts = [
+        window.start - (n + 1) * config.window for n in reversed(range(config.baseline_windows))
+    ]
+    before = Q(timestamp__gte=starts[0], timestamp__lt=window.start)
+    aggregates = {
+        f"w{n}": Count("id", filter=Q(timestamp__gte=start, timestamp__lt=start + config.window))
+        for n, start in enumerate(starts)
+    }
     rows = (
-        LedgerEntry.objects.filter(_in(before), event=CHECK_EVENT)
+        LedgerEntry.objects.filter(before, event=CHECK_EVENT)
         .annotate(p=KT("additional_data__principal"))
         .filter(p__in=principals)
         .values("p")
-        .annotate(n=Count("id"))
+        .annotate(**aggregates)
         .order_by()
     )
-    return {row["p"]: row["n"] for row in rows}
+    counted = {row["p"]: [row[f"w{n}"] for n in range(len(starts))] for row in rows}
+    alerted: dict[str, set[datetime]] = defaultdict(set)
+    for principal, start in (
+        Alert.objects.filter(
+            rule=Alert.Rule.RATE_SPIKE,
+            principal__in=principals,
+            window_start__gte=starts[0],
+            window_start__lt=window.start,
+        )
+        .exclude(outcome__in=BASELINE_OUTCOMES)
+        .values_list("principal", "window_start")
+    ):
+        alerted[principal].add(start)
+    baselines, left_out = {}, {}
+    for principal in principals:
+        per_window = counted.get(principal, [0] * len(starts))
+        keep = [n for s, n in zip(starts, per_window, strict=True) if s not in alerted[principal]]
+        baselines[principal] = keep
+        left_out[principal] = len(starts) - len(keep)
+    return baselines, left_out
 
 
 def _restricted_allows(window: Window) -> list[tuple[str, str, datetime]]:
@@ -419,44 +589,102 @@ def _exporter(actor_label: str) -> str:
     return f"{USER}:{actor_label}" if actor_label else "system"
 
 
-def _exports(window: Window) -> tuple[dict[str, int], list[tuple[str, str, int]]]:
-    started = (
-        LedgerEntry.objects.filter(_in(window), event__in=EXPORT_START_EVENTS)
-        .values("actor_label")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    counts = {_exporter(row["actor_label"]): row["n"] for row in started}
-    sizes = []
-    for label, event, data in (
-        LedgerEntry.objects.filter(_in(window), event__in=EXPORT_EVENTS)
-        .values_list("actor_label", "event", "additional_data")
-        .order_by("timestamp")
+def _exports(window: Window) -> dict[tuple[str, str], int]:
+    counts: dict[tuple[str, str], int] = {}
+    for kind, names in (
+        ("personal", PERSONAL_EXPORT_EVENTS),
+        ("compliance", COMPLIANCE_EXPORT_EVENTS),
     ):
-        for key in EXPORT_SIZE_KEYS:
+        for row in (
+            LedgerEntry.objects.filter(_in(window), event__in=names)
+            .values("actor_label")
+            .annotate(n=Count("id"))
+            .order_by()
+        ):
+            counts[(_exporter(row["actor_label"]), kind)] = row["n"]
+    return counts
+
+
+def _export_sizes(window: Window) -> list[tuple[str, int, str, int]]:
+    sizes = []
+    for pk, label, event, data in (
+        LedgerEntry.objects.filter(_in(window), event__in=SUBJECT_COUNT_EVENTS)
+        .values_list("pk", "actor_label", "event", "additional_data")
+        .order_by("id")
+    ):
+        for key in SUBJECT_COUNT_KEYS:
             value = (data or {}).get(key)
             if isinstance(value, int) and not isinstance(value, bool):
-                sizes.append((_exporter(label), event, value))
+                sizes.append((_exporter(label), pk, event, value))
                 break
-    return counts, sizes
+    return sizes
+
+
+def _auth_failures(window: Window) -> list[AuthFailure]:
+    failures = []
+    for event, data, address in (
+        LedgerEntry.objects.filter(_in(window), event__in=(LOGIN_FAILED_EVENT, TOKEN_FAILED_EVENT))
+        .values_list("event", "additional_data", "remote_addr")
+        .order_by("id")
+    ):
+        data = data or {}
+        if event == LOGIN_FAILED_EVENT:
+            target, channel = f"{USER}:{data.get('username', '')}", "sign-in"
+        elif data.get("service_account"):
+            target, channel = f"service_account:{data['service_account']}", "token"
+        else:
+            target, channel = f"client:{data.get('client_id', '')}", "token"
+        failures.append(AuthFailure(target=target, address=address or "", channel=channel))
+    return failures
+
+
+def _allowed_datasets(window: Window, principals: list[str] | None = None) -> dict:
+    rows = (
+        LedgerEntry.objects.filter(_in(window), event=CHECK_EVENT)
+        .filter(additional_data__decision="allow")
+        .annotate(p=KT("additional_data__principal"), d=KT("additional_data__dataset"))
+    )
+    if principals is not None:
+        rows = rows.filter(p__in=principals)
+    read: dict[str, set[str]] = defaultdict(set)
+    for principal, dataset in rows.values_list("p", "d").distinct():
+        if dataset:
+            read[principal or "unknown"].add(dataset)
+    return read
+
+
+def _new_datasets(window: Window, config: AlertConfig) -> list[Finding]:
+    read = {
+        p: d
+        for p, d in _allowed_datasets(window).items()
+        if len(d) >= config.new_datasets_threshold
+    }
+    if not read:
+        return []
+    before = Window(window.start - config.new_datasets_lookback, window.start)
+    return new_datasets(read, _allowed_datasets(before, sorted(read)), window=window, config=config)
 
 
 def findings_for(window: Window, config: AlertConfig) -> list[Finding]:
     """Every rule's findings for one window."""
-    counts = _checks_by_principal_and_dataset(window, denied=False)
+    counts = _checks_by_principal_and_dataset(window)
     candidates = [p for p, d in counts.items() if sum(d.values()) > config.rate_min_count]
+    baselines, left_out = _baselines(window, candidates, config)
     findings = rate_spike(
         {p: counts[p] for p in candidates},
-        _baselines(window, candidates, config),
+        baselines,
         window=window,
         config=config,
+        left_out=left_out,
     )
     findings += repeated_denials(
-        _checks_by_principal_and_dataset(window, denied=True), window=window, config=config
+        _checks_by_principal_and_dataset(window, decision="deny"), window=window, config=config
     )
     findings += restricted_off_hours(_restricted_allows(window), window=window, config=config)
-    started, sizes = _exports(window)
-    findings += bulk_export(started, sizes, window=window, config=config)
+    findings += bulk_export(_exports(window), window=window, config=config)
+    findings += large_export(_export_sizes(window), window=window, config=config)
+    findings += failed_authentication(_auth_failures(window), window=window, config=config)
+    findings += _new_datasets(window, config)
     return findings
 
 
@@ -465,7 +693,8 @@ def findings_for(window: Window, config: AlertConfig) -> list[Finding]:
 
 def alerts_scan(*, now: datetime | None = None) -> list[Alert]:
     """Run every rule over the window ``now`` falls in and the one before; raise the alerts
-    not raised yet (idempotent) and return them."""
+    not raised yet (idempotent) and return them. The earlier window goes first, so its alerts
+    are known when the later window's baseline is computed."""
     now = now or timezone.now()
     config = AlertConfig.from_settings()
     raised = []
@@ -485,6 +714,7 @@ def alert_raise(*, finding: Finding, window: Window) -> Alert | None:
         rule=finding.rule,
         principal=finding.principal,
         dataset=finding.dataset,
+        key=finding.key,
         window_start=window.start,
         defaults={
             "window_end": window.end,
@@ -495,17 +725,16 @@ def alert_raise(*, finding: Finding, window: Window) -> Alert | None:
     )
     if not created:
         return None
-    audit.record(
-        action="access.alert_raised",
-        target=alert,
-        data={
-            "rule": alert.rule,
-            "principal": alert.principal,
-            "dataset": alert.dataset,
-            "severity": alert.severity,
-            "summary": alert.summary,
-        },
-    )
+    data = {
+        "rule": alert.rule,
+        "principal": alert.principal,
+        "dataset": alert.dataset,
+        "severity": alert.severity,
+        "summary": alert.summary,
+    }
+    if alert.key:
+        data["key"] = alert.key
+    audit.record(action="access.alert_raised", target=alert, data=data)
     notify(
         to=[person.email for person in alert_recipients(alert)],
         subject=f"Alert: {alert.get_rule_display().lower()} by {alert.principal}",
@@ -520,7 +749,8 @@ def alert_raise(*, finding: Finding, window: Window) -> Alert | None:
 
 def alert_datasets(alert: Alert) -> list[str]:
     """The datasets an alert concerns: its own, or those its counts name."""
-    slugs = set((alert.details or {}).get("datasets") or {})
+    named = (alert.details or {}).get("datasets") or {}
+    slugs = set(named) if isinstance(named, dict | list) else set()
     if alert.dataset:
         slugs.add(alert.dataset)
     return sorted(slug for slug in slugs if slug)
@@ -537,20 +767,36 @@ def alert_recipients(alert: Alert) -> list[User]:
     return sorted(people.values(), key=lambda u: u.username)
 
 
+@audit.records_refusal("access.alert_refused", target="alert", actor="actor")
 @transaction.atomic(durable=True)
-def alert_acknowledge(*, actor: User, alert: Alert) -> Alert:
-    """Mark an alert as seen and handled by ``actor``; recorded as ``access.alert_acknowledged``."""
+def alert_acknowledge(*, actor: User, alert: Alert, outcome: str, note: str) -> Alert:
+    """Close an alert with what it turned out to be (``outcome``) and a note saying why;
+    recorded as ``access.alert_acknowledged``. A rate alert acknowledged as expected or as a
+    false positive puts its window back into the principal's baseline."""
     alert = Alert.objects.select_for_update().get(pk=alert.pk)
     require(policy.may_acknowledge_alert(actor, alert))
     if alert.acknowledged_at is not None:
-        raise ApplicationError(MSG_ALERT_ALREADY_ACKNOWLEDGED)
+        raise Conflict(MSG_ALERT_ALREADY_ACKNOWLEDGED)
+    if outcome not in OUTCOMES:
+        raise ApplicationError(MSG_OUTCOME, {"field": "outcome"})
+    note = (note or "").strip()
+    if not note:
+        raise ApplicationError(MSG_OUTCOME_NOTE, {"field": "note"})
     alert.acknowledged_by = actor
     alert.acknowledged_at = timezone.now()
-    alert.save(update_fields=["acknowledged_by", "acknowledged_at"])
+    alert.outcome = outcome
+    alert.outcome_note = note
+    alert.save(update_fields=["acknowledged_by", "acknowledged_at", "outcome", "outcome_note"])
     audit.record(
         action="access.alert_acknowledged",
         target=alert,
         actor=actor,
-        data={"rule": alert.rule, "principal": alert.principal, "dataset": alert.dataset},
+        data={
+            "rule": alert.rule,
+            "principal": alert.principal,
+            "dataset": alert.dataset,
+            "outcome": outcome,
+            "note": note,
+        },
     )
     return alert

@@ -15,6 +15,7 @@ from governance.access.models import AccessRequest, Grant
 from governance.access.services.common import terms_purpose, terms_version
 from governance.accounts.models import User
 from governance.accounts.principal import MSG_LABEL, Principal
+from governance.api.pagination import PAGE_PARAMETERS, page_of, paginated
 from governance.errors import ApplicationError, NotFound, NotPermitted
 
 MSG_OTHER_PRINCIPAL = "You can only check your own access."
@@ -40,6 +41,7 @@ class CheckApi(APIView):
             child=serializers.CharField(max_length=200),
             required=False,
             allow_empty=False,
+            min_length=1,
             max_length=2000,
         )
         principal = serializers.CharField(required=False, max_length=200)
@@ -180,7 +182,11 @@ class RequestOutput(serializers.Serializer):
 
 
 class RequestListApi(APIView):
-    @extend_schema(operation_id="access_requests_list", responses=RequestOutput(many=True))
+    @extend_schema(
+        operation_id="access_requests_list",
+        parameters=PAGE_PARAMETERS,
+        responses=paginated(RequestOutput),
+    )
     def get(self, request: Request) -> Response:
         which = request.query_params.get("box", "mine")
         queryset = (
@@ -188,7 +194,7 @@ class RequestListApi(APIView):
             if which == "inbox"
             else selectors.requests_mine(user=request.user)
         )
-        return Response({"results": RequestOutput(queryset, many=True).data})
+        return page_of(request, queryset, RequestOutput)
 
 
 def _idempotency_key(request: Request) -> str | None:
@@ -207,7 +213,10 @@ class RequestCreateApi(APIView):
         dataset = serializers.CharField(max_length=100)
         purpose = serializers.CharField(max_length=64)
         fields = serializers.ListField(
-            child=serializers.CharField(max_length=200), allow_empty=False, max_length=2000
+            child=serializers.CharField(max_length=200),
+            allow_empty=False,
+            min_length=1,
+            max_length=2000,
         )
         duration_days = serializers.IntegerField(min_value=1, max_value=3650)
         justification = serializers.CharField()
@@ -260,14 +269,27 @@ class _TextInput(serializers.Serializer):
     text = serializers.CharField(required=False, allow_blank=True, default="")
 
 
-def _request_action(name, call):
+class _RequiredTextInput(serializers.Serializer):
+    """For actions that need a reason: the schema says so (a non-blank string)."""
+
+    class Meta:
+        ref_name = "AccessRequiredTextInput"
+
+    text = serializers.RegexField(
+        r"\S", max_length=10_000, error_messages={"invalid": "Give a reason."}
+    )
+
+
+def _request_action(name, call, *, text_required: bool = False):
+    body = _RequiredTextInput if text_required else _TextInput
+
     class RequestActionApi(APIView):
         @extend_schema(
-            operation_id=f"access_requests_{name}", request=_TextInput, responses=RequestOutput
+            operation_id=f"access_requests_{name}", request=body, responses=RequestOutput
         )
         def post(self, request: Request, pk: int) -> Response:
             access_request = selectors.request_get_for(viewer=request.user, pk=pk)
-            data = _TextInput(data=request.data)
+            data = body(data=request.data)
             data.is_valid(raise_exception=True)
             call(request.user, access_request, data.validated_data["text"])
             access_request = AccessRequest.objects.get(pk=access_request.pk)
@@ -281,18 +303,26 @@ RequestApproveApi = _request_action(
     "approve", lambda u, r, t: services.access_request_approve(actor=u, request=r, note=t)
 )
 RequestDenyApi = _request_action(
-    "deny", lambda u, r, t: services.access_request_deny(actor=u, request=r, reason=t)
+    "deny",
+    lambda u, r, t: services.access_request_deny(actor=u, request=r, reason=t),
+    text_required=True,
 )
 RequestWithdrawApi = _request_action(
     "withdraw", lambda u, r, t: services.access_request_withdraw(actor=u, request=r)
 )
 RequestCommentApi = _request_action(
-    "comment", lambda u, r, t: services.access_request_comment(actor=u, request=r, body=t)
+    "comment",
+    lambda u, r, t: services.access_request_comment(actor=u, request=r, body=t),
+    text_required=True,
 )
 
 
 class GrantListApi(APIView):
-    @extend_schema(operation_id="access_grants_list", responses=GrantOutput(many=True))
+    @extend_schema(
+        operation_id="access_grants_list",
+        parameters=PAGE_PARAMETERS,
+        responses=paginated(GrantOutput),
+    )
     def get(self, request: Request) -> Response:
         slug = request.query_params.get("dataset")
         if slug:
@@ -300,7 +330,7 @@ class GrantListApi(APIView):
             queryset = selectors.grants_visible(viewer=request.user, dataset=dataset)
         else:
             queryset = selectors.grants_mine(user=request.user)
-        return Response({"results": GrantOutput(queryset, many=True).data})
+        return page_of(request, queryset, GrantOutput)
 
 
 class GrantCreateApi(APIView):
@@ -313,7 +343,7 @@ class GrantCreateApi(APIView):
         dataset = serializers.CharField(max_length=100)
         purpose = serializers.CharField(max_length=64)
         fields = serializers.ListField(
-            child=serializers.CharField(max_length=200), allow_empty=False
+            child=serializers.CharField(max_length=200), allow_empty=False, min_length=1
         )
         principal = serializers.CharField(help_text="user:NAME, role:NAME or service_account:NAME")
         expires_at = serializers.DateTimeField()
@@ -344,10 +374,12 @@ class GrantCreateApi(APIView):
 
 
 class GrantRevokeApi(APIView):
-    @extend_schema(operation_id="access_grants_revoke", request=_TextInput, responses=GrantOutput)
+    @extend_schema(
+        operation_id="access_grants_revoke", request=_RequiredTextInput, responses=GrantOutput
+    )
     def post(self, request: Request, pk: int) -> Response:
         grant = selectors.grant_get_for(viewer=request.user, pk=pk)
-        data = _TextInput(data=request.data)
+        data = _RequiredTextInput(data=request.data)
         data.is_valid(raise_exception=True)
         grant = services.grant_revoke(
             actor=request.user, grant=grant, reason=data.validated_data["text"]
@@ -378,13 +410,15 @@ class PurposeApprovalOutput(serializers.Serializer):
 
 class PurposeApprovalListApi(APIView):
     @extend_schema(
-        operation_id="access_purpose_approvals_list", responses=PurposeApprovalOutput(many=True)
+        operation_id="access_purpose_approvals_list",
+        parameters=PAGE_PARAMETERS,
+        responses=paginated(PurposeApprovalOutput),
     )
     def get(self, request: Request) -> Response:
         slug = request.query_params.get("dataset")
         dataset = dataset_get_for(viewer=request.user, slug=slug) if slug else None
         queryset = selectors.purpose_approvals(viewer=request.user, dataset=dataset)
-        return Response({"results": PurposeApprovalOutput(queryset, many=True).data})
+        return page_of(request, queryset, PurposeApprovalOutput)
 
 
 class PurposeApprovalCreateApi(APIView):
@@ -415,14 +449,14 @@ class PurposeApprovalCreateApi(APIView):
 class PurposeApprovalRevokeApi(APIView):
     @extend_schema(
         operation_id="access_purpose_approvals_revoke",
-        request=_TextInput,
+        request=_RequiredTextInput,
         responses=PurposeApprovalOutput,
     )
     def post(self, request: Request, pk: int) -> Response:
         approval = selectors.purpose_approvals(viewer=request.user).filter(pk=pk).first()
         if approval is None:
             raise NotFound("No such approval.")
-        data = _TextInput(data=request.data)
+        data = _RequiredTextInput(data=request.data)
         data.is_valid(raise_exception=True)
         approval = services.purpose_approval_revoke(
             actor=request.user, approval=approval, reason=data.validated_data["text"]

@@ -265,17 +265,27 @@ class Acknowledgement(models.Model):
 
 class Alert(models.Model):
     """Something unusual the alert scan saw in the ledger (governance/access/alerts.py): one per
-    rule, principal, dataset and window, so re-running the scan never raises it twice."""
+    rule, principal, dataset, signal key and window, so re-running the scan never raises it
+    twice and one signal (a large export) is never absorbed by another (a count of exports)."""
 
     class Rule(models.TextChoices):
         RATE_SPIKE = "rate_spike", "Decision rate spike"
         REPEATED_DENIALS = "repeated_denials", "Repeated denials"
         RESTRICTED_OFF_HOURS = "restricted_off_hours", "Restricted data outside hours"
-        BULK_EXPORT = "bulk_export", "Bulk export"
+        BULK_EXPORT = "bulk_export", "Many exports"
+        LARGE_EXPORT = "large_export", "Large export"
+        FAILED_AUTHENTICATION = "failed_authentication", "Failed authentications"
+        NEW_DATASETS = "new_datasets", "Many datasets never read before"
 
     class Severity(models.TextChoices):
         MEDIUM = "medium", "Medium"
         HIGH = "high", "High"
+
+    class Outcome(models.TextChoices):
+        EXPECTED = "expected", "Expected activity (explained)"
+        FALSE_POSITIVE = "false_positive", "False positive (the rule misfired)"
+        INCIDENT = "incident", "Incident (misuse confirmed or suspected, escalated)"
+        NOT_RECORDED = "not_recorded", "Not recorded (acknowledged before outcomes were kept)"
 
     rule = models.CharField(max_length=32, choices=Rule.choices)
     principal = models.CharField(
@@ -287,6 +297,13 @@ class Alert(models.Model):
         default="",
         help_text="The dataset's slug; blank when the alert is about the principal overall.",
     )
+    key = models.CharField(
+        max_length=200,
+        blank=True,
+        default="",
+        help_text="What tells this signal from others of the same rule, principal, dataset and "
+        'window (e.g. "entry:812" for one large export); blank for most rules.',
+    )
     severity = models.CharField(max_length=16, choices=Severity.choices)
     summary = models.TextField(help_text="What was seen, in one sentence.")
     details = models.JSONField(default=dict, blank=True)
@@ -297,13 +314,15 @@ class Alert(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     acknowledged_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=32, choices=Outcome.choices, blank=True, default="")
+    outcome_note = models.TextField(blank=True, default="")
 
     class Meta:
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["rule", "principal", "dataset", "window_start"],
-                name="access_alert_once_per_window",
+                fields=["rule", "principal", "dataset", "key", "window_start"],
+                name="access_alert_once_per_signal_and_window",
             ),
             models.CheckConstraint(
                 condition=Q(window_end__gt=models.F("window_start")),
@@ -313,6 +332,11 @@ class Alert(models.Model):
                 condition=Q(acknowledged_at__isnull=True, acknowledged_by__isnull=True)
                 | Q(acknowledged_at__isnull=False),
                 name="access_alert_acknowledged_with_time",
+            ),
+            models.CheckConstraint(
+                condition=Q(acknowledged_at__isnull=True, outcome="")
+                | (Q(acknowledged_at__isnull=False) & ~Q(outcome="")),
+                name="access_alert_acknowledged_with_outcome",
             ),
         ]
         indexes = [models.Index(fields=["acknowledged_at", "-created_at"])]

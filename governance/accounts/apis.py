@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from governance.accounts import selectors, services
 from governance.accounts.models import User
+from governance.api.pagination import PAGE_PARAMETERS, page_of, paginated
 from governance.errors import ApplicationError
 
 MSG_OWNER_UNKNOWN = "No person with this username."
@@ -89,11 +90,13 @@ class ServiceAccountListApi(APIView):
     """Service accounts the caller may see (all for admins/auditors, own ones otherwise)."""
 
     @extend_schema(
-        responses=ServiceAccountOutputSerializer(many=True), operation_id="service_accounts_list"
+        parameters=PAGE_PARAMETERS,
+        responses=paginated(ServiceAccountOutputSerializer),
+        operation_id="service_accounts_list",
     )
     def get(self, request: Request) -> Response:
         accounts = selectors.service_account_list(viewer=request.user)
-        return Response({"results": ServiceAccountOutputSerializer(accounts, many=True).data})
+        return page_of(request, accounts, ServiceAccountOutputSerializer)
 
 
 class ServiceAccountCreateApi(APIView):

@@ -13,6 +13,7 @@ from oauth2_provider.contrib.rest_framework import OAuth2Authentication
 from rest_framework import exceptions
 
 from governance.accounts.selectors import service_account_for_application
+from governance.api.throttling import check_address
 from governance.audit.context import bind_actor
 
 MSG_INVALID_TOKEN = "The access token is invalid, expired or revoked."  # noqa: S105 (a message)
@@ -27,7 +28,8 @@ class BearerTokenAuthentication(OAuth2Authentication):
         result = super().authenticate(request)
         if result is None:
             # A token was presented and is not valid: say so, rather than falling through to
-            # "no credentials".
+            # "no credentials" - unless this address has failed too often (429).
+            check_address(request, "failed_authentication")
             raise exceptions.AuthenticationFailed(MSG_INVALID_TOKEN)
         user, token = result
         if user is None:

@@ -579,3 +579,76 @@ def _write_files(path: Path, files: Mapping[str, Iterable[bytes]]) -> None:
         with open(path / name, "wb") as handle:
             for chunk in chunks:
                 handle.write(chunk)
+
+
+# --- Inclusion proofs ------------------------------------------------------------------------
+
+PROOF_FORMAT = "governance-ledger-proof/v1"
+
+
+def proof_bundle_files(entry_ids: Iterable[int], checkpoint: Checkpoint) -> dict[str, bytes]:
+    """A bundle proving that each of ``entry_ids`` is in the chain a signed checkpoint covers,
+    without the rest of the ledger (format ``governance-ledger-proof/v1``,
+    docs/audit-verification.md):
+
+    * ``chain.jsonl`` — the links from the first selected entry's position (``chain_from``)
+      up to the checkpoint's size, each with its entry hash and chain hash;
+    * ``manifest.json`` — ``anchor``, the chain hash just before ``chain_from`` (the genesis
+      hash when it is 0), and the sizes;
+    * ``entries.jsonl`` — the canonical bytes of the selected entries only;
+    * ``checkpoints.jsonl`` — the checkpoints a verifier can check with these links (sizes from
+      ``chain_from`` to the checkpoint's size), signed ``checkpoint`` included.
+
+    From the anchor, the links fold to the signed head: an entry whose hash is in a link of
+    that fold is in the signed chain (finding another anchor and links that fold to the same
+    head would break SHA-256). The proof grows with the number of links after the first
+    selected entry, not with the number of entries selected.
+
+    Every selected entry must be sealed within the checkpoint; ValueError otherwise."""
+    wanted = sorted(set(entry_ids))
+    size = checkpoint.size
+    positions = dict(
+        ChainLink.objects.filter(entry_id__in=wanted, position__lt=size).values_list(
+            "entry_id", "position"
+        )
+    )
+    missing = [pk for pk in wanted if pk not in positions]
+    if missing:
+        raise ValueError(f"entries not covered by checkpoint {checkpoint.pk}: {missing[:10]}")
+    start = min(positions.values()) if positions else size
+    anchor = GENESIS
+    if start > 0:
+        anchor = ChainLink.objects.values_list("chain_hash", flat=True).get(position=start - 1)
+    links = (
+        ChainLink.objects.filter(position__gte=start, position__lt=size)
+        .order_by("position")
+        .values_list("position", "entry_id", "entry_hash", "chain_hash")
+    )
+    chain_lines = [
+        canonical_json(
+            dict(zip(("position", "entry_id", "entry_hash", "chain_hash"), link, strict=True))
+        )
+        + b"\n"
+        for link in links.iterator(chunk_size=5000)
+    ]
+    entries = LedgerEntry.objects.filter(pk__in=wanted).order_by("link__position")
+    entry_lines = [canonical_entry(e) + b"\n" for e in entries.iterator(chunk_size=2000)]
+    checkpoints = [
+        canonical_json(checkpoint_document(c)) + b"\n"
+        for c in Checkpoint.objects.filter(size__gte=start, size__lte=size).order_by("id")
+    ]
+    manifest = {
+        "format": PROOF_FORMAT,
+        "exported_at": format_time(timezone.now()),
+        "size": size,
+        "chain_from": start,
+        "anchor": anchor,
+        "entries": len(entry_lines),
+    }
+    return {
+        "manifest.json": canonical_json(manifest) + b"\n",
+        "chain.jsonl": b"".join(chain_lines),
+        "entries.jsonl": b"".join(entry_lines),
+        "checkpoints.jsonl": b"".join(checkpoints),
+        "public-keys.json": canonical_json(checkpoint_public_keys()) + b"\n",
+    }

@@ -29,6 +29,7 @@ class ExportOutputSerializer(serializers.ModelSerializer):
             "size",
             "sha256",
             "error",
+            "summary",
             "requested_by",
             "created_at",
             "finished_at",

@@ -24,5 +24,5 @@ class ExportForm(forms.Form):
         label="Format",
         required=False,
         choices=[("", "Default"), ("xlsx", "XLSX"), ("csv", "CSV"), ("zip", "ZIP")],
-        help_text="RoPA: XLSX (default) or CSV.",
+        help_text="RoPA: XLSX (default) or CSV. Registers: XLSX (default) or ZIP of CSV files.",
     )

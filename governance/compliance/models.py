@@ -14,6 +14,7 @@ class Export(models.Model):
         ROPA = "ropa", "Records of Processing Activities (GDPR Art. 30(1))"
         ACCESS_REPORT = "access_report", "Access report (allow/deny decisions)"
         EVIDENCE_PACK = "evidence_pack", "Evidence pack for one dataset"
+        REGISTERS = "registers", "Registers (processors, transfers, DPIAs, LIAs, breaches)"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -30,6 +31,12 @@ class Export(models.Model):
     size = models.PositiveBigIntegerField(null=True, blank=True)
     sha256 = models.CharField(max_length=64, blank=True, default="")
     error = models.TextField(blank=True, default="")
+    summary = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the builder reported: rows written, warnings (e.g. what the RoPA could "
+        "not state because nobody recorded it).",
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

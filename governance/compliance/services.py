@@ -35,6 +35,7 @@ FORMATS = {
     Export.Kind.ROPA: ("xlsx", "csv"),
     Export.Kind.ACCESS_REPORT: ("csv",),
     Export.Kind.EVIDENCE_PACK: ("zip",),
+    Export.Kind.REGISTERS: ("xlsx", "zip"),
 }
 RANGED_KINDS = {Export.Kind.AUDIT_LOG, Export.Kind.ACCESS_REPORT}
 
@@ -162,7 +163,7 @@ def export_run(*, export_id: int) -> Export:
     name = f"{export.kind.replace('_', '-')}-{export.pk}-{stamp}.{export.params['fmt']}"
     path = directory / name
     try:
-        builders.build(export, path, lambda percent: _progress(export.pk, percent))
+        summary = builders.build(export, path, lambda percent: _progress(export.pk, percent))
         digest, size = _sha256(path), path.stat().st_size
     except Exception as error:  # any failure must end as a failed export, never a stuck one
         logger.exception("export %s failed", export_id)
@@ -177,6 +178,7 @@ def export_run(*, export_id: int) -> Export:
         export.file_name = name
         export.size = size
         export.sha256 = digest
+        export.summary = summary
         export.finished_at = timezone.now()
         export.save(
             update_fields=[
@@ -186,14 +188,20 @@ def export_run(*, export_id: int) -> Export:
                 "file_name",
                 "size",
                 "sha256",
+                "summary",
                 "finished_at",
             ]
         )
+        data = {"export": export.pk, "kind": export.kind, "size": size, "sha256": digest}
+        if "rows" in summary:
+            data["rows"] = summary["rows"]
+        if summary.get("warnings"):
+            data["warnings"] = len(summary["warnings"])
         audit.record(
             action="compliance.export_completed",
             target=export,
             actor=export.requested_by,
-            data={"export": export.pk, "kind": export.kind, "size": size, "sha256": digest},
+            data=data,
         )
     return export
 

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from datasets import policy as catalog
 from datasets.models import Dataset
+from governance.api.pagination import PAGE_PARAMETERS, page_of, paginated
 from governance.audit import services as audit
 from governance.errors import ApplicationError, NotFound
 from governance.policy import require
@@ -253,10 +254,14 @@ class RunListApi(APIView):
             choices=RetentionRun.Kind.values, required=False, default="retention"
         )
 
-    @extend_schema(operation_id="retention_runs_list", responses=RunSerializer(many=True))
+    @extend_schema(
+        operation_id="retention_runs_list",
+        parameters=PAGE_PARAMETERS,
+        responses=paginated(RunSerializer),
+    )
     def get(self, request: Request, slug: str) -> Response:
         dataset = services.dataset_for(viewer=request.user, slug=slug)
-        return Response(RunSerializer(selectors.runs_for(dataset=dataset), many=True).data)
+        return page_of(request, selectors.runs_for(dataset=dataset), RunSerializer)
 
     @extend_schema(
         operation_id="retention_run_start",
@@ -321,11 +326,15 @@ class HoldListApi(APIView):
             required=False, default="", allow_blank=True, max_length=200
         )
 
-    @extend_schema(operation_id="retention_holds_list", responses=HoldSerializer(many=True))
+    @extend_schema(
+        operation_id="retention_holds_list",
+        parameters=PAGE_PARAMETERS,
+        responses=paginated(HoldSerializer),
+    )
     def get(self, request: Request) -> Response:
         active = request.query_params.get("active") in ("1", "true")
         holds = selectors.holds_visible(viewer=request.user, active_only=active)
-        return Response(HoldSerializer(holds[:500], many=True).data)
+        return page_of(request, holds, HoldSerializer)
 
     @extend_schema(
         operation_id="retention_hold_place",
@@ -378,14 +387,15 @@ class ErasureRequestListApi(APIView):
 
     @extend_schema(
         operation_id="retention_erasure_requests_list",
-        responses=ErasureRequestSerializer(many=True),
+        parameters=PAGE_PARAMETERS,
+        responses=paginated(ErasureRequestSerializer),
     )
     def get(self, request: Request) -> Response:
         requests = selectors.erasure_requests_visible(viewer=request.user)
         status = request.query_params.get("status")
         if status:
             requests = requests.filter(status=status)
-        return Response(ErasureRequestSerializer(requests[:500], many=True).data)
+        return page_of(request, requests, ErasureRequestSerializer)
 
     @extend_schema(
         operation_id="retention_erasure_request_create",

@@ -133,7 +133,12 @@ class LegalHold(models.Model):
 
 class ErasureRequest(models.Model):
     """A data subject's request for erasure (GDPR Art. 17), answered within one month of
-    receipt, extendable by two further months with a reason (Art. 12(3))."""
+    receipt, extendable by two further months with a reason (Art. 12(3)).
+
+    While open, the request keeps the subject's id (the runs need it). Once closed (completed
+    or rejected) it keeps only ``subject_hmac``, a keyed hash (``consent.identifiers.
+    subject_digest``), as the ledger keeps only a hash: ``save`` replaces the id whatever
+    closed it, and the database refuses a closed request with an id in clear."""
 
     class Status(models.TextChoices):
         OPEN = "open", "Open"
@@ -161,10 +166,20 @@ class ErasureRequest(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     rejection_reason = models.TextField(blank=True, default="")
+    subject_hmac = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="Keyed hash of namespace:id, kept instead of the id once the request is closed.",
+    )
 
     class Meta:
         ordering = ["status", "due_on", "id"]
         constraints = [
+            models.CheckConstraint(
+                condition=Q(status="open") | (Q(external_id="") & ~Q(subject_hmac="")),
+                name="retention_erasure_closed_keeps_only_a_keyed_hash",
+            ),
             models.CheckConstraint(
                 condition=Q(due_on__gte=models.F("received_on")),
                 name="retention_erasure_due_after_receipt",
@@ -182,8 +197,21 @@ class ErasureRequest(models.Model):
     def __str__(self) -> str:
         return f"erasure request {self.pk}"
 
+    def save(self, *args, **kwargs):
+        if self.status != self.Status.OPEN and self.external_id:
+            from consent.identifiers import subject_digest
+
+            self.subject_hmac = subject_digest(self.namespace, self.external_id)
+            self.external_id = ""
+            fields = kwargs.get("update_fields")
+            if fields is not None:
+                kwargs["update_fields"] = {*fields, "external_id", "subject_hmac"}
+        super().save(*args, **kwargs)
+
     @property
     def subject_label(self) -> str:
+        if not self.external_id:
+            return f"{self.namespace}:(erased)"
         return f"{self.namespace}:{self.external_id}"
 
     def days_left(self, today=None) -> int:

@@ -160,11 +160,32 @@ def _json(value) -> bytes:
     return json.dumps(value, cls=DjangoJSONEncoder, indent=2, sort_keys=True).encode()
 
 
-def evidence_files(dataset: Dataset) -> dict[str, bytes]:
+def _ref(obj) -> str:
+    """How the evidence pack names an object: the ledger's ``content_type:object_pk``."""
+    return f"{obj._meta.app_label}.{obj._meta.model_name}:{obj.pk}"
+
+
+def _requested_hashes(request_ids: list[int]) -> dict[int, str]:
+    """The subject hash each erasure request was recorded with in the ledger (a closed request
+    no longer holds the id it could be recomputed from)."""
+    from governance.audit.models import LedgerEntry
+
+    found = {}
+    for data in LedgerEntry.objects.filter(
+        event="retention.erasure_requested", additional_data__request__in=request_ids
+    ).values_list("additional_data", flat=True):
+        found[data.get("request")] = data.get("subject_sha256")
+    return found
+
+
+def evidence_files(dataset: Dataset) -> dict[str, dict]:
     """Files for the compliance app's evidence pack: the policy, holds, erasure requests (with
-    subject hashes, never ids), every run, and every deletion certificate as issued."""
+    their reference and subject hashes, never ids), every run, and every deletion certificate
+    as issued. Each file comes with its records: the objects whose ledger entries back it
+    (the pack includes those entries with their proofs)."""
     policy = RetentionPolicy.objects.filter(dataset=dataset).first()
     policy_doc = None
+    policy_records = []
     if policy is not None:
         policy_doc = {
             "max_age_days": policy.max_age_days,
@@ -177,6 +198,13 @@ def evidence_files(dataset: Dataset) -> dict[str, bytes]:
             "updated_by": policy.updated_by.username,
             "updated_at": policy.updated_at,
         }
+        # retention.policy_set is recorded against the dataset, the diff against the policy.
+        policy_records = [{"objects": [_ref(policy)], "also": [_ref(dataset)]}]
+    hold_rows = list(
+        LegalHold.objects.filter(Q(dataset=dataset) | Q(dataset__isnull=True))
+        .select_related("placed_by", "released_by")
+        .order_by("placed_at", "id")
+    )
     holds = [
         {
             "id": h.pk,
@@ -190,14 +218,24 @@ def evidence_files(dataset: Dataset) -> dict[str, bytes]:
             "released_by": h.released_by.username if h.released_by_id else None,
             "release_reason": h.release_reason,
         }
-        for h in LegalHold.objects.filter(Q(dataset=dataset) | Q(dataset__isnull=True))
-        .select_related("placed_by", "released_by")
-        .order_by("placed_at", "id")
+        for h in hold_rows
     ]
+    targets = list(
+        ErasureTarget.objects.filter(dataset=dataset)
+        .select_related("request")
+        .order_by("request_id")
+    )
+    hashes = _requested_hashes([t.request_id for t in targets])
     requests = [
         {
             "id": t.request.pk,
-            "subject_sha256": subject_sha256(t.request.namespace, t.request.external_id),
+            "reference": t.request.reference,
+            "subject_sha256": hashes.get(t.request_id)
+            or (
+                subject_sha256(t.request.namespace, t.request.external_id)
+                if t.request.external_id
+                else None
+            ),
             "received_on": t.request.received_on,
             "due_on": t.request.due_on,
             "extended": t.request.extended,
@@ -206,11 +244,11 @@ def evidence_files(dataset: Dataset) -> dict[str, bytes]:
             "target_status": t.status,
             "run": t.run_id,
             "closed_at": t.request.closed_at,
+            "rejection_reason": t.request.rejection_reason,
         }
-        for t in ErasureTarget.objects.filter(dataset=dataset)
-        .select_related("request")
-        .order_by("request_id")
+        for t in targets
     ]
+    run_rows = list(RetentionRun.objects.filter(dataset=dataset).order_by("created_at", "id"))
     runs = [
         {
             "id": r.pk,
@@ -229,8 +267,13 @@ def evidence_files(dataset: Dataset) -> dict[str, bytes]:
             "started_at": r.started_at,
             "finished_at": r.finished_at,
         }
-        for r in RetentionRun.objects.filter(dataset=dataset).order_by("created_at", "id")
+        for r in run_rows
     ]
+    certificate_rows = list(
+        DeletionCertificate.objects.filter(dataset=dataset)
+        .select_related("run")
+        .order_by("issued_at", "id")
+    )
     certificates = b"".join(
         json.dumps(
             {"id": c.pk, "run": c.run_id, "sha256": c.sha256, "document": c.document},
@@ -238,12 +281,24 @@ def evidence_files(dataset: Dataset) -> dict[str, bytes]:
             sort_keys=True,
         ).encode()
         + b"\n"
-        for c in DeletionCertificate.objects.filter(dataset=dataset).order_by("issued_at", "id")
+        for c in certificate_rows
     )
     return {
-        "retention/policy.json": _json(policy_doc),
-        "retention/legal-holds.json": _json(holds),
-        "retention/erasure-requests.json": _json(requests),
-        "retention/runs.json": _json(runs),
-        "retention/deletion-certificates.jsonl": certificates,
+        "retention/policy.json": {"content": _json(policy_doc), "records": policy_records},
+        "retention/legal-holds.json": {
+            "content": _json(holds),
+            "records": [{"objects": [_ref(h)]} for h in hold_rows],
+        },
+        "retention/erasure-requests.json": {
+            "content": _json(requests),
+            "records": [{"objects": [_ref(t.request)]} for t in targets],
+        },
+        "retention/runs.json": {
+            "content": _json(runs),
+            "records": [{"objects": [_ref(r)]} for r in run_rows],
+        },
+        "retention/deletion-certificates.jsonl": {
+            "content": certificates,
+            "records": [{"objects": [_ref(c), _ref(c.run)]} for c in certificate_rows],
+        },
     }

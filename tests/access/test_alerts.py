@@ -14,6 +14,7 @@ from governance.access.alerts import (
     Window,
     alerts_scan,
     bulk_export,
+    large_export,
     rate_spike,
     repeated_denials,
     restricted_off_hours,
@@ -72,9 +73,10 @@ def scan(now):
 
 
 def test_rate_spike_fires_only_above_the_minimum_count_when_there_is_no_baseline():
-    # given / when
-    at_minimum = rate_spike({"user:bob": {"a": 50}}, {}, window=WINDOW, config=CONFIG)
-    above = rate_spike({"user:bob": {"a": 30, "b": 21}}, {}, window=WINDOW, config=CONFIG)
+    # given / when: 24 windows without a decision
+    quiet = {"user:bob": [0] * 24}
+    at_minimum = rate_spike({"user:bob": {"a": 50}}, quiet, window=WINDOW, config=CONFIG)
+    above = rate_spike({"user:bob": {"a": 30, "b": 21}}, quiet, window=WINDOW, config=CONFIG)
 
     # then
     assert at_minimum == []
@@ -83,13 +85,13 @@ def test_rate_spike_fires_only_above_the_minimum_count_when_there_is_no_baseline
     ]
     assert above[0].summary == (
         "user:bob made 51 access decisions in 2026-03-04 10:00 to 11:00 UTC, against a "
-        "baseline of 0.0 per window over the previous 24 windows (alert above 50.0)."
+        "median of 0.0 per window over the previous 24 windows (alert above 50.0)."
     )
 
 
 def test_rate_spike_measures_against_the_principals_own_baseline():
-    # given: 24 windows of 2,400 decisions = 100 per window; the factor is 5
-    baseline = {"service_account:etl": 2400}
+    # given: 24 windows of about 100 decisions (one of 900); the factor is 5
+    baseline = {"service_account:etl": [100] * 12 + [90, 110] * 5 + [900, 100]}
 
     # when
     steady = rate_spike({"service_account:etl": {"a": 500}}, baseline, window=WINDOW, config=CONFIG)
@@ -97,7 +99,7 @@ def test_rate_spike_measures_against_the_principals_own_baseline():
 
     # then
     assert steady == []
-    assert jump[0].details["baseline_mean"] == 100.0
+    assert jump[0].details["baseline_median"] == 100.0
     assert jump[0].details["threshold"] == 500.0
 
 
@@ -127,19 +129,23 @@ def test_restricted_access_alerts_only_outside_the_configured_hours(moment, fire
     assert bool(findings) is fires
 
 
-def test_bulk_export_fires_on_many_exports_or_one_large_one():
-    assert bulk_export({"user:alice": 2}, [], window=WINDOW, config=CONFIG) == []
-    assert len(bulk_export({"user:alice": 3}, [], window=WINDOW, config=CONFIG)) == 1
-    below = [("user:alice", "consent.exported", 99_999)]
-    assert bulk_export({"user:alice": 1}, below, window=WINDOW, config=CONFIG) == []
-    large = bulk_export(
-        {"user:alice": 3},
-        [("user:alice", "consent.exported", 100_000)],
+def test_bulk_export_fires_on_many_exports_of_each_kind_and_large_export_on_one_large_one():
+    personal, compliance = ("user:alice", "personal"), ("user:alice", "compliance")
+    assert bulk_export({personal: 2, compliance: 19}, window=WINDOW, config=CONFIG) == []
+    many = bulk_export({personal: 3, compliance: 20}, window=WINDOW, config=CONFIG)
+    assert [(f.rule, f.key, f.details["count"]) for f in many] == [
+        ("bulk_export", "compliance", 20),
+        ("bulk_export", "personal", 3),
+    ]
+    below = [("user:alice", 7, "consent.exported", 99_999)]
+    assert large_export(below, window=WINDOW, config=CONFIG) == []
+    large = large_export(
+        [("user:alice", 8, "consent.exported", 100_000), ("user:alice", 9, "consent.exported", 1)],
         window=WINDOW,
         config=CONFIG,
     )
-    assert [(f.rule, f.severity, f.details["rows"], f.details["count"]) for f in large] == [
-        ("bulk_export", "high", 100_000, 3)
+    assert [(f.rule, f.key, f.severity, f.details["subjects"]) for f in large] == [
+        ("large_export", "entry:8", "high", 100_000)
     ]
 
 
@@ -183,7 +189,7 @@ def test_a_sudden_jump_trips_rate_spike(bob, small_rates):
     ]
     assert raised[0].summary == (
         "user:bob made 25 access decisions in 2026-03-04 10:00 to 10:30 UTC, against a "
-        "baseline of 8.0 per window over the previous 4 windows (alert above 24.0)."
+        "median of 8.0 per window over the previous 4 windows (alert above 24.0)."
     )
 
 
@@ -225,10 +231,11 @@ def test_restricted_data_allowed_in_working_hours_raises_nothing(bob):
     assert scan(WEDNESDAY) == []
 
 
-def test_three_exports_in_a_window_raise_a_bulk_export_alert(alice, bob):
+def test_three_exports_of_personal_data_in_a_window_raise_a_bulk_export_alert(alice, bob):
     # given
     for minute in (1, 2, 3):
-        export(alice, WEDNESDAY.replace(minute=minute))
+        export(alice, WEDNESDAY.replace(minute=minute), event="consent.export_started")
+    export(alice, WEDNESDAY.replace(minute=4))  # a compliance export: counted on its own
     export(bob, WEDNESDAY.replace(minute=1), event="consent.export_started")
     export(bob, WEDNESDAY.replace(minute=2), event="consent.export_started")
 
@@ -241,13 +248,13 @@ def test_three_exports_in_a_window_raise_a_bulk_export_alert(alice, bob):
     ]
 
 
-def test_one_export_of_many_subjects_raises_a_bulk_export_alert(bob):
+def test_one_export_of_many_subjects_raises_a_large_export_alert(bob):
     export(bob, WEDNESDAY.replace(minute=1), event="consent.exported", data={"count": 150_000})
 
     raised = scan(WEDNESDAY)
 
-    assert [(a.rule, a.principal, a.severity, a.details["rows"]) for a in raised] == [
-        ("bulk_export", "user:bob", "high", 150_000)
+    assert [(a.rule, a.principal, a.severity, a.details["subjects"]) for a in raised] == [
+        ("large_export", "user:bob", "high", 150_000)
     ]
 
 
@@ -371,11 +378,15 @@ def test_a_privacy_officer_acknowledges_an_alert(client, petra, alerts):
     alert = alerts[0]
     client.force_login(petra)
 
-    response = client.post(reverse("access:alerts"), {"alert": alert.pk})
+    response = client.post(
+        reverse("access:alerts"),
+        {"alert": alert.pk, "outcome": "expected", "note": "Bob was on call that Saturday."},
+    )
 
     assert response.status_code == 302
     alert.refresh_from_db()
     assert alert.acknowledged_by == petra
+    assert alert.outcome == "expected"
     entry = LedgerEntry.objects.get(event="access.alert_acknowledged")
     assert entry.actor == petra
     assert [a.pk for a in selectors.alerts_open(viewer=petra)] == [alerts[1].pk]
@@ -384,7 +395,9 @@ def test_a_privacy_officer_acknowledges_an_alert(client, petra, alerts):
 def test_an_auditor_cannot_acknowledge_an_alert(client, audrey, alerts):
     client.force_login(audrey)
 
-    response = client.post(reverse("access:alerts"), {"alert": alerts[0].pk})
+    response = client.post(
+        reverse("access:alerts"), {"alert": alerts[0].pk, "outcome": "expected", "note": "x"}
+    )
 
     assert response.status_code == 403
     assert Alert.objects.filter(acknowledged_at__isnull=False).count() == 0

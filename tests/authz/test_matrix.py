@@ -45,6 +45,8 @@ GOVERNED_APPS = {
     "access",
     "retention",
     "compliance",
+    "registers",
+    "subject_access",
 }
 REFUSALS_API = {"400", "401", "403", "404", "405", "409"}
 REFUSALS_PORTAL = {"400", "403", "404", "405", "in", "no"}

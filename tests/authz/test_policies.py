@@ -120,3 +120,32 @@ def test_seeing_an_export(world):
         lambda u, e: compliance_policy.may_see(u, e) is None,
         compliance_policy.exports_visible_to,
     )
+
+
+@pytest.mark.parametrize("kind", ["recipients", "transfers", "dpias", "lias", "breaches"])
+def test_reading_a_register_entry(world, kind):
+    from governance.registers import policy as registers_policy
+    from governance.registers.kinds import KINDS
+
+    model = KINDS[kind].model
+    entries = list(model.objects.all())
+    assert entries
+    assert not _agree(
+        model,
+        entries,
+        lambda u, e: registers_policy.may_see(u, kind, e) is None,
+        lambda u: registers_policy.visible_to(u, kind),
+    )
+
+
+def test_seeing_a_subject_access_request(world):
+    from governance.subject_access import policy as subject_access_policy
+    from governance.subject_access.models import SubjectAccessRequest
+
+    requests = list(SubjectAccessRequest.objects.all())
+    assert not _agree(
+        SubjectAccessRequest,
+        requests,
+        lambda u, r: subject_access_policy.may_read(u) is None,
+        subject_access_policy.visible_to,
+    )

@@ -36,8 +36,10 @@ from governance.accounts.models import User
 from governance.accounts.services import user_deactivate, user_roles_set
 from governance.audit.models import LedgerEntry
 from governance.compliance import services as compliance
+from governance.registers import services as registers
 from governance.retention import runner
 from governance.retention import services as retention
+from governance.subject_access import services as subject_access
 from tests.accounts.factories import UserFactory, make_service_account
 from tests.consent.factories import event, make_purpose
 from tests.datasets.factories import ANSWERS, make_dataset
@@ -65,6 +67,7 @@ def build(tmp_path: Path, settings) -> World:
     settings.RETENTION_FILE_ROOTS = [tmp_path.resolve()]
     settings.SCANNER_FILE_ROOTS = [tmp_path.resolve()]
     settings.COMPLIANCE_EXPORT_DIR = tmp_path / "exports"
+    settings.SUBJECT_ACCESS_DIR = tmp_path / "subject-access"
     ada = UserFactory(username="ada", roles=["admin"])
     alice = UserFactory(username="alice", roles=["steward"])
     fred = UserFactory(username="fred", roles=["steward"])
@@ -226,6 +229,52 @@ def build(tmp_path: Path, settings) -> World:
         window_end=now,
     )
 
+    # the registers, each entry concerning tickets (through routing, approved for it), and a
+    # subject access request of c-1 with its package produced
+    recipient = registers.recipient_create(
+        actor=petra,
+        name="Acme Cloud Ltd",
+        role="processor",
+        country="US",
+        purposes=["routing"],
+        contract_reference="DPA-1",
+    )
+    transfer = registers.transfer_create(
+        actor=petra, recipient=recipient, country="US", safeguard="scc", purposes=["routing"]
+    )
+    dpia = registers.dpia_create(
+        actor=petra, reference="DPIA-W", title="Routing", purposes=["routing"], datasets=["tickets"]
+    )
+    lia = registers.lia_create(
+        actor=petra,
+        purpose="routing",
+        reference="LIA-W",
+        interest="Answer faster.",
+        necessity="Routing needs the text.",
+        balancing="Expected by customers.",
+        outcome="passed",
+        assessed_on=date(2026, 1, 1),
+    )
+    breach = registers.breach_create(
+        actor=petra,
+        reference="BR-W",
+        title="Misdirected export",
+        description="A file went to the wrong partner.",
+        became_aware_at=timezone.now() - timedelta(hours=2),
+        confidentiality=True,
+        risk="risk",
+        datasets=["tickets"],
+    )
+    registers.processing_record_set(actor=petra, purpose="routing", security_measures="TLS.")
+    sar = subject_access.subject_access_request_create(
+        actor=petra,
+        namespace="shop",
+        external_id="c-1",
+        received_on=date.today(),
+        identity_verification="Matched the customer account.",
+    )
+    subject_access.subject_access_produce(actor=petra, request=sar)
+
     world.ids = {
         "D": tickets.slug,
         "DRAFT": drafty.slug,
@@ -242,6 +291,12 @@ def build(tmp_path: Path, settings) -> World:
         "EXPORT": export.pk,
         "ALERT": alert.pk,
         "SNAPSHOT": snapshot.pk,
+        "RECIPIENT": recipient.pk,
+        "TRANSFER": transfer.pk,
+        "DPIA": dpia.pk,
+        "LIA": lia.pk,
+        "BREACH": breach.pk,
+        "SAR": sar.pk,
         "ENTRY": LedgerEntry.objects.order_by("id").values_list("pk", flat=True).first(),
         "PAULA": paula.username,
         "SOON": (timezone.now() + timedelta(days=10)).isoformat(),

@@ -10,6 +10,12 @@ from tests.access.conftest import (  # noqa: F401 — fixtures shared with the a
     router_purpose,
     tickets,
 )
+from tests.retention.conftest import (  # noqa: F401 — fixtures of the stores retention governs
+    churn,
+    events_dataset,
+    store,
+    store_database,
+)
 
 CONTROLLER = "Example Retail GmbH"
 DPO = "dpo@example.org"

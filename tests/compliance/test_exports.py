@@ -63,7 +63,8 @@ def test_ropa_xlsx_has_one_row_per_active_purpose_with_every_art30_column_filled
     records = [dict(zip(header, row, strict=True)) for row in rows[1:]]
     assert [r["Purpose id"] for r in records] == ["churn-model", "ticket-routing"]
     for record in records:
-        assert all(value not in (None, "") for value in record.values()), record
+        filled = {k: v for k, v in record.items() if k != "Not recorded"}
+        assert all(value not in (None, "") for value in filled.values()), record
     routing = records[1]
     assert routing["Controller name"] == CONTROLLER
     assert routing["Controller contact"] == "privacy@example.org"
@@ -75,19 +76,24 @@ def test_ropa_xlsx_has_one_row_per_active_purpose_with_every_art30_column_filled
     assert routing["Categories of data subjects"] == "customer"
     # the purpose's own categories plus those of the dataset approved for it
     assert routing["Categories of personal data"] == (
-        "user.contact; user.contact.email; user.content; user.content.private"
+        "Contact data (user.contact); Email address (user.contact.email); User-generated "
+        "content (user.content); Private messages and free text (user.content.private)"
     )
     assert routing["Categories of recipients"] == "Internal ML platform"
-    assert routing["Transfers to third countries"] == "None"
-    assert routing["Time limits for erasure"] == "365 days, then erased"
-    assert routing["Technical and organisational security measures"] == (
-        builders.DEFAULT_SECURITY_MEASURES
+    # nothing recorded about transfers and measures: said so, never a default (issue 18)
+    assert routing["Transfers to third countries"] == "Not recorded"
+    assert routing["Time limits for erasure"] == (
+        "Purpose retention period: 365 days.\n"
+        "support-tickets: not enforced by the registry (no retention policy)."
     )
-    assert routing["DPIA reference"] == "Not required"
+    assert routing["Technical and organisational security measures"] == "Not recorded"
+    assert routing["DPIA"] == "None recorded"
     assert routing["Datasets approved for the purpose"] == "support-tickets"
     churn = records[0]
-    assert churn["Categories of personal data"] == "user.behavior.purchase_history"
-    assert churn["DPIA reference"] == "DPIA-2026-07"
+    assert churn["Categories of personal data"] == (
+        "Purchase history (user.behavior.purchase_history)"
+    )
+    assert churn["DPIA"] == "DPIA-2026-07 (named on the purpose; not in the DPIA register)"
     assert churn["Legal basis (Art. 6)"] == LegalBasis("consent").label
     assert churn["Datasets approved for the purpose"] == "None"
 
@@ -206,6 +212,8 @@ def test_evidence_pack_holds_the_dataset_record_and_each_grant_with_its_request_
         read = lambda name: json.loads(archive.read(name))  # noqa: E731
         assert names == {
             "README.txt",
+            "pack.json",
+            "alerts.json",
             "dataset.json",
             "classification.json",
             "classification.csv",
@@ -215,14 +223,18 @@ def test_evidence_pack_holds_the_dataset_record_and_each_grant_with_its_request_
             "decision-counts.csv",
             "consent-snapshots.json",
             "audit/audit-log.csv",
-            "audit/audit-log.jsonl",
-            "audit/checkpoint.json",
+            "audit/manifest.json",
+            "audit/chain.jsonl",
+            "audit/entries.jsonl",
+            "audit/checkpoints.jsonl",
             "audit/public-keys.json",
             "retention/policy.json",
             "retention/legal-holds.json",
             "retention/erasure-requests.json",
             "retention/runs.json",
             "retention/deletion-certificates.jsonl",
+            "registers/dpias.json",
+            "registers/breaches.json",
         }
         assert read("retention/policy.json") is None  # no retention policy on this dataset
         assert read("retention/runs.json") == []
@@ -241,10 +253,10 @@ def test_evidence_pack_holds_the_dataset_record_and_each_grant_with_its_request_
         counts = archive.read("decision-counts.csv").decode().splitlines()
         assert counts == ["purpose,decision,count", "ticket-routing,allow,1"]
         slice_events = {
-            json.loads(line)["event"] for line in archive.read("audit/audit-log.jsonl").splitlines()
+            json.loads(line)["event"] for line in archive.read("audit/entries.jsonl").splitlines()
         }
         assert {"access.check", "access.granted", "access.acknowledged"} <= slice_events
-        assert read("audit/checkpoint.json")["size"] >= 1
+        assert read("audit/manifest.json")["format"] == "governance-ledger-proof/v1"
 
 
 # --- Bad input -------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from consent.identifiers import subject_digest
 from governance.api.errors import MSG_INVALID
 from governance.audit.models import LedgerEntry
 from governance.retention import apis, dispatch, planning, runner, selectors, services
@@ -858,7 +859,10 @@ def test_open_requests_are_listed_before_closed_ones(
         )
 
     done = record("c-1", date(2026, 1, 10))
-    ErasureRequest.objects.filter(pk=done.pk).update(status="completed")
+    # (a closed request keeps only the keyed hash of its subject: the database insists)
+    ErasureRequest.objects.filter(pk=done.pk).update(
+        status="completed", external_id="", subject_hmac=subject_digest("shop", "c-1")
+    )
     rejected = record("c-2", date(2026, 1, 20))
     services.erasure_request_reject(request_id=rejected.pk, actor=petra, reason="Art. 17(3)(b)")
     open_ = record("c-3", date(2026, 1, 31))

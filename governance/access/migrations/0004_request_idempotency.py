@@ -6,7 +6,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("access", "0002_alert"),
+        ("access", "0003_alert_signal_key_and_outcome"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("consent", "0003_purpose_editors"),
         ("datasets", "0004_suggestion_decision_and_unclassified"),
