@@ -183,6 +183,12 @@ def category_list() -> QuerySet[DataCategory]:
     return DataCategory.objects.order_by("key")
 
 
+def taxonomy_entries() -> list[tuple[str, str, str]]:
+    """Every category as (key, name, special category), for other apps (``taxonomy_provider``
+    on the AppConfig)."""
+    return list(DataCategory.objects.order_by("key").values_list("key", "name", "special_category"))
+
+
 def category_get(key: str | None) -> DataCategory | None:
     if not key:
         return None

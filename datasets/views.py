@@ -17,6 +17,7 @@ from datasets import forms, policy, selectors, services
 from datasets.models import Dataset, Field, Suggestion
 from datasets.services.scans import suggestions_accept
 from datasets.taxonomy import Role
+from governance.forms import SignOffForm
 from governance.portal import attempt, domain_errors, refuse
 
 
@@ -79,21 +80,30 @@ def dataset_create(request):
 @login_required
 @domain_errors
 def dataset_detail(request, slug):
-    dataset = _dataset(request, slug)
+    return _detail_page(request, _dataset(request, slug))
+
+
+def _detail_page(request, dataset, *, signoff_form=None, status=200):
+    fields = list(selectors.dataset_fields(dataset=dataset))
+    blocker = policy.ready_for_review(fields) if dataset.status == Dataset.Status.DRAFT else None
     allowed = selectors.dataset_permissions(viewer=request.user, dataset=dataset)
     latest_scan = dataset.scans.first()
     # Other apps add links to this page (e.g. "Who has access") through their AppConfig.
-    links = []
+    links, actions = [], []
     for app_config in apps.get_app_configs():
         provider = getattr(app_config, "dataset_page_links", None)
         if provider:
             links.extend(import_string(provider)(request.user, dataset))
+        provider = getattr(app_config, "dataset_actions", None)
+        if provider:
+            actions.extend(import_string(provider)(request.user, [dataset]).get(dataset.pk, []))
     return render(
         request,
         "datasets/detail.html",
         {
             "dataset": dataset,
-            "fields": selectors.dataset_fields(dataset=dataset),
+            "fields": fields,
+            "submit_blocker": blocker.message if blocker else "",
             "stewards": services.dataset_stewards(dataset),
             "reviews": selectors.reviews_for(dataset),
             "history": selectors.dataset_history(dataset=dataset, limit=30),
@@ -106,7 +116,11 @@ def dataset_detail(request, slug):
             "stewards_form": forms.StewardsForm(
                 initial={"stewards": services.dataset_stewards(dataset)}
             ),
+            "signoff_form": signoff_form or SignOffForm(items=policy.signoff_checklist(dataset)),
+            "note_required": policy.approval_note_required(dataset),
+            "actions": actions,
         },
+        status=status,
     )
 
 
@@ -248,11 +262,15 @@ def dataset_submit(request, slug):
         )
         if done:
             return redirect("datasets:detail", slug=slug)
-    return render(request, "datasets/submit.html", {"form": form, "dataset": dataset})
+    blocker = policy.ready_for_review(dataset.fields.all())
+    return render(
+        request,
+        "datasets/submit.html",
+        {"form": form, "dataset": dataset, "blocker": blocker.message if blocker else ""},
+    )
 
 
 _TRANSITIONS = {
-    "approve": lambda u, d, n: services.dataset_approve(actor=u, dataset=d, note=n),
     "return": lambda u, d, n: services.dataset_return(actor=u, dataset=d, note=n),
     "reopen": lambda u, d, n: services.dataset_reopen(actor=u, dataset=d, reason=n),
     "retire": lambda u, d, n: services.dataset_retire(actor=u, dataset=d, reason=n),
@@ -264,6 +282,8 @@ _TRANSITIONS = {
 @domain_errors
 def dataset_transition(request, slug, action):
     dataset = _dataset(request, slug)
+    if action == "approve":
+        return _approve(request, dataset)
     if action not in _TRANSITIONS:
         raise Http404
     form = forms.NoteForm(request.POST)
@@ -273,6 +293,29 @@ def dataset_transition(request, slug, action):
         dataset.refresh_from_db()
         messages.success(request, f"Dataset is now {dataset.get_status_display().lower()}.")
     return redirect("datasets:detail", slug=slug)
+
+
+def _approve(request, dataset):
+    """The legal sign-off: a note and every item of ``policy.signoff_checklist``; what is
+    missing comes back on the dataset page, all at once, and nothing changes."""
+    refuse(policy.may_approve(request.user, dataset))
+    form = SignOffForm(request.POST, items=policy.signoff_checklist(dataset))
+    form.is_valid()
+    data = form.cleaned_data
+    done, _ = attempt(
+        request,
+        lambda: services.dataset_approve(
+            actor=request.user,
+            dataset=dataset,
+            note=data.get("note", ""),
+            checklist=data.get("checklist") or [],
+        ),
+        success="Dataset is now approved.",
+        form=form,
+    )
+    if done:
+        return redirect("datasets:detail", slug=dataset.slug)
+    return _detail_page(request, dataset, signoff_form=form, status=400)
 
 
 @login_required

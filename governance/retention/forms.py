@@ -1,7 +1,7 @@
 from django import forms
 
 from datasets.models import Dataset
-from governance.retention.models import RetentionPolicy
+from governance.retention.models import RetentionPolicy, RetentionRun
 
 
 class PolicyForm(forms.Form):
@@ -53,3 +53,39 @@ class ErasureRequestForm(forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}))
+
+
+MSG_CONFIRM_SLUG = "Type the dataset's slug, {slug}, to confirm."
+MSG_CONFIRM_UNDERSTOOD = "Tick the box: the rows this run deletes cannot be brought back."
+
+
+class RunConfirmForm(forms.Form):
+    """ "Run now" repeats the dry run's counts and asks for the dataset's slug and a tick: a
+    run deletes rows that no one can bring back."""
+
+    kind = forms.ChoiceField(choices=RetentionRun.Kind.choices, widget=forms.HiddenInput)
+    expected_rows = forms.IntegerField(min_value=0, required=False, widget=forms.HiddenInput)
+    expected_files = forms.IntegerField(min_value=0, required=False, widget=forms.HiddenInput)
+    confirm = forms.CharField(max_length=100, required=False, label="Type the dataset's slug")
+    understood = forms.BooleanField(
+        required=False, label="I understand that the deleted rows cannot be brought back."
+    )
+
+    def __init__(self, *args, slug: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.slug = slug
+        self.fields["confirm"].widget.attrs.update(
+            {"data-confirm-text": slug, "autocomplete": "off", "data-testid": "confirm-slug"}
+        )
+        self.fields["understood"].widget.attrs["data-testid"] = "confirm-understood"
+
+    def clean_confirm(self):
+        value = (self.cleaned_data.get("confirm") or "").strip()
+        if value != self.slug:
+            raise forms.ValidationError(MSG_CONFIRM_SLUG.format(slug=self.slug))
+        return value
+
+    def clean_understood(self):
+        if not self.cleaned_data.get("understood"):
+            raise forms.ValidationError(MSG_CONFIRM_UNDERSTOOD)
+        return True

@@ -150,6 +150,34 @@ def dashboard_panels(user: User) -> list[dict]:
     return panels
 
 
+def withdrawal_impact(subject, purpose) -> list[str]:
+    """What a withdrawal sets off here (consent's withdrawal page asks): the datasets approved
+    for the purpose whose retention policy covers the subject's namespace erase their rows."""
+    from governance.access.models import PurposeApproval
+
+    slugs = list(
+        PurposeApproval.objects.filter(purpose_slug=purpose.slug, revoked_at=None)
+        .filter(
+            dataset__retention_policy__enabled=True,
+            dataset__retention_policy__subject_namespace=subject.namespace,
+        )
+        .exclude(dataset__subject_id_field="")
+        .order_by("dataset__slug")
+        .values_list("dataset__slug", flat=True)
+    )
+    if not slugs:
+        return ["No dataset under a retention policy holds this purpose's data in this namespace."]
+    if not purpose.is_consent_based:
+        return [
+            f"The purpose's legal basis is not consent: {len(slugs)} dataset(s) keep their rows."
+        ]
+    return [
+        f"The hourly erasure run deletes this subject's rows from {len(slugs)} dataset(s): "
+        + ", ".join(slugs)
+        + " (each with a deletion certificate)."
+    ]
+
+
 def dataset_links(viewer: User, dataset: Dataset) -> list[tuple[str, str]]:
     if rules.may_view(viewer, dataset) is None:
         return [("Retention", reverse("retention:dataset", args=[dataset.slug]))]

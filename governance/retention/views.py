@@ -14,7 +14,13 @@ from governance.errors import ApplicationError, NotPermitted
 from governance.portal import attempt, domain_errors, refuse
 from governance.retention import planning, selectors, services
 from governance.retention import policy as rules
-from governance.retention.forms import ErasureRequestForm, HoldForm, PolicyForm, ReasonForm
+from governance.retention.forms import (
+    ErasureRequestForm,
+    HoldForm,
+    PolicyForm,
+    ReasonForm,
+    RunConfirmForm,
+)
 from governance.retention.models import RetentionPolicy, RetentionRun
 
 
@@ -143,19 +149,65 @@ def preview(request, slug):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 @domain_errors
 def run_start(request, slug):
-    dataset = _dataset_named(request, slug)  # the service checks who may run, and records it
-    kind = request.POST.get("kind", RetentionRun.Kind.RETENTION)
-    done, run = attempt(
-        request,
-        lambda: services.run_start(dataset=dataset, actor=request.user, kind=kind),
-        success=lambda r: f"Run {r.pk} queued.",
+    """ "Run now": a page that repeats the dry run's counts, then the run once the person typed
+    the dataset's slug and ticked that the deletion cannot be undone."""
+    dataset = _dataset_named(request, slug)
+    refuse(
+        rules.may_manage(request.user, dataset),
+        record="retention.run_refused" if request.method == "POST" else None,
+        request=request,
+        target=dataset,
     )
-    if not done:
-        return redirect("retention:dataset", slug=dataset.slug)
-    return redirect("retention:run", pk=run.pk)
+    kind = request.POST.get("kind") or request.GET.get("kind") or RetentionRun.Kind.RETENTION
+    if kind not in RetentionRun.Kind.values:
+        kind = RetentionRun.Kind.RETENTION
+    form = RunConfirmForm(
+        request.POST if request.method == "POST" else None,
+        slug=dataset.slug,
+        initial={"kind": kind},
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        confirmed = {
+            "rows": data["expected_rows"],
+            "files": data["expected_files"],
+            "typed_slug": True,
+        }
+        done, run = attempt(
+            request,
+            lambda: services.run_start(
+                dataset=dataset, actor=request.user, kind=data["kind"], confirmed=confirmed
+            ),
+            success=lambda r: f"Run {r.pk} queued.",
+        )
+        if not done:
+            return redirect("retention:dataset", slug=dataset.slug)
+        return redirect("retention:run", pk=run.pk)
+    error, result = None, None
+    try:
+        result = services.retention_preview(dataset=dataset, viewer=request.user, kind=kind)
+    except NotPermitted:
+        raise
+    except ApplicationError as problem:
+        error = problem.message
+    if result is not None and not form.is_bound:
+        form = RunConfirmForm(
+            slug=dataset.slug,
+            initial={
+                "kind": kind,
+                "expected_rows": result["totals"]["rows"],
+                "expected_files": result["totals"]["files"],
+            },
+        )
+    return render(
+        request,
+        "retention/confirm_run.html",
+        {"dataset": dataset, "preview": result, "error": error, "form": form, "kind": kind},
+        status=400 if form.is_bound else 200,
+    )
 
 
 @login_required
