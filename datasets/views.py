@@ -19,6 +19,7 @@ from datasets.services.scans import suggestions_accept
 from datasets.taxonomy import Role
 from governance.forms import SignOffForm
 from governance.portal import attempt, domain_errors, refuse
+from governance.tables import listing
 
 
 def _dataset(request, slug) -> Dataset:
@@ -34,16 +35,42 @@ def dataset_list(request):
         filters = selectors.DatasetFilters(
             **{k: v or ("" if k != "mine" else False) for k, v in form.cleaned_data.items()}
         )
-    datasets = selectors.dataset_list(viewer=request.user, filters=filters)
+    table = listing(
+        request,
+        selectors.dataset_list(viewer=request.user, filters=filters),
+        sorts=CATALOG_SORTS,
+        default="name",
+        keep=list(forms.DatasetFilterForm.base_fields),
+    )
+    datasets = list(table.rows)
+    actions: dict[int, list] = {}
+    for app_config in apps.get_app_configs():
+        provider = getattr(app_config, "dataset_actions", None)
+        if provider:
+            for pk, found in import_string(provider)(request.user, datasets).items():
+                actions.setdefault(pk, []).extend(found)
+    for dataset in datasets:
+        dataset.actions = actions.get(dataset.pk, [])
     return render(
         request,
         "datasets/list.html",
         {
             "form": form,
+            "table": table,
             "datasets": datasets,
             "can_create": policy.may_create(request.user) is None,
         },
     )
+
+
+CATALOG_SORTS = {
+    "name": "name",
+    "status": "status",
+    "sensitivity": "sensitivity",
+    "owner": "owner__username",
+    "fields": "field_count",
+    "updated": "updated_at",
+}
 
 
 @login_required

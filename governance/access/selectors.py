@@ -125,6 +125,19 @@ def dataset_links(viewer: User, dataset: Dataset) -> list[tuple[str, str]]:
     return []
 
 
+def dataset_actions(viewer: User, datasets) -> dict[int, list[tuple[str, str, str]]]:
+    """What the catalog offers per dataset (datasets.apps hook): "Request access", prefilled,
+    on approved datasets for people who may request access. No query per dataset."""
+    if policy.may_request(viewer) is not None:
+        return {}
+    base = reverse("access:request-create")
+    return {
+        d.pk: [("Request access", f"{base}?dataset={d.slug}", "request-access")]
+        for d in datasets
+        if d.status == "approved"
+    }
+
+
 def dashboard_panels(user: User) -> list[dict]:
     panels = []
     now = timezone.now()

@@ -115,7 +115,7 @@ def build(tmp_path: Path, settings) -> World:
     )
     catalog.dataset_stewards_set(actor=alice, dataset=tickets, stewards=[alice, fred])
     catalog.dataset_submit(actor=alice, dataset=tickets, **ANSWERS)
-    catalog.dataset_approve(actor=petra, dataset=tickets)
+    catalog.dataset_approve(actor=petra, dataset=tickets, note="Checked as described.")
     for purpose in ("routing", "churn"):
         access.purpose_approval_create(actor=petra, dataset=tickets, purpose_slug=purpose)
     drafty = make_dataset(alice, slug="drafty", fields={"id": (None, "non_personal", "", "keep")})
@@ -125,7 +125,7 @@ def build(tmp_path: Path, settings) -> World:
     catalog.dataset_submit(actor=alice, dataset=review, **ANSWERS)
     carols = make_dataset(carol, slug="carols", fields={"id": (None, "non_personal", "", "keep")})
     catalog.dataset_submit(actor=carol, dataset=carols, **ANSWERS)
-    catalog.dataset_approve(actor=petra, dataset=carols)
+    catalog.dataset_approve(actor=petra, dataset=carols, note="Checked as described.")
 
     # a scan of drafty with one suggestion waiting
     scan = Scan.objects.create(

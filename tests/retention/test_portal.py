@@ -225,7 +225,7 @@ def test_subjects_that_cannot_be_found_without_a_subject_id_field_are_a_warning(
         event_time_field="event_time",
     )
     catalog.dataset_submit(actor=alice, dataset=dataset, **ANSWERS)
-    catalog.dataset_approve(actor=petra, dataset=dataset)
+    catalog.dataset_approve(actor=petra, dataset=dataset, note="Checked as described.")
     access.purpose_approval_create(actor=petra, dataset=dataset, purpose_slug="churn-model")
     give_consent(["c-1", "c-2"])
     withdraw(["c-1"])
