@@ -54,7 +54,10 @@ def test_request_access_is_offered_on_the_dataset_page_and_the_catalog_row(
     client, bob, tickets, approved_for_routing
 ):
     client.force_login(bob)
-    link = '<a href="/access/request/?dataset=support-tickets" role="button" data-testid="request-access">'
+    link = (
+        '<a href="/access/request/?dataset=support-tickets" role="button" '
+        'data-testid="request-access">'
+    )
     assert link in text(client.get("/datasets/support-tickets/"))
     catalog = text(client.get("/datasets/"))
     assert 'href="/access/request/?dataset=support-tickets" data-testid="request-access"' in catalog
