@@ -17,6 +17,7 @@ from datasets import forms, policy, selectors, services
 from datasets.models import Dataset, Field, Suggestion
 from datasets.services.scans import suggestions_accept
 from datasets.taxonomy import Role
+from governance.errors import ApplicationError
 from governance.forms import SignOffForm
 from governance.portal import attempt, domain_errors, refuse
 from governance.tables import listing
@@ -399,6 +400,8 @@ def review_queue(request, slug):
         refuse(policy.may_manage(request.user, dataset))
         if request.POST.get("decision") == "accept_selected":
             return _accept_selected(request, dataset)
+        if request.POST.get("decision") == "accept_confident":
+            return _accept_confident(request, dataset)
         return _decide(request, dataset)
     status = request.GET.get("status", "suggested")
     if status not in Suggestion.Status.values and status != "all":
@@ -406,6 +409,7 @@ def review_queue(request, slug):
     queue = selectors.suggestion_queue(
         viewer=request.user, dataset=dataset, status="" if status == "all" else status
     )
+    confident = _confident(request.user, dataset)
     return render(
         request,
         "datasets/review.html",
@@ -416,8 +420,55 @@ def review_queue(request, slug):
             "can_manage": can_manage,
             "statuses": Suggestion.Status.choices,
             "classification_form": forms.ClassificationForm(),
+            "progress": _progress(request.user, dataset),
+            "confident_threshold": CONFIDENT,
+            "confident_count": len(confident),
         },
     )
+
+
+# "Accept all with confidence >= CONFIDENT": the scanner's calibrated high-confidence band.
+CONFIDENT = 0.9
+
+
+def _confident(viewer, dataset) -> list[int]:
+    """Waiting suggestions the scanner is confident about and that name a role (columns left to
+    a person are never accepted in bulk)."""
+    return list(
+        selectors.suggestion_queue(viewer=viewer, dataset=dataset)
+        .filter(confidence__gte=CONFIDENT)
+        .exclude(role="")
+        .values_list("pk", flat=True)
+    )
+
+
+def _progress(viewer, dataset) -> dict:
+    """What is left on the review page: suggestions to decide, fields unclassified, and
+    whether the dataset is ready for the privacy review (``policy.ready_for_review``)."""
+    fields = list(dataset.fields.only("name", "role"))
+    return {
+        "left": selectors.suggestion_queue(viewer=viewer, dataset=dataset).count(),
+        "unclassified": sum(1 for f in fields if not f.is_classified),
+        "ready": dataset.status == Dataset.Status.DRAFT and policy.ready_for_review(fields) is None,
+    }
+
+
+def _accept_confident(request, dataset):
+    ids = _confident(request.user, dataset)
+    if not ids:
+        messages.error(request, MSG_NOTHING_CONFIDENT)
+        return redirect("datasets:review", slug=dataset.slug)
+    attempt(
+        request,
+        lambda: suggestions_accept(actor=request.user, dataset=dataset, suggestion_ids=ids),
+        success=lambda accepted: (
+            f"{len(accepted)} confident suggestion{'' if len(accepted) == 1 else 's'} accepted."
+        ),
+    )
+    return redirect("datasets:review", slug=dataset.slug)
+
+
+MSG_NOTHING_CONFIDENT = "No waiting suggestion has a confidence of 0.9 or more."
 
 
 MSG_NOTHING_TICKED = "Tick the suggestions to accept first."
@@ -475,11 +526,16 @@ def _decide(request, dataset):
     elif decision == "edit":
         form = forms.ClassificationForm(request.POST)
         if not form.is_valid():
-            messages.error(
-                request,
-                "Check the edited classification: "
-                + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
+            problem = "Check the edited classification: " + "; ".join(
+                f"{k}: {' '.join(v)}" for k, v in form.errors.items()
             )
+            if request.htmx:
+
+                def refuse_edit():
+                    raise ApplicationError(problem)
+
+                return _decided_in_place(request, dataset, suggestion, refuse_edit)
+            messages.error(request, problem)
             return redirect(reverse("datasets:review", args=[dataset.slug]))
         data = form.cleaned_data
         write = lambda: services.suggestion_edit(  # noqa: E731
@@ -493,9 +549,44 @@ def _decide(request, dataset):
     else:
         messages.error(request, "Unknown decision.")
         return redirect("datasets:review", slug=dataset.slug)
+    if request.htmx:
+        return _decided_in_place(request, dataset, suggestion, write)
     attempt(
         request,
         write,
         success=f"{suggestion.field.name}: {decision}ed.".replace("eed", "ed"),
     )
     return redirect("datasets:review", slug=dataset.slug)
+
+
+def _decided_in_place(request, dataset, suggestion, write):
+    """htmx: the decided suggestion replaces itself (no reload, no jump to the top), and the
+    progress line updates out of band; a refusal shows inside the suggestion, nothing changed."""
+    from governance.errors import ApplicationError, NotFound, NotPermitted
+
+    error = None
+    try:
+        write()
+    except (NotFound, NotPermitted):
+        raise
+    except ApplicationError as problem:
+        error = problem.message
+    fresh = _with_decisions(
+        selectors.suggestion_queue(viewer=request.user, dataset=dataset, status="").filter(
+            pk=suggestion.pk
+        )
+    )[0]
+    return render(
+        request,
+        "datasets/_decided.html",
+        {
+            "s": fresh,
+            "dataset": dataset,
+            "can_manage": True,
+            "error": error,
+            "classification_form": forms.ClassificationForm(),
+            "progress": _progress(request.user, dataset),
+            "oob": True,
+            "status": "suggested",
+        },
+    )
