@@ -9,6 +9,7 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -29,6 +30,7 @@ from consent.taxonomy import category_names
 from consent.vocab import WITHDRAWALS
 from governance.errors import ApplicationError, NotFound, NotPermitted
 from governance.portal import attempt, domain_errors, refuse
+from governance.tables import listing
 
 
 def _purpose(request, slug: str, version: int | None = None) -> Purpose:
@@ -46,12 +48,31 @@ def purpose_list(request):
     status = request.GET.get("status") or None
     if status not in (None, *Purpose.Status.values):
         status = None
-    purposes = selectors.purpose_list(viewer=request.user, status=status)
+    queryset = selectors.purpose_list(viewer=request.user, status=status)
+    query = (request.GET.get("q") or "").strip()[:100]
+    if query:
+        queryset = queryset.filter(Q(slug__icontains=query) | Q(name__icontains=query))
+    table = listing(
+        request,
+        queryset,
+        sorts={
+            "name": "name",
+            "version": ["slug", "-version"],
+            "basis": "legal_basis",
+            "status": "status",
+            "notices": "notice_count",
+            "owner": "owner__username",
+        },
+        default="version",
+        keep=["status", "q"],
+    )
     return render(
         request,
         "consent/purpose_list.html",
         {
-            "purposes": purposes,
+            "purposes": table.rows,
+            "table": table,
+            "q": query,
             "status": status,
             "statuses": Purpose.Status.choices,
             "can_create": policy.may_create_purpose(request.user) is None,

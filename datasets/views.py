@@ -17,6 +17,7 @@ from datasets import forms, policy, selectors, services
 from datasets.models import Dataset, Field, Suggestion
 from datasets.services.scans import suggestions_accept
 from datasets.taxonomy import Role
+from governance.audit.humanize import readable
 from governance.errors import ApplicationError
 from governance.forms import SignOffForm
 from governance.portal import attempt, domain_errors, refuse
@@ -134,7 +135,7 @@ def _detail_page(request, dataset, *, signoff_form=None, status=200):
             "submit_blocker": blocker.message if blocker else "",
             "stewards": services.dataset_stewards(dataset),
             "reviews": selectors.reviews_for(dataset),
-            "history": selectors.dataset_history(dataset=dataset, limit=30),
+            "history": readable(selectors.dataset_history(dataset=dataset, limit=30)),
             **allowed,
             "latest_scan": latest_scan,
             "links": links,

@@ -21,7 +21,8 @@ from governance.retention.forms import (
     ReasonForm,
     RunConfirmForm,
 )
-from governance.retention.models import RetentionPolicy, RetentionRun
+from governance.retention.models import ErasureRequest, RetentionPolicy, RetentionRun
+from governance.tables import listing
 
 
 def _dataset(request, slug, *, manage=False):
@@ -106,6 +107,12 @@ def dataset_retention(request, slug):
                 return redirect("retention:dataset", slug=dataset.slug)
         status = 400
     runs = selectors.runs_for(dataset=dataset, limit=30)
+    table = listing(
+        request,
+        RetentionRun.objects.filter(dataset=dataset).select_related("requested_by", "certificate"),
+        sorts={"run": "created_at", "status": "status", "deleted": "rows_deleted"},
+        default="-run",
+    )
     return render(
         request,
         "retention/dataset.html",
@@ -116,7 +123,9 @@ def dataset_retention(request, slug):
             "form": form,
             "can_manage": can_manage,
             "store_refusal": rules.store_refusal(dataset),
-            "runs": runs,
+            "runs": table.rows,
+            "table": table,
+            "chart": [(f"#{r.pk}", r.rows_deleted) for r in reversed(runs[:20])],
             # Newest first, and at most one is unfinished.
             "active_run": next((r for r in runs if not r.is_finished), None),
         },
@@ -229,6 +238,23 @@ def holds(request):
             rules.may_handle_holds(request.user), record="retention.hold_refused", request=request
         )
     all_holds = selectors.holds_visible(viewer=request.user)
+    shown = request.GET.get("show", "")
+    if shown == "active":
+        all_holds = all_holds.filter(released_at__isnull=True)
+    elif shown == "released":
+        all_holds = all_holds.filter(released_at__isnull=False)
+    table = listing(
+        request,
+        all_holds,
+        sorts={
+            "placed": "placed_at",
+            "released": "released_at",
+            "dataset": "dataset__slug",
+            "by": "placed_by__username",
+        },
+        default="-placed",
+        keep=["show"],
+    )
     may_place = rules.may_handle_holds(request.user) is None
     form = HoldForm(request.POST or None) if may_place else None
     status = 200
@@ -255,7 +281,9 @@ def holds(request):
         request,
         "retention/holds.html",
         {
-            "holds": all_holds[:200],
+            "holds": table.rows,
+            "table": table,
+            "show": shown,
             "form": form,
             "may_place": may_place,
             "release_form": ReasonForm(),
@@ -289,6 +317,16 @@ def requests(request):
             request=request,
         )
     all_requests = selectors.erasure_requests_visible(viewer=request.user)
+    state = request.GET.get("status", "")
+    if state in ErasureRequest.Status.values:
+        all_requests = all_requests.filter(status=state)
+    table = listing(
+        request,
+        all_requests,
+        sorts={"id": "id", "received": "received_on", "due": "due_on", "status": "status"},
+        default="due",
+        keep=["status"],
+    )
     may_create = rules.may_handle_erasure(request.user) is None
     form = ErasureRequestForm(request.POST or None) if may_create else None
     status = 200
@@ -316,7 +354,10 @@ def requests(request):
         request,
         "retention/requests.html",
         {
-            "requests": all_requests[:200],
+            "requests": table.rows,
+            "table": table,
+            "statuses": ErasureRequest.Status.choices,
+            "status_filter": state,
             "form": form,
             "sla": selectors.sla_summary(),
         },
