@@ -73,7 +73,7 @@ def readable(entries) -> list[Readable]:
     for entry in entries:
         changes = []
         for name, values in (entry.changes_dict or {}).items():
-            before, after = (list(values) + ["", ""])[:2]
+            before, after = [*values, "", ""][:2]
             if _is_manager_noise(before) or _is_manager_noise(after):
                 continue
             if str(before) in EMPTY and str(after) in EMPTY:
