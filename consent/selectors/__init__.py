@@ -64,9 +64,22 @@ def dashboard_panels(user: User) -> list[dict]:
         ("Active purposes", counts.get(Purpose.Status.ACTIVE, 0)),
         ("Purposes awaiting activation", counts.get(Purpose.Status.SUBMITTED, 0)),
     ]
+    todo = []
     if holds_role(user, Role.PRIVACY_OFFICER):
-        mine = Purpose.objects.filter(policy.activatable_by(user)).count()
-        stats.append(("Awaiting your activation", mine))
+        for slug, version, name in (
+            Purpose.objects.filter(policy.activatable_by(user))
+            .order_by("submitted_at")
+            .values_list("slug", "version", "name")[:10]
+        ):
+            todo.append(
+                {
+                    "label": f"Activate {name} (v{version}): legal sign-off",
+                    "count": "",
+                    "url": reverse("consent:purpose-version", args=[slug, version]) + "#sign-off",
+                    "urgent": True,
+                    "testid": "activate-purpose",
+                }
+            )
     if policy.may_see_stats(user) is None:
         valid = (
             ConsentState.objects.filter(purpose__status=Purpose.Status.ACTIVE)
@@ -74,10 +87,26 @@ def dashboard_panels(user: User) -> list[dict]:
             .count()
         )
         stats.append(("Valid consents (active purposes)", valid))
+    if policy.may_see_stats(user) is None:
+        for slug, version, name in (
+            Purpose.objects.filter(status=Purpose.Status.ACTIVE, legal_basis="consent")
+            .order_by("slug")
+            .values_list("slug", "version", "name")[:3]
+        ):
+            todo.append(
+                {
+                    "label": f"Consent over time: {name}",
+                    "count": "",
+                    "url": reverse("consent:purpose-stats", args=[slug, version]),
+                    "testid": "consent-chart-link",
+                }
+            )
     return [
         {
             "role": "Purposes and consent",
             "stats": stats,
+            "todo": todo,
             "link": ("Purposes registry", reverse("consent:purpose-list")),
+            "testid": "consent-panel",
         }
     ]

@@ -606,6 +606,7 @@ def dataset_access(request, slug):
             "is_officer": is_officer,
             "can_approve_purpose": is_officer and dataset.status == Dataset.Status.APPROVED,
             "other_purposes": [p for p in _active_purposes() if p.slug not in live],
+            "decisions": selectors.decisions_per_day(datasets=[dataset.slug], days=30),
         },
     )
 

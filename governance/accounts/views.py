@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.views.decorators.http import require_http_methods, require_POST
@@ -40,6 +41,7 @@ def dashboard(request):
     roles = set(user.roles)
     panels = []
     if Role.ADMIN in roles:
+        waiting = selectors.service_account_requests(viewer=user).filter(status="pending")
         panels.append(
             {
                 "role": Role.ADMIN.label,
@@ -50,33 +52,20 @@ def dashboard(request):
                         selectors.service_account_list(viewer=user).filter(revoked_at=None).count(),
                     ),
                 ],
-            }
-        )
-    if Role.ENGINEER in roles:
-        owned = selectors.service_account_list(viewer=user).filter(owner=user)
-        panels.append(
-            {
-                "role": Role.ENGINEER.label,
-                "stats": [("Your service accounts", owned.filter(revoked_at=None).count())],
+                "todo": [
+                    {
+                        "label": "Service accounts people asked for",
+                        "count": waiting.count(),
+                        "url": reverse("service-account-list"),
+                        "urgent": waiting.exists(),
+                        "testid": "service-account-requests",
+                    }
+                ],
+                "testid": "admin-panel",
             }
         )
     if roles & {Role.AUDITOR, Role.PRIVACY_OFFICER} and may_read_ledger(user) is None:
-        since = timezone.now() - timedelta(hours=24)
-        recent = LedgerEntry.objects.filter(timestamp__gte=since)
-        panels.append(
-            {
-                "role": " / ".join(
-                    sorted(Role(r).label for r in roles & {Role.AUDITOR, Role.PRIVACY_OFFICER})
-                ),
-                "stats": [
-                    ("Ledger entries, last 24 h", recent.count()),
-                    (
-                        "Failed sign-ins, last 24 h",
-                        recent.filter(event="auth.login_failed").count(),
-                    ),
-                ],
-            }
-        )
+        panels.append(_ledger_panel(user, roles))
     # Apps contribute panels with ``dashboard_panels = "module.function"`` on their AppConfig:
     # function(user) -> list of {"role": title, "stats": [(label, value)], "link": (text, url)}.
     for app_config in apps.get_app_configs():
@@ -84,6 +73,55 @@ def dashboard(request):
         if provider:
             panels.extend(import_string(provider)(user))
     return render(request, "accounts/dashboard.html", {"panels": panels, "roles": roles})
+
+
+def _ledger_panel(user, roles) -> dict:
+    """The ledger's state for auditors: the latest signed checkpoint and whether its signature
+    verifies, entries not yet sealed, and failed sign-ins of the last day."""
+    from governance.audit.models import ChainLink
+    from governance.audit.selectors import _checkpoint_signature_ok, latest_checkpoint
+
+    since = timezone.now() - timedelta(hours=24)
+    checkpoint = latest_checkpoint()
+    sealed = ChainLink.objects.count()
+    unsealed = LedgerEntry.objects.count() - sealed
+    verified = checkpoint is not None and _checkpoint_signature_ok(checkpoint)
+    todo = [
+        {
+            "label": (
+                f"Latest checkpoint: {checkpoint.size} entries, "
+                f"{checkpoint.created_at:%Y-%m-%d %H:%M} UTC, signature "
+                + ("verified" if verified else "NOT verified")
+            )
+            if checkpoint
+            else "No checkpoint signed yet",
+            "count": "✓" if verified else "!",
+            "url": reverse("audit:log"),
+            "urgent": not verified,
+            "testid": "latest-checkpoint",
+        },
+        {
+            "label": "Entries waiting to be sealed into the chain",
+            "count": unsealed,
+            "url": reverse("audit:log"),
+        },
+        {
+            "label": "Failed sign-ins, last 24 h",
+            "count": LedgerEntry.objects.filter(
+                timestamp__gte=since, event="auth.login_failed"
+            ).count(),
+            "url": reverse("audit:log") + "?event=auth.login_failed",
+        },
+    ]
+    return {
+        "role": " / ".join(
+            sorted(Role(r).label for r in roles & {Role.AUDITOR, Role.PRIVACY_OFFICER})
+        )
+        + ": the ledger",
+        "todo": todo,
+        "link": ("Audit log", reverse("audit:log")),
+        "testid": "ledger-panel",
+    }
 
 
 @login_required

@@ -130,21 +130,45 @@ def dashboard_panels(user: User) -> list[dict]:
             status=RetentionRun.Status.FAILED,
             created_at__gte=timezone.now() - timedelta(days=7),
         ).count()
+        requests_url = reverse("retention:requests")
         panels.append(
             {
-                "role": "Erasure requests (SLA)",
-                "stats": [
-                    ("Open", summary["open"]),
-                    ("Overdue", summary["overdue"]),
-                    ("Due within 7 days", summary["due_within_7_days"]),
-                    ("Next due", summary["next_due"].isoformat() if summary["next_due"] else "—"),
-                    ("Failed runs, last 7 days", failed),
-                    (
-                        "Active legal holds",
-                        LegalHold.objects.filter(released_at__isnull=True).count(),
-                    ),
+                "role": "Erasure requests (SLA) and holds",
+                "todo": [
+                    {
+                        "label": "Erasure requests overdue",
+                        "count": summary["overdue"],
+                        "url": f"{requests_url}?status=open&sort=due",
+                        "urgent": summary["overdue"] > 0,
+                        "testid": "erasure-overdue",
+                    },
+                    {
+                        "label": "Erasure requests due within 7 days"
+                        + (
+                            f" (next {summary['next_due']:%Y-%m-%d})" if summary["next_due"] else ""
+                        ),
+                        "count": summary["due_within_7_days"],
+                        "url": f"{requests_url}?status=open&sort=due",
+                    },
+                    {
+                        "label": "Open erasure requests",
+                        "count": summary["open"],
+                        "url": requests_url,
+                    },
+                    {
+                        "label": "Active legal holds",
+                        "count": LegalHold.objects.filter(released_at__isnull=True).count(),
+                        "url": reverse("retention:holds") + "?show=active",
+                    },
+                    {
+                        "label": "Failed retention runs, last 7 days",
+                        "count": failed,
+                        "url": reverse("retention:overview"),
+                        "urgent": failed > 0,
+                    },
                 ],
-                "link": ("Erasure requests", reverse("retention:requests")),
+                "link": ("Retention and erasure", reverse("retention:overview")),
+                "testid": "retention-panel",
             }
         )
     return panels

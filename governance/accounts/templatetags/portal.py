@@ -32,16 +32,26 @@ def pagination(listing):
 
 
 @register.inclusion_tag("_bar_chart.svg")
-def bar_chart(bars, *, title: str, unit: str = "", height: int = 160, testid: str = "chart"):
-    """Vertical bars for ``bars`` = [(label, value), ...]: at most a few dozen bars."""
-    bars = list(bars)
+def bar_chart(
+    bars,
+    *,
+    title: str,
+    unit: str = "",
+    height: int = 160,
+    testid: str = "chart",
+    second: str = "",
+):
+    """Vertical bars for ``bars`` = [(label, value), ...] or [(label, value, value2), ...]
+    (``value2`` stacked on top, named ``second``): at most a few dozen bars."""
+    bars = [tuple(bar) + (0,) * (3 - len(bar)) for bar in bars]
     width = max(320, 28 * len(bars) + 40)
-    top = max((value for _, value in bars), default=0) or 1
+    top = max((value + extra for _, value, extra in bars), default=0) or 1
     plot = height - 40
     step = (width - 40) / max(len(bars), 1)
     shapes = []
-    for index, (label, value) in enumerate(bars):
+    for index, (label, value, extra) in enumerate(bars):
         bar_height = round(plot * value / top, 1)
+        extra_height = round(plot * extra / top, 1)
         x = round(30 + index * step, 1)
         shapes.append(
             {
@@ -49,6 +59,9 @@ def bar_chart(bars, *, title: str, unit: str = "", height: int = 160, testid: st
                 "y": round(10 + plot - bar_height, 1),
                 "width": round(max(step - 6, 4), 1),
                 "height": bar_height,
+                "extra_y": round(10 + plot - bar_height - extra_height, 1),
+                "extra_height": extra_height,
+                "extra": extra,
                 "label": label,
                 "value": value,
                 "label_x": round(x + max(step - 6, 4) / 2, 1),
@@ -64,4 +77,5 @@ def bar_chart(bars, *, title: str, unit: str = "", height: int = 160, testid: st
         "top": top,
         "testid": testid,
         "show_every": max(1, len(bars) // 12),
+        "second": second,
     }
