@@ -168,6 +168,15 @@ class SubjectLookupForm(forms.Form):
     namespace = forms.CharField(max_length=64, initial=DEFAULT_NAMESPACE)
     subject_id = forms.CharField(max_length=256, label="Subject id")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from consent.selectors import known_namespaces
+
+        self.known_namespaces = known_namespaces()
+        if self.known_namespaces and "namespace" not in self.initial:
+            self.fields["namespace"].initial = self.known_namespaces[0]
+        self.fields["namespace"].widget.attrs["list"] = "known-namespaces"
+
     def clean_namespace(self):
         value = self.cleaned_data["namespace"].strip()
         if problem := namespace_problem(value):

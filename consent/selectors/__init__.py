@@ -20,11 +20,13 @@ from consent.selectors.purposes import (
 )
 from consent.selectors.stats import line_chart, monthly_flows, state_summary
 from consent.selectors.subjects import (
+    known_namespaces,
     receipt_build,
     subject_events,
     subject_get_for,
     subject_record_purpose,
     subject_states,
+    usual_namespace,
 )
 from governance.accounts.models import User
 from governance.accounts.policy import holds_role
@@ -33,6 +35,7 @@ from governance.accounts.roles import Role
 __all__ = [
     "answer_digest",
     "dashboard_panels",
+    "known_namespaces",
     "line_chart",
     "monthly_flows",
     "notice_list",
@@ -47,6 +50,7 @@ __all__ = [
     "subject_get_for",
     "subject_record_purpose",
     "subject_states",
+    "usual_namespace",
     "valid_subject_pks",
     "valid_subjects_stream",
 ]
