@@ -738,9 +738,10 @@ def grant_renew(request, pk):
     request to repeat) or a renewal the rules refuse goes to the prefilled form instead."""
     user = request.user
     grant = selectors.grant_get_for(viewer=user, pk=pk)
+    refuse(policy.may_request(user), record="access.request_refused", request=request)
     row = _grant_row(user, grant, timezone.now(), set(), {})
     original = grant.request
-    if original is None or policy.may_request(user) is not None:
+    if original is None:
         return redirect(row["renew_url"])
     limit = settings.ACCESS_MAX_GRANT_DAYS[grant.dataset.sensitivity]
     done, created = attempt(

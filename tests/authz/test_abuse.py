@@ -305,7 +305,7 @@ def test_whoever_created_or_submitted_a_purpose_cannot_activate_it(client, db, p
         "retention_days": 30,
         "controller": "Example Retail GmbH",
         "controller_contact": "privacy@example.org",
-        "data_categories": "user.behavior",
+        "data_categories": ["user.behavior"],
         "data_subject_categories": "customer",
         "owner": "petra",
     }
@@ -321,7 +321,8 @@ def test_whoever_created_or_submitted_a_purpose_cannot_activate_it(client, db, p
         consent_policy.MSG_OWN_SIGN_OFF
     ]
     client.force_login(UserFactory(username="paula", roles=["privacy_officer"]))
-    assert client.post("/consent/purposes/self-signed/v1/activate/").status_code == 302
+    signed = {"note": "Checked.", "checklist": ["legal_basis", "minimal", "retention"]}
+    assert client.post("/consent/purposes/self-signed/v1/activate/", signed).status_code == 302
     assert Purpose.objects.get(slug="self-signed").status == "active"
 
 

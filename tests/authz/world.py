@@ -226,7 +226,15 @@ def build(tmp_path: Path, settings) -> World:
         window_end=now,
     )
 
+    # a service account bob asked an administrator for
+    from governance.accounts.services import service_account_request_create
+
+    sa_request = service_account_request_create(
+        actor=bob, name="bobs-next-job", description="Trains the next ticket router model."
+    )
+
     world.ids = {
+        "SAREQ": sa_request.pk,
         "D": tickets.slug,
         "DRAFT": drafty.slug,
         "REVIEW": review.slug,
