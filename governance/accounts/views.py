@@ -72,6 +72,14 @@ def dashboard(request):
         provider = getattr(app_config, "dashboard_panels", None)
         if provider:
             panels.extend(import_string(provider)(user))
+    # What needs the person now comes first: panels with something urgent, then those with
+    # things to do, then figures (a stable sort keeps each app's order within a group).
+    panels.sort(
+        key=lambda p: (
+            not any(item.get("urgent") for item in p.get("todo", [])),
+            not p.get("todo"),
+        )
+    )
     return render(request, "accounts/dashboard.html", {"panels": panels, "roles": roles})
 
 
