@@ -87,3 +87,37 @@ def test_history_shows_names_and_labels_instead_of_ids_and_raw_diffs(client, ali
     assert "Owner: alice → bob" in history
     assert "datasets.Scan.None" not in history
     assert "∅" not in history
+
+
+def test_holds_and_erasure_requests_page_in_constant_queries(client, petra, alice):
+    from datetime import date, timedelta
+
+    from governance.retention import services as retention
+    from governance.retention.models import ErasureRequest, ErasureTarget
+
+    events = make_dataset(alice, slug="events", fields=BASIC_FIELDS)
+
+    def add(n, start):
+        for i in range(start, start + n):
+            retention.hold_place(
+                actor=petra, reason=f"Case {i}", namespace="shop", external_id=f"c-{i}"
+            )
+            # rows made directly: this is about reading the list (the service needs a store)
+            erasure = ErasureRequest.objects.create(
+                external_id=f"e-{i}",
+                namespace="shop",
+                received_on=date.today(),
+                due_on=date.today() + timedelta(days=30),
+                created_by=petra,
+            )
+            ErasureTarget.objects.create(request=erasure, dataset=events)
+
+    client.force_login(petra)
+    add(2, 0)
+    client.get("/retention/holds/")
+    few = (queries(client, "/retention/holds/"), queries(client, "/retention/erasure-requests/"))
+    add(30, 2)
+    many = (queries(client, "/retention/holds/"), queries(client, "/retention/erasure-requests/"))
+    assert few == many
+    page = text(client.get("/retention/erasure-requests/?sort=-id"))
+    assert "Page 1 of 2" in page
