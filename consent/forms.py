@@ -4,13 +4,14 @@ import re
 
 from django import forms
 
-from consent import policy
+from consent import policy, taxonomy
 from consent.identifiers import DEFAULT_NAMESPACE, namespace_problem, subject_id_problem
 from consent.models import MAX_CONSENT_VALIDITY_MONTHS
 from consent.services import purpose_problems
 from consent.services.purposes import MAX_RETENTION_DAYS, MSG_SLUG, SLUG
-from consent.vocab import LegalBasis, SpecialCategoryCondition
+from consent.vocab import CollectionMethod, LegalBasis, SpecialCategoryCondition
 from governance.accounts.models import User
+from governance.forms import SignOffForm  # noqa: F401 - the purpose page's sign-off
 
 _SPLIT = re.compile(r"[\n,]+")
 
@@ -42,10 +43,12 @@ class PurposeForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         help_text="How subjects withdraw (shown on receipts). Required for consent.",
     )
-    data_categories = forms.CharField(
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="Catalog taxonomy keys, one per line or comma-separated "
-        "(e.g. user.behavior.purchase_history).",
+    data_categories = forms.MultipleChoiceField(
+        widget=forms.SelectMultiple(
+            attrs={"data-searchable": "data categories", "size": 10, "data-testid": "categories"}
+        ),
+        help_text="From the catalog's taxonomy; type to filter, Ctrl/Cmd-click to choose "
+        "several. Categories marked Art. 9/10 are special categories.",
     )
     data_subject_categories = forms.CharField(
         help_text="Comma-separated, e.g. customer, newsletter_subscriber"
@@ -80,15 +83,16 @@ class PurposeForm(forms.Form):
         super().__init__(*args, **kwargs)
         if editing:
             del self.fields["slug"]
+        self.fields["data_categories"].choices = [
+            (entry.key, f"{entry.key} — {entry.name}" + (" (Art. 9/10)" if entry.special else ""))
+            for entry in taxonomy.entries()
+        ]
 
     def clean_slug(self):
         slug = self.cleaned_data["slug"].strip()
         if not SLUG.match(slug) or len(slug) < 3:
             raise forms.ValidationError(MSG_SLUG)
         return slug
-
-    def clean_data_categories(self):
-        return _items(self.cleaned_data["data_categories"])
 
     def clean_data_subject_categories(self):
         return _items(self.cleaned_data["data_subject_categories"])
@@ -116,7 +120,7 @@ class PurposeForm(forms.Form):
             "legal_basis": purpose.legal_basis,
             "consent_validity_months": purpose.consent_validity_months,
             "withdrawal_method": purpose.withdrawal_method,
-            "data_categories": "\n".join(purpose.data_categories),
+            "data_categories": list(purpose.data_categories),
             "data_subject_categories": ", ".join(purpose.data_subject_categories),
             "recipients": "\n".join(purpose.recipients),
             "special_categories": purpose.special_categories,
@@ -164,6 +168,15 @@ class SubjectLookupForm(forms.Form):
     namespace = forms.CharField(max_length=64, initial=DEFAULT_NAMESPACE)
     subject_id = forms.CharField(max_length=256, label="Subject id")
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        from consent.selectors import known_namespaces
+
+        self.known_namespaces = known_namespaces()
+        if self.known_namespaces and "namespace" not in self.initial:
+            self.fields["namespace"].initial = self.known_namespaces[0]
+        self.fields["namespace"].widget.attrs["list"] = "known-namespaces"
+
     def clean_namespace(self):
         value = self.cleaned_data["namespace"].strip()
         if problem := namespace_problem(value):
@@ -175,3 +188,47 @@ class SubjectLookupForm(forms.Form):
         if problem := subject_id_problem(value):
             raise forms.ValidationError(problem)
         return value
+
+
+# Channels a subject uses to ask a person to withdraw for them (Art. 7(3)); what the source
+# systems send themselves (API, import) is not asked here.
+WITHDRAWAL_CHANNELS = [
+    (value, label)
+    for value, label in CollectionMethod.choices
+    if value in ("email", "verbal", "paper_form", "web_form", "mobile_app", "other")
+]
+MSG_WITHDRAW_REFERENCE = "Give the reference of the subject's request (ticket, letter or call id)."
+MSG_WITHDRAW_UNDERSTOOD = "Tick the box: the withdrawal stops use at once and starts erasure."
+
+
+class WithdrawForm(forms.Form):
+    """A withdrawal on the subject's request: which channel the request came through and its
+    reference are recorded with the event (the evidence of who asked)."""
+
+    channel = forms.ChoiceField(
+        choices=[("", "— how did the subject ask? —"), *WITHDRAWAL_CHANNELS],
+        label="The subject asked by",
+    )
+    reference = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Reference of the request",
+        help_text="The ticket, letter or call id, so the request can be found again.",
+    )
+    understood = forms.BooleanField(
+        required=False,
+        label="I confirm the subject asked to withdraw; training jobs stop using their data "
+        "at once and their rows are erased.",
+    )
+    idempotency_key = forms.CharField(max_length=128, required=False, widget=forms.HiddenInput)
+
+    def clean_reference(self):
+        value = (self.cleaned_data.get("reference") or "").strip()
+        if not value:
+            raise forms.ValidationError(MSG_WITHDRAW_REFERENCE)
+        return value
+
+    def clean_understood(self):
+        if not self.cleaned_data.get("understood"):
+            raise forms.ValidationError(MSG_WITHDRAW_UNDERSTOOD)
+        return True

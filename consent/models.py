@@ -83,6 +83,9 @@ class Purpose(models.Model):
     activated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    activation_note = models.TextField(
+        blank=True, default="", help_text="The privacy officer's note with the legal sign-off."
+    )
     retired_at = models.DateTimeField(null=True, blank=True)
     retired_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"

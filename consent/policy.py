@@ -339,3 +339,36 @@ def may_grant_capabilities(user: User | None) -> Refusal | None:
     if user is None or holds_role(user, Role.ADMIN):
         return None
     return forbidden(MSG_CAPABILITY_FORBIDDEN)
+
+
+def activation_checklist(purpose) -> list[tuple[str, str]]:
+    """What a privacy officer confirms before activating a purpose (the legal sign-off): the
+    portal shows these items and the service checks every one was ticked."""
+    items = [
+        (
+            "legal_basis",
+            f"The legal basis ({purpose.get_legal_basis_display()}) fits the processing described.",
+        ),
+        (
+            "minimal",
+            "The data categories are the minimum the purpose needs: "
+            + (", ".join(purpose.data_categories) or "none"),
+        ),
+        ("retention", f"Keeping the data {purpose.retention_days} days is justified."),
+    ]
+    if purpose.is_consent_based:
+        items.append(
+            (
+                "notice",
+                "The privacy notice tells subjects what this purpose does, and how to withdraw.",
+            )
+        )
+    if purpose.special_categories:
+        items.append(
+            (
+                "art9",
+                f"The Art. 9(2) condition ({purpose.get_special_category_condition_display()}) "
+                f"applies and the DPIA ({purpose.dpia_reference}) covers this processing.",
+            )
+        )
+    return items

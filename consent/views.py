@@ -9,6 +9,7 @@ import uuid
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -16,11 +17,20 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from consent import policy, selectors, services
-from consent.forms import NoticeForm, PurposeForm, ReasonForm, SubjectLookupForm
+from consent.forms import (
+    NoticeForm,
+    PurposeForm,
+    ReasonForm,
+    SignOffForm,
+    SubjectLookupForm,
+    WithdrawForm,
+)
 from consent.models import Purpose
+from consent.taxonomy import category_names
 from consent.vocab import WITHDRAWALS
 from governance.errors import ApplicationError, NotFound, NotPermitted
 from governance.portal import attempt, domain_errors, refuse
+from governance.tables import listing
 
 
 def _purpose(request, slug: str, version: int | None = None) -> Purpose:
@@ -38,12 +48,31 @@ def purpose_list(request):
     status = request.GET.get("status") or None
     if status not in (None, *Purpose.Status.values):
         status = None
-    purposes = selectors.purpose_list(viewer=request.user, status=status)
+    queryset = selectors.purpose_list(viewer=request.user, status=status)
+    query = (request.GET.get("q") or "").strip()[:100]
+    if query:
+        queryset = queryset.filter(Q(slug__icontains=query) | Q(name__icontains=query))
+    table = listing(
+        request,
+        queryset,
+        sorts={
+            "name": "name",
+            "version": ["slug", "-version"],
+            "basis": "legal_basis",
+            "status": "status",
+            "notices": "notice_count",
+            "owner": "owner__username",
+        },
+        default="version",
+        keep=["status", "q"],
+    )
     return render(
         request,
         "consent/purpose_list.html",
         {
-            "purposes": purposes,
+            "purposes": table.rows,
+            "table": table,
+            "q": query,
             "status": status,
             "statuses": Purpose.Status.choices,
             "can_create": policy.may_create_purpose(request.user) is None,
@@ -78,7 +107,10 @@ def purpose_create(request):
 @require_GET
 @domain_errors
 def purpose_detail(request, slug, version=None):
-    purpose = _purpose(request, slug, version)
+    return _detail_page(request, _purpose(request, slug, version))
+
+
+def _detail_page(request, purpose, *, signoff_form=None, status=200):
     user = request.user
     can_change = policy.may_change_purpose(user, purpose) is None
     versions = selectors.purpose_versions(purpose=purpose)
@@ -108,7 +140,10 @@ def purpose_detail(request, slug, version=None):
             and purpose.status != Purpose.Status.RETIRED,
             "can_see_stats": policy.may_see_stats(user) is None and purpose.is_consent_based,
             "reason_form": ReasonForm(),
+            "signoff_form": signoff_form or SignOffForm(items=policy.activation_checklist(purpose)),
+            "category_names": category_names(purpose.data_categories),
         },
+        status=status,
     )
 
 
@@ -178,7 +213,27 @@ def purpose_submit(request, slug, version):
 @require_POST
 @domain_errors
 def purpose_activate(request, slug, version):
-    return _transition(request, slug, version, services.purpose_activate, "{purpose} is active.")
+    """The legal sign-off: a note and every item of ``policy.activation_checklist``; what is
+    missing comes back next to the form, all at once, and nothing changes."""
+    purpose = _purpose(request, slug, version)
+    # The service checks who may sign off first (and records a refusal) before the checklist.
+    form = SignOffForm(request.POST, items=policy.activation_checklist(purpose))
+    form.is_valid()
+    data = form.cleaned_data
+    done, _ = attempt(
+        request,
+        lambda: services.purpose_activate(
+            purpose=purpose,
+            actor=request.user,
+            note=data.get("note", ""),
+            checklist=data.get("checklist") or [],
+        ),
+        success=f"{purpose} is active.",
+        form=form,
+    )
+    if done:
+        return redirect(_detail_url(purpose))
+    return _detail_page(request, purpose, signoff_form=form, status=400)
 
 
 @login_required
@@ -362,22 +417,66 @@ def receipt_download(request, namespace, subject_id, slug, version):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 @domain_errors
 def subject_withdraw(request, namespace, subject_id, slug):
-    """One click, on the subject's request (Art. 7(3)): records a withdrawal now."""
+    """A withdrawal on the subject's request (Art. 7(3)): a page that says what it sets off,
+    then the event, with the channel the subject used and the request's reference."""
     detail = reverse("consent:subject-detail", args=[namespace, subject_id])
-    key = (request.POST.get("idempotency_key") or "").strip() or None
-    done, result = attempt(
-        request,
-        lambda: services.consent_withdraw(
-            namespace=namespace,
-            subject_id=subject_id,
-            purpose=slug,
-            actor=request.user,
-            idempotency_key=key,
-        ),
+    refuse(
+        policy.may_record(request.user),
+        record="consent.withdrawal_refused" if request.method == "POST" else None,
+        request=request,
     )
-    if done and not result.replayed:
-        messages.success(request, f"Consent for {slug} withdrawn.")
-    return redirect(detail)
+    subject = selectors.subject_get_for(
+        viewer=request.user, namespace=namespace, external_id=subject_id
+    )
+    purpose = selectors.purpose_get_for(viewer=request.user, slug=slug)
+    form = WithdrawForm(
+        request.POST if request.method == "POST" else None,
+        initial={"idempotency_key": f"portal-{uuid.uuid4().hex}"},
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        done, result = attempt(
+            request,
+            lambda: services.consent_withdraw(
+                namespace=namespace,
+                subject_id=subject_id,
+                purpose=slug,
+                actor=request.user,
+                collection_method=data["channel"],
+                idempotency_key=data["idempotency_key"] or None,
+                evidence={"reference": data["reference"]},
+            ),
+            form=form,
+        )
+        if done:
+            if not result.replayed:
+                messages.success(request, f"Consent for {slug} withdrawn.")
+            return redirect(detail)
+    return render(
+        request,
+        "consent/withdraw_confirm.html",
+        {
+            "subject": subject,
+            "purpose": purpose,
+            "form": form,
+            "impacts": _withdrawal_impacts(subject, purpose),
+        },
+        status=400 if form.is_bound else 200,
+    )
+
+
+def _withdrawal_impacts(subject, purpose) -> list[str]:
+    """What other apps will do once the withdrawal is recorded (``withdrawal_impact`` on their
+    AppConfig: function(subject, purpose) -> list of sentences), e.g. which datasets erase."""
+    from django.apps import apps
+    from django.utils.module_loading import import_string
+
+    lines = []
+    for app_config in apps.get_app_configs():
+        provider = getattr(app_config, "withdrawal_impact", None)
+        if provider:
+            lines.extend(import_string(provider)(subject, purpose))
+    return lines

@@ -45,6 +45,9 @@ class DatasetsConfig(AppConfig):
     portal_nav = [{"label": "Catalog", "url": "datasets:list", "key": "catalog", "perm": []}]
     dashboard_panels = "datasets.selectors.dashboard_panels"
     demo_seeder = "datasets.demo.seed"
+    # The data-category taxonomy, for apps that name categories without importing the catalog
+    # (consent's purposes): function() -> [(key, name, special_category)].
+    taxonomy_provider = "datasets.selectors.taxonomy_entries"
 
     def ready(self) -> None:
         from auditlog.registry import auditlog

@@ -19,7 +19,14 @@ from datasets.models import Dataset
 from governance.accounts.models import User
 from governance.accounts.policy import holds_role, is_active_person, sign_off_refusal
 from governance.accounts.roles import Role
-from governance.policy import Refusal, conflict, forbidden, holds_permission, not_found
+from governance.policy import (
+    Refusal,
+    conflict,
+    forbidden,
+    holds_permission,
+    invalid,
+    not_found,
+)
 
 MSG_NOT_FOUND = "No such dataset."
 MSG_MANAGE_FORBIDDEN = "You do not steward this dataset."
@@ -195,6 +202,53 @@ def may_approve(user: User | None, dataset: Dataset) -> Refusal | None:
         submitted_by_id=review.submitted_by_id if review else None,
         contributed=dataset.fields.filter(classified_by=user).exists(),
     )
+
+
+MSG_NO_FIELDS = "Describe the dataset's fields before submitting it for review."
+MSG_UNCLASSIFIED = "Classify every field before submitting for review; not yet: {names}."
+MSG_RESTRICTED_NOTE = (
+    "This dataset holds special categories of data: write the note that goes on record with "
+    "the approval (what you checked, any condition of use)."
+)
+
+
+def ready_for_review(fields) -> Refusal | None:
+    """A dataset goes to privacy review only with fields, every one of them classified. The
+    submit page disables its button with this message; the service refuses the same way."""
+    fields = list(fields)
+    if not fields:
+        return invalid(MSG_NO_FIELDS)
+    unclassified = [f.name for f in fields if not f.is_classified]
+    if unclassified:
+        return invalid(
+            MSG_UNCLASSIFIED.format(names=", ".join(unclassified[:10])),
+            unclassified=unclassified,
+        )
+    return None
+
+
+def signoff_checklist(dataset: Dataset) -> list[tuple[str, str]]:
+    """What a privacy officer confirms before approving a dataset (portal checklist; the
+    service checks each item was ticked)."""
+    items = [
+        ("classification", "Every field's category, role and treatment matches what it holds."),
+        ("answers", "The review answers justify each personal field and who needs access."),
+        ("minimisation", "Fields that can be dropped, masked or pseudonymised are treated so."),
+    ]
+    if dataset.sensitivity == "restricted":
+        items.append(
+            (
+                "special",
+                "Special-category fields are necessary, and an Art. 9(2) condition covers "
+                "every purpose this dataset will serve.",
+            )
+        )
+    return items
+
+
+def approval_note_required(dataset: Dataset) -> bool:
+    """Restricted data (special categories) is never approved without a note on record."""
+    return dataset.sensitivity == "restricted"
 
 
 def awaiting_approval_by(user: User | None) -> Q:

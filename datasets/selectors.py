@@ -183,6 +183,12 @@ def category_list() -> QuerySet[DataCategory]:
     return DataCategory.objects.order_by("key")
 
 
+def taxonomy_entries() -> list[tuple[str, str, str]]:
+    """Every category as (key, name, special category), for other apps (``taxonomy_provider``
+    on the AppConfig)."""
+    return list(DataCategory.objects.order_by("key").values_list("key", "name", "special_category"))
+
+
 def category_get(key: str | None) -> DataCategory | None:
     if not key:
         return None
@@ -195,30 +201,91 @@ def category_get(key: str | None) -> DataCategory | None:
 
 
 def dashboard_panels(user: User) -> list[dict]:
+    """Stewards: suggestions to review per dataset and drafts ready to submit; privacy officers:
+    datasets waiting for their sign-off. Each item links to where the person acts."""
     panels = []
     if holds_role(user, "steward"):
         mine = Dataset.objects.filter(policy.stewarded_by(user))
-        pending = Suggestion.objects.filter(
-            field__dataset__in=mine, status=Suggestion.Status.SUGGESTED
-        ).count()
+        queues = (
+            mine.annotate(
+                pending=Count(
+                    "fields__suggestions",
+                    filter=Q(fields__suggestions__status=Suggestion.Status.SUGGESTED),
+                )
+            )
+            .filter(pending__gt=0)
+            .order_by("-pending", "slug")
+            .values_list("slug", "pending")[:5]
+        )
+        todo = [
+            {
+                "label": f"Review {n} suggestion{'' if n == 1 else 's'} of {slug}",
+                "count": n,
+                "url": reverse("datasets:review", args=[slug]),
+                "testid": "review-suggestions",
+            }
+            for slug, n in queues
+        ]
+        drafts = list(
+            mine.filter(status=Dataset.Status.DRAFT)
+            .annotate(
+                unclassified=Count("fields", filter=Q(fields__role="")),
+                total=Count("fields"),
+            )
+            .order_by("slug")
+            .values_list("slug", "unclassified", "total")[:5]
+        )
+        for slug, unclassified, total in drafts:
+            ready = total and not unclassified
+            todo.append(
+                {
+                    "label": f"Submit {slug} for privacy review"
+                    if ready
+                    else f"Classify {unclassified or 'the'} field{'' if unclassified == 1 else 's'}"
+                    f" of {slug}",
+                    "count": unclassified,
+                    "url": reverse("datasets:submit" if ready else "datasets:detail", args=[slug]),
+                    "testid": "submit-draft" if ready else "classify-draft",
+                }
+            )
         panels.append(
             {
                 "role": "Your datasets",
                 "stats": [
                     ("Datasets you steward", mine.count()),
-                    ("Drafts", mine.filter(status=Dataset.Status.DRAFT).count()),
-                    ("Suggestions to review", pending),
+                    (
+                        "Waiting for privacy review",
+                        mine.filter(status=Dataset.Status.IN_REVIEW).count(),
+                    ),
                 ],
+                "todo": todo,
+                "empty": "Nothing to review: every suggestion is decided.",
                 "link": ("Open the catalog", reverse("datasets:list") + "?mine=1"),
+                "testid": "steward-panel",
             }
         )
     if holds_role(user, "privacy_officer"):
-        waiting = Dataset.objects.filter(policy.awaiting_approval_by(user)).count()
+        waiting = list(
+            Dataset.objects.filter(policy.awaiting_approval_by(user))
+            .order_by("updated_at")
+            .values_list("slug", "sensitivity")[:10]
+        )
         panels.append(
             {
-                "role": "Privacy review",
-                "stats": [("Datasets waiting for your review", waiting)],
-                "link": ("Review queue", reverse("datasets:list") + "?status=in_review"),
+                "role": "Dataset sign-offs",
+                "todo": [
+                    {
+                        "label": f"Sign off {slug} ({sensitivity})",
+                        "count": "",
+                        "url": reverse("datasets:detail", args=[slug]) + "#sign-off",
+                        "urgent": sensitivity == "restricted",
+                        "testid": "sign-off-dataset",
+                    }
+                    for slug, sensitivity in waiting
+                ],
+                "empty": "No dataset waits for your sign-off.",
+                "link": ("Datasets in review", reverse("datasets:list") + "?status=in_review"),
+                "testid": "signoff-panel",
             }
         )
     return panels

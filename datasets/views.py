@@ -17,7 +17,11 @@ from datasets import forms, policy, selectors, services
 from datasets.models import Dataset, Field, Suggestion
 from datasets.services.scans import suggestions_accept
 from datasets.taxonomy import Role
+from governance.audit.humanize import readable
+from governance.errors import ApplicationError
+from governance.forms import SignOffForm
 from governance.portal import attempt, domain_errors, refuse
+from governance.tables import listing
 
 
 def _dataset(request, slug) -> Dataset:
@@ -33,16 +37,42 @@ def dataset_list(request):
         filters = selectors.DatasetFilters(
             **{k: v or ("" if k != "mine" else False) for k, v in form.cleaned_data.items()}
         )
-    datasets = selectors.dataset_list(viewer=request.user, filters=filters)
+    table = listing(
+        request,
+        selectors.dataset_list(viewer=request.user, filters=filters),
+        sorts=CATALOG_SORTS,
+        default="name",
+        keep=list(forms.DatasetFilterForm.base_fields),
+    )
+    datasets = list(table.rows)
+    actions: dict[int, list] = {}
+    for app_config in apps.get_app_configs():
+        provider = getattr(app_config, "dataset_actions", None)
+        if provider:
+            for pk, found in import_string(provider)(request.user, datasets).items():
+                actions.setdefault(pk, []).extend(found)
+    for dataset in datasets:
+        dataset.actions = actions.get(dataset.pk, [])
     return render(
         request,
         "datasets/list.html",
         {
             "form": form,
+            "table": table,
             "datasets": datasets,
             "can_create": policy.may_create(request.user) is None,
         },
     )
+
+
+CATALOG_SORTS = {
+    "name": "name",
+    "status": "status",
+    "sensitivity": "sensitivity",
+    "owner": "owner__username",
+    "fields": "field_count",
+    "updated": "updated_at",
+}
 
 
 @login_required
@@ -79,24 +109,33 @@ def dataset_create(request):
 @login_required
 @domain_errors
 def dataset_detail(request, slug):
-    dataset = _dataset(request, slug)
+    return _detail_page(request, _dataset(request, slug))
+
+
+def _detail_page(request, dataset, *, signoff_form=None, status=200):
+    fields = list(selectors.dataset_fields(dataset=dataset))
+    blocker = policy.ready_for_review(fields) if dataset.status == Dataset.Status.DRAFT else None
     allowed = selectors.dataset_permissions(viewer=request.user, dataset=dataset)
     latest_scan = dataset.scans.first()
     # Other apps add links to this page (e.g. "Who has access") through their AppConfig.
-    links = []
+    links, actions = [], []
     for app_config in apps.get_app_configs():
         provider = getattr(app_config, "dataset_page_links", None)
         if provider:
             links.extend(import_string(provider)(request.user, dataset))
+        provider = getattr(app_config, "dataset_actions", None)
+        if provider:
+            actions.extend(import_string(provider)(request.user, [dataset]).get(dataset.pk, []))
     return render(
         request,
         "datasets/detail.html",
         {
             "dataset": dataset,
-            "fields": selectors.dataset_fields(dataset=dataset),
+            "fields": fields,
+            "submit_blocker": blocker.message if blocker else "",
             "stewards": services.dataset_stewards(dataset),
             "reviews": selectors.reviews_for(dataset),
-            "history": selectors.dataset_history(dataset=dataset, limit=30),
+            "history": readable(selectors.dataset_history(dataset=dataset, limit=30)),
             **allowed,
             "latest_scan": latest_scan,
             "links": links,
@@ -106,7 +145,11 @@ def dataset_detail(request, slug):
             "stewards_form": forms.StewardsForm(
                 initial={"stewards": services.dataset_stewards(dataset)}
             ),
+            "signoff_form": signoff_form or SignOffForm(items=policy.signoff_checklist(dataset)),
+            "note_required": policy.approval_note_required(dataset),
+            "actions": actions,
         },
+        status=status,
     )
 
 
@@ -248,11 +291,15 @@ def dataset_submit(request, slug):
         )
         if done:
             return redirect("datasets:detail", slug=slug)
-    return render(request, "datasets/submit.html", {"form": form, "dataset": dataset})
+    blocker = policy.ready_for_review(dataset.fields.all())
+    return render(
+        request,
+        "datasets/submit.html",
+        {"form": form, "dataset": dataset, "blocker": blocker.message if blocker else ""},
+    )
 
 
 _TRANSITIONS = {
-    "approve": lambda u, d, n: services.dataset_approve(actor=u, dataset=d, note=n),
     "return": lambda u, d, n: services.dataset_return(actor=u, dataset=d, note=n),
     "reopen": lambda u, d, n: services.dataset_reopen(actor=u, dataset=d, reason=n),
     "retire": lambda u, d, n: services.dataset_retire(actor=u, dataset=d, reason=n),
@@ -264,6 +311,8 @@ _TRANSITIONS = {
 @domain_errors
 def dataset_transition(request, slug, action):
     dataset = _dataset(request, slug)
+    if action == "approve":
+        return _approve(request, dataset)
     if action not in _TRANSITIONS:
         raise Http404
     form = forms.NoteForm(request.POST)
@@ -273,6 +322,29 @@ def dataset_transition(request, slug, action):
         dataset.refresh_from_db()
         messages.success(request, f"Dataset is now {dataset.get_status_display().lower()}.")
     return redirect("datasets:detail", slug=slug)
+
+
+def _approve(request, dataset):
+    """The legal sign-off: a note and every item of ``policy.signoff_checklist``; what is
+    missing comes back on the dataset page, all at once, and nothing changes."""
+    # The service checks who may sign off first (and records a refusal) before the checklist.
+    form = SignOffForm(request.POST, items=policy.signoff_checklist(dataset))
+    form.is_valid()
+    data = form.cleaned_data
+    done, _ = attempt(
+        request,
+        lambda: services.dataset_approve(
+            actor=request.user,
+            dataset=dataset,
+            note=data.get("note", ""),
+            checklist=data.get("checklist") or [],
+        ),
+        success="Dataset is now approved.",
+        form=form,
+    )
+    if done:
+        return redirect("datasets:detail", slug=dataset.slug)
+    return _detail_page(request, dataset, signoff_form=form, status=400)
 
 
 @login_required
@@ -329,6 +401,8 @@ def review_queue(request, slug):
         refuse(policy.may_manage(request.user, dataset))
         if request.POST.get("decision") == "accept_selected":
             return _accept_selected(request, dataset)
+        if request.POST.get("decision") == "accept_confident":
+            return _accept_confident(request, dataset)
         return _decide(request, dataset)
     status = request.GET.get("status", "suggested")
     if status not in Suggestion.Status.values and status != "all":
@@ -336,6 +410,7 @@ def review_queue(request, slug):
     queue = selectors.suggestion_queue(
         viewer=request.user, dataset=dataset, status="" if status == "all" else status
     )
+    confident = _confident(request.user, dataset)
     return render(
         request,
         "datasets/review.html",
@@ -346,8 +421,55 @@ def review_queue(request, slug):
             "can_manage": can_manage,
             "statuses": Suggestion.Status.choices,
             "classification_form": forms.ClassificationForm(),
+            "progress": _progress(request.user, dataset),
+            "confident_threshold": CONFIDENT,
+            "confident_count": len(confident),
         },
     )
+
+
+# "Accept all with confidence >= CONFIDENT": the scanner's calibrated high-confidence band.
+CONFIDENT = 0.9
+
+
+def _confident(viewer, dataset) -> list[int]:
+    """Waiting suggestions the scanner is confident about and that name a role (columns left to
+    a person are never accepted in bulk)."""
+    return list(
+        selectors.suggestion_queue(viewer=viewer, dataset=dataset)
+        .filter(confidence__gte=CONFIDENT)
+        .exclude(role="")
+        .values_list("pk", flat=True)
+    )
+
+
+def _progress(viewer, dataset) -> dict:
+    """What is left on the review page: suggestions to decide, fields unclassified, and
+    whether the dataset is ready for the privacy review (``policy.ready_for_review``)."""
+    fields = list(dataset.fields.only("name", "role"))
+    return {
+        "left": selectors.suggestion_queue(viewer=viewer, dataset=dataset).count(),
+        "unclassified": sum(1 for f in fields if not f.is_classified),
+        "ready": dataset.status == Dataset.Status.DRAFT and policy.ready_for_review(fields) is None,
+    }
+
+
+def _accept_confident(request, dataset):
+    ids = _confident(request.user, dataset)
+    if not ids:
+        messages.error(request, MSG_NOTHING_CONFIDENT)
+        return redirect("datasets:review", slug=dataset.slug)
+    attempt(
+        request,
+        lambda: suggestions_accept(actor=request.user, dataset=dataset, suggestion_ids=ids),
+        success=lambda accepted: (
+            f"{len(accepted)} confident suggestion{'' if len(accepted) == 1 else 's'} accepted."
+        ),
+    )
+    return redirect("datasets:review", slug=dataset.slug)
+
+
+MSG_NOTHING_CONFIDENT = "No waiting suggestion has a confidence of 0.9 or more."
 
 
 MSG_NOTHING_TICKED = "Tick the suggestions to accept first."
@@ -405,11 +527,16 @@ def _decide(request, dataset):
     elif decision == "edit":
         form = forms.ClassificationForm(request.POST)
         if not form.is_valid():
-            messages.error(
-                request,
-                "Check the edited classification: "
-                + "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items()),
+            problem = "Check the edited classification: " + "; ".join(
+                f"{k}: {' '.join(v)}" for k, v in form.errors.items()
             )
+            if request.htmx:
+
+                def refuse_edit():
+                    raise ApplicationError(problem)
+
+                return _decided_in_place(request, dataset, suggestion, refuse_edit)
+            messages.error(request, problem)
             return redirect(reverse("datasets:review", args=[dataset.slug]))
         data = form.cleaned_data
         write = lambda: services.suggestion_edit(  # noqa: E731
@@ -423,9 +550,44 @@ def _decide(request, dataset):
     else:
         messages.error(request, "Unknown decision.")
         return redirect("datasets:review", slug=dataset.slug)
+    if request.htmx:
+        return _decided_in_place(request, dataset, suggestion, write)
     attempt(
         request,
         write,
         success=f"{suggestion.field.name}: {decision}ed.".replace("eed", "ed"),
     )
     return redirect("datasets:review", slug=dataset.slug)
+
+
+def _decided_in_place(request, dataset, suggestion, write):
+    """htmx: the decided suggestion replaces itself (no reload, no jump to the top), and the
+    progress line updates out of band; a refusal shows inside the suggestion, nothing changed."""
+    from governance.errors import ApplicationError, NotFound, NotPermitted
+
+    error = None
+    try:
+        write()
+    except (NotFound, NotPermitted):
+        raise
+    except ApplicationError as problem:
+        error = problem.message
+    fresh = _with_decisions(
+        selectors.suggestion_queue(viewer=request.user, dataset=dataset, status="").filter(
+            pk=suggestion.pk
+        )
+    )[0]
+    return render(
+        request,
+        "datasets/_decided.html",
+        {
+            "s": fresh,
+            "dataset": dataset,
+            "can_manage": True,
+            "error": error,
+            "classification_form": forms.ClassificationForm(),
+            "progress": _progress(request.user, dataset),
+            "oob": True,
+            "status": "suggested",
+        },
+    )

@@ -86,3 +86,21 @@ def require(refusal: Refusal | None) -> None:
 def first(*refusals: Refusal | None) -> Refusal | None:
     """The first refusal among several rules, or None when every one allows."""
     return next((r for r in refusals if r is not None), None)
+
+
+# --- sign-offs ---------------------------------------------------------------------------------
+
+MSG_SIGNOFF_NOTE = "Write the note that goes on record with your sign-off."
+MSG_SIGNOFF_CHECKLIST = "Confirm every item of the checklist before signing off."
+
+
+def signoff_problems(items: list[tuple[str, str]], *, note: str, confirmed: Any) -> dict[str, str]:
+    """What is missing from a legal sign-off made through a checklist (the portal's dataset
+    approval and purpose activation): a note, and every item of the checklist confirmed.
+    ``items`` come from the app's own rule (``signoff_checklist``); empty when complete."""
+    problems: dict[str, str] = {}
+    if not (note or "").strip():
+        problems["note"] = MSG_SIGNOFF_NOTE
+    if {key for key, _ in items} - set(confirmed or ()):
+        problems["checklist"] = MSG_SIGNOFF_CHECKLIST
+    return problems

@@ -887,7 +887,10 @@ LOG_LEVEL = env_choice(
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"request_id": {"()": "governance.audit.context.RequestIdLogFilter"}},
+    "filters": {
+        "request_id": {"()": "governance.audit.context.RequestIdLogFilter"},
+        "client_errors": {"()": "governance.logfilters.ClientErrorsWithoutTraceback"},
+    },
     "formatters": {
         "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
     },
@@ -895,9 +898,14 @@ LOGGING = {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["request_id"],
+            "filters": ["request_id", "client_errors"],
         },
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # One line per refused request, logged once: Django's own "django" handlers would
+        # print it a second time (with DEBUG) and the traceback of a 403 says nothing.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+    },
 }

@@ -20,11 +20,13 @@ from consent.selectors.purposes import (
 )
 from consent.selectors.stats import line_chart, monthly_flows, state_summary
 from consent.selectors.subjects import (
+    known_namespaces,
     receipt_build,
     subject_events,
     subject_get_for,
     subject_record_purpose,
     subject_states,
+    usual_namespace,
 )
 from governance.accounts.models import User
 from governance.accounts.policy import holds_role
@@ -33,6 +35,7 @@ from governance.accounts.roles import Role
 __all__ = [
     "answer_digest",
     "dashboard_panels",
+    "known_namespaces",
     "line_chart",
     "monthly_flows",
     "notice_list",
@@ -47,6 +50,7 @@ __all__ = [
     "subject_get_for",
     "subject_record_purpose",
     "subject_states",
+    "usual_namespace",
     "valid_subject_pks",
     "valid_subjects_stream",
 ]
@@ -64,9 +68,22 @@ def dashboard_panels(user: User) -> list[dict]:
         ("Active purposes", counts.get(Purpose.Status.ACTIVE, 0)),
         ("Purposes awaiting activation", counts.get(Purpose.Status.SUBMITTED, 0)),
     ]
+    todo = []
     if holds_role(user, Role.PRIVACY_OFFICER):
-        mine = Purpose.objects.filter(policy.activatable_by(user)).count()
-        stats.append(("Awaiting your activation", mine))
+        for slug, version, name in (
+            Purpose.objects.filter(policy.activatable_by(user))
+            .order_by("submitted_at")
+            .values_list("slug", "version", "name")[:10]
+        ):
+            todo.append(
+                {
+                    "label": f"Activate {name} (v{version}): legal sign-off",
+                    "count": "",
+                    "url": reverse("consent:purpose-version", args=[slug, version]) + "#sign-off",
+                    "urgent": True,
+                    "testid": "activate-purpose",
+                }
+            )
     if policy.may_see_stats(user) is None:
         valid = (
             ConsentState.objects.filter(purpose__status=Purpose.Status.ACTIVE)
@@ -74,10 +91,26 @@ def dashboard_panels(user: User) -> list[dict]:
             .count()
         )
         stats.append(("Valid consents (active purposes)", valid))
+    if policy.may_see_stats(user) is None:
+        for slug, version, name in (
+            Purpose.objects.filter(status=Purpose.Status.ACTIVE, legal_basis="consent")
+            .order_by("slug")
+            .values_list("slug", "version", "name")[:3]
+        ):
+            todo.append(
+                {
+                    "label": f"Consent over time: {name}",
+                    "count": "",
+                    "url": reverse("consent:purpose-stats", args=[slug, version]),
+                    "testid": "consent-chart-link",
+                }
+            )
     return [
         {
             "role": "Purposes and consent",
             "stats": stats,
+            "todo": todo,
             "link": ("Purposes registry", reverse("consent:purpose-list")),
+            "testid": "consent-panel",
         }
     ]

@@ -36,6 +36,26 @@ RECEIPT_SCHEMA = "consent-receipt/1.0"
 _RECEIPT_NAMESPACE = uuid.UUID("2f0c3f7e-6a51-4b8e-9d3c-7c1f0e4b5a21")
 
 
+def known_namespaces(limit: int = 20) -> list[str]:
+    """The namespaces subjects live in, the most populated first (one grouped query): forms
+    that name a subject default to the first instead of a namespace nobody uses."""
+    from django.db.models import Count
+
+    return list(
+        Subject.objects.values("namespace")
+        .annotate(n=Count("id"))
+        .order_by("-n", "namespace")
+        .values_list("namespace", flat=True)[:limit]
+    )
+
+
+def usual_namespace() -> str:
+    from consent.identifiers import DEFAULT_NAMESPACE
+
+    found = known_namespaces(limit=1)
+    return found[0] if found else DEFAULT_NAMESPACE
+
+
 def subject_get_for(*, viewer: User | None, namespace: str, external_id: str) -> Subject:
     require(policy.may_read_history(viewer))
     if problem := namespace_problem(namespace):

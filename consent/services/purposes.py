@@ -19,14 +19,14 @@ from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 
-from consent import policy
+from consent import policy, taxonomy
 from consent.identifiers import label_problems, taxonomy_key_problems
 from consent.models import MAX_CONSENT_VALIDITY_MONTHS, NoticeVersion, Purpose
 from consent.vocab import LegalBasis, SpecialCategoryCondition
 from governance.accounts.models import User
 from governance.audit import services as audit
 from governance.errors import ApplicationError, Conflict
-from governance.policy import require
+from governance.policy import require, signoff_problems
 
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 LANGUAGE = re.compile(r"^[a-z]{2,3}(?:-[A-Za-z0-9]{2,8})*$")
@@ -145,6 +145,8 @@ def purpose_problems(fields: dict[str, Any]) -> dict[str, str]:
         problems["data_categories"] = MSG_CATEGORIES_REQUIRED
     elif bad := taxonomy_key_problems(categories):
         problems["data_categories"] = bad[0]
+    elif unknown := taxonomy.unknown_keys(categories):
+        problems["data_categories"] = taxonomy.MSG_UNKNOWN_CATEGORY.format(keys=", ".join(unknown))
     subject_categories = list(fields.get("data_subject_categories") or [])
     if not subject_categories:
         problems["data_subject_categories"] = MSG_SUBJECT_CATEGORIES_REQUIRED
@@ -273,7 +275,12 @@ def purpose_submit(*, purpose: Purpose, actor: User | None) -> Purpose:
     require(policy.may_change_purpose(actor, purpose))
     if purpose.status != Purpose.Status.DRAFT:
         raise Conflict(MSG_NOT_DRAFT.format(status=purpose.get_status_display().lower()))
-    _raise_first(purpose_problems({n: getattr(purpose, n) for n in EDITABLE_FIELDS}))
+    problems = purpose_problems({n: getattr(purpose, n) for n in EDITABLE_FIELDS})
+    if "data_categories" not in problems and (
+        art9 := taxonomy.art9_problem(purpose.data_categories, declared=purpose.special_categories)
+    ):
+        problems["special_categories"] = art9
+    _raise_first(problems)
     if purpose.is_consent_based and not _has_notice(purpose):
         raise ApplicationError(MSG_NOTICE_NEEDED.format(verb="submitted"), {"field": "notices"})
     purpose.status = Purpose.Status.SUBMITTED
@@ -291,11 +298,28 @@ def purpose_submit(*, purpose: Purpose, actor: User | None) -> Purpose:
 
 @audit.records_refusal("purpose.activation_refused", target="purpose", actor="actor")
 @transaction.atomic
-def purpose_activate(*, purpose: Purpose, actor: User | None) -> Purpose:
+def purpose_activate(
+    *,
+    purpose: Purpose,
+    actor: User | None,
+    note: str = "",
+    checklist: Iterable[str] | None = None,
+) -> Purpose:
     """The privacy officer's legal sign-off, never by whoever created or submitted this
-    version. Retires the version this one replaces."""
+    version. Retires the version this one replaces. Through the portal it comes with a note
+    and every item of ``policy.activation_checklist`` confirmed (``checklist``); both are
+    kept on record."""
     purpose = _locked(purpose)
     require(policy.may_activate(actor, purpose))
+    note = (note or "").strip()
+    if checklist is not None:
+        checklist = sorted(set(checklist))
+        problems = signoff_problems(
+            policy.activation_checklist(purpose), note=note, confirmed=checklist
+        )
+        if problems:
+            field, message = next(iter(problems.items()))
+            raise ApplicationError(message, {"field": field, "fields": problems})
     if purpose.status != Purpose.Status.SUBMITTED:
         raise Conflict(
             MSG_NOT_SUBMITTED.format(verb="activated", status=purpose.get_status_display().lower())
@@ -328,7 +352,8 @@ def purpose_activate(*, purpose: Purpose, actor: User | None) -> Purpose:
     purpose.status = Purpose.Status.ACTIVE
     purpose.activated_at = now
     purpose.activated_by = actor
-    purpose.save(update_fields=["status", "activated_at", "activated_by"])
+    purpose.activation_note = note
+    purpose.save(update_fields=["status", "activated_at", "activated_by", "activation_note"])
     audit.record(
         action="purpose.activated",
         target=purpose,
@@ -338,6 +363,8 @@ def purpose_activate(*, purpose: Purpose, actor: User | None) -> Purpose:
             "version": purpose.version,
             "legal_basis": purpose.legal_basis,
             "superseded_version": superseded.version if superseded else None,
+            "note": note,
+            "checklist": checklist,
         },
     )
     return purpose

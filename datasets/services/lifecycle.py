@@ -3,6 +3,8 @@ review on every submission and a privacy officer's sign-off."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import transaction
 from django.utils import timezone
 
@@ -13,13 +15,13 @@ from datasets.services.common import lock_locations
 from governance.accounts.models import User
 from governance.audit import services as audit
 from governance.errors import ApplicationError, Conflict
-from governance.policy import require
+from governance.policy import require, signoff_problems
 
 MIN_ANSWER = 10
 MSG_TRANSITION = "A dataset that is {status} cannot be {verb}."
 MSG_ANSWER_REQUIRED = "Answer the question in at least {n} characters: {question}"
-MSG_NO_FIELDS = "Describe the dataset's fields before submitting it for review."
-MSG_UNCLASSIFIED = "Classify every field before submitting for review; not yet: {names}."
+MSG_NO_FIELDS = policy.MSG_NO_FIELDS
+MSG_UNCLASSIFIED = policy.MSG_UNCLASSIFIED
 MSG_APPROVE_FORBIDDEN = policy.MSG_APPROVE_FORBIDDEN
 MSG_OWN_SUBMISSION = policy.MSG_OWN_SIGN_OFF
 MSG_NOTE_REQUIRED = "Give a reason."
@@ -93,15 +95,7 @@ def dataset_submit(
             raise ApplicationError(
                 MSG_ANSWER_REQUIRED.format(n=MIN_ANSWER, question=QUESTIONS[key]), {"field": key}
             )
-    fields = list(dataset.fields.all())
-    if not fields:
-        raise ApplicationError(MSG_NO_FIELDS)
-    unclassified = [f.name for f in fields if not f.is_classified]
-    if unclassified:
-        raise ApplicationError(
-            MSG_UNCLASSIFIED.format(names=", ".join(unclassified[:10])),
-            {"unclassified": unclassified},
-        )
+    require(policy.ready_for_review(dataset.fields.all()))
     before, after = _move(dataset, "submit")
     dataset.save(update_fields=["status", "updated_at"])
     version = (
@@ -130,10 +124,26 @@ def dataset_submit(
 
 @audit.records_refusal("dataset.approval_refused", target="dataset", actor="actor")
 @transaction.atomic
-def dataset_approve(*, actor: User, dataset: Dataset, note: str = "") -> Dataset:
-    """Legal sign-off by a privacy officer, never by the person who submitted the review."""
+def dataset_approve(
+    *, actor: User, dataset: Dataset, note: str = "", checklist: Iterable[str] | None = None
+) -> Dataset:
+    """Legal sign-off by a privacy officer, never by the person who submitted the review.
+    Restricted data needs a note; through the portal every item of
+    ``policy.signoff_checklist`` is confirmed too (``checklist``), and both go on record."""
     dataset = _lock(dataset)
     require(policy.may_approve(actor, dataset))
+    note = (note or "").strip()
+    problems = {}
+    if checklist is not None:
+        checklist = sorted(set(checklist))
+        problems = signoff_problems(
+            policy.signoff_checklist(dataset), note=note, confirmed=checklist
+        )
+    elif policy.approval_note_required(dataset) and not note:
+        problems = {"note": policy.MSG_RESTRICTED_NOTE}
+    if problems:
+        field, message = next(iter(problems.items()))
+        raise ApplicationError(message, {"field": field, "fields": problems})
     review = dataset.reviews.order_by("-version").first()
     before, after = _move(dataset, "approve")
     now = timezone.now()
@@ -154,6 +164,7 @@ def dataset_approve(*, actor: User, dataset: Dataset, note: str = "") -> Dataset
             "from": before,
             "to": after,
             "note": note,
+            "checklist": checklist,
             "review_version": review.version if review else None,
             "sensitivity": dataset.sensitivity,
         },

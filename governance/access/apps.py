@@ -42,6 +42,8 @@ class AccessConfig(AppConfig):
     dashboard_panels = "governance.access.selectors.dashboard_panels"
     demo_seeder = "governance.access.demo.seed"
     dataset_page_links = "governance.access.selectors.dataset_links"
+    # "Request access" on the catalog's rows and dataset pages (prefilled request form).
+    dataset_actions = "governance.access.selectors.dataset_actions"
     service_account_section = (
         "access/_service_account_grants.html",
         "governance.access.selectors.service_account_grants",

@@ -112,10 +112,12 @@ class AccessRequest(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     steward_approved_at = models.DateTimeField(null=True, blank=True)
+    steward_note = models.TextField(blank=True, default="")
     privacy_approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
     privacy_approved_at = models.DateTimeField(null=True, blank=True)
+    privacy_note = models.TextField(blank=True, default="")
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
     )
@@ -191,6 +193,12 @@ class Grant(models.Model):
         default=False, help_text="Granted by an administrator without a request."
     )
     direct_reason = models.TextField(blank=True, default="")
+    conditions = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="The approvers' notes, each {as, by, note}: conditions of use shown with the "
+        "grant's terms.",
+    )
     granted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

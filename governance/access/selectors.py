@@ -125,48 +125,175 @@ def dataset_links(viewer: User, dataset: Dataset) -> list[tuple[str, str]]:
     return []
 
 
+def dataset_actions(viewer: User, datasets) -> dict[int, list[tuple[str, str, str]]]:
+    """What the catalog offers per dataset (datasets.apps hook): "Request access", prefilled,
+    on approved datasets for people who may request access. No query per dataset."""
+    if policy.may_request(viewer) is not None:
+        return {}
+    base = reverse("access:request-create")
+    return {
+        d.pk: [("Request access", f"{base}?dataset={d.slug}", "request-access")]
+        for d in datasets
+        if d.status == "approved"
+    }
+
+
 def dashboard_panels(user: User) -> list[dict]:
+    """What needs this person now, each item a link to where they act: for engineers their
+    grants with days left (renewed in one click), their open requests and service accounts;
+    for approvers their inbox and the grants on their datasets that run out; alerts."""
     panels = []
     now = timezone.now()
-    mine = grants_mine(user=user).filter(status=Grant.Status.ACTIVE, expires_at__gt=now)
-    inbox = requests_inbox(user=user).count()
-    if holds_role(user, "engineer") or mine.exists():
+    soon = now + timezone.timedelta(days=7)
+    mine = list(grants_mine(user=user).filter(status=Grant.Status.ACTIVE, expires_at__gt=now)[:50])
+    if holds_role(user, "engineer") or mine:
+        todo = []
+        for grant in sorted(mine, key=lambda g: g.expires_at)[:5]:
+            days = max(0, (grant.expires_at - now).days)
+            todo.append(
+                {
+                    "label": f"{grant.dataset.slug} for {grant.purpose_slug}: {days} day"
+                    f"{'' if days == 1 else 's'} left",
+                    "count": days,
+                    "url": reverse("access:mine") + f"#grant-{grant.pk}",
+                    "urgent": grant.expires_at <= soon,
+                    "renew": reverse("access:grant-renew", args=[grant.pk])
+                    if grant.request_id
+                    else "",
+                    "testid": "grant-days-left",
+                }
+            )
+        pending = requests_mine(user=user).filter(status=AccessRequest.Status.PENDING).count()
+        todo.append(
+            {
+                "label": "Your requests waiting for approval",
+                "count": pending,
+                "url": reverse("access:requests") + "?status=pending",
+            }
+        )
+        from governance.accounts.selectors import service_account_list
+
+        accounts = service_account_list(viewer=user).filter(owner=user, revoked_at=None).count()
+        todo.append(
+            {
+                "label": "Your service accounts" if accounts else "Ask for a service account",
+                "count": accounts,
+                "url": reverse("service-account-list")
+                if accounts
+                else reverse("service-account-request"),
+            }
+        )
         panels.append(
             {
                 "role": "Your access",
-                "stats": [
-                    ("Active grants", mine.count()),
-                    (
-                        "Expiring within 7 days",
-                        mine.filter(expires_at__lte=now + timezone.timedelta(days=7)).count(),
-                    ),
-                ],
-                "link": ("My access", reverse("access:mine")),
+                "todo": todo,
+                "empty": "No active grants.",
+                "link": ("Request access to a dataset", reverse("datasets:list")),
+                "testid": "engineer-panel",
             }
         )
-    if inbox:
-        panels.append(
+    inbox = requests_inbox(user=user).count()
+    if inbox or holds_role(user, "steward", "privacy_officer"):
+        todo = [
             {
-                "role": "Access requests",
-                "stats": [("Waiting for you", inbox)],
-                "link": ("Approvals inbox", reverse("access:inbox")),
+                "label": "Access requests waiting for your decision",
+                "count": inbox,
+                "url": reverse("access:inbox"),
+                "urgent": inbox > 0,
+                "testid": "inbox-count",
             }
-        )
-    if holds_role(user, "steward", "privacy_officer"):
-        open_alerts = alerts_open(viewer=user)
-        count = open_alerts.count()
-        if count:
-            panels.append(
+        ]
+        if holds_role(user, "steward"):
+            expiring = (
+                grants_visible(viewer=user)
+                .filter(status=Grant.Status.ACTIVE, expires_at__gt=now, expires_at__lte=soon)
+                .filter(dataset__in=Dataset.objects.filter(_stewarded(user)))
+                .count()
+            )
+            todo.append(
                 {
-                    "role": "Unusual access",
-                    "stats": [
-                        ("Open alerts", count),
-                        ("High severity", open_alerts.filter(severity="high").count()),
-                    ],
-                    "link": ("Alerts", reverse("access:alerts")),
+                    "label": "Grants on your datasets expiring within 7 days",
+                    "count": expiring,
+                    "url": reverse("access:grants") + "?state=active&sort=expires",
                 }
             )
+        panel = {"role": "Access requests", "todo": todo, "testid": "approver-panel"}
+        if holds_role(user, "steward"):
+            slugs = list(
+                Dataset.objects.filter(_stewarded(user)).values_list("slug", flat=True)[:50]
+            )
+            if slugs:
+                panel["chart"] = {
+                    "bars": decisions_per_day(datasets=slugs),
+                    "title": "Check decisions on your datasets, last 14 days",
+                    "unit": "allowed",
+                    "second": "denied",
+                }
+        panels.append(panel)
+    if policy.may_view_alerts(user) is None:
+        open_alerts = alerts_open(viewer=user)
+        count = open_alerts.count()
+        high = open_alerts.filter(severity="high").count() if count else 0
+        panels.append(
+            {
+                "role": "Unusual access",
+                "todo": [
+                    {
+                        "label": "Open alerts",
+                        "count": count,
+                        "url": reverse("access:alerts"),
+                        "urgent": high > 0,
+                    },
+                    {
+                        "label": "High severity",
+                        "count": high,
+                        "url": reverse("access:alerts"),
+                        "urgent": high > 0,
+                    },
+                ],
+                "testid": "alerts-panel",
+            }
+        )
     return panels
+
+
+def _stewarded(user: User):
+    from datasets.policy import stewarded_by
+
+    return stewarded_by(user)
+
+
+def decisions_per_day(*, datasets: list[str], days: int = 14) -> list[tuple[str, int, int]]:
+    """Check decisions (allow, deny) per day over the last ``days`` for these datasets, read
+    from the ledger in one grouped query: [(day label, allowed, denied)]."""
+    from django.db.models import Count
+    from django.db.models.functions import TruncDate
+
+    from governance.audit.models import LedgerEntry
+
+    today = timezone.now().date()
+    first = today - timezone.timedelta(days=days - 1)
+    rows = (
+        LedgerEntry.objects.filter(
+            event="access.check",
+            timestamp__date__gte=first,
+            additional_data__dataset__in=datasets,
+        )
+        .annotate(day=TruncDate("timestamp"))
+        .values("day", "additional_data__decision")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    counts: dict = {}
+    for row in rows:
+        counts[(row["day"], row["additional_data__decision"])] = row["n"]
+    series = []
+    for offset in range(days):
+        day = first + timezone.timedelta(days=offset)
+        series.append(
+            (day.strftime("%d %b"), counts.get((day, "allow"), 0), counts.get((day, "deny"), 0))
+        )
+    return series
 
 
 # --- alerts ---------------------------------------------------------------------------------

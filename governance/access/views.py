@@ -15,6 +15,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db.models import Q
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -146,12 +147,16 @@ class AccessRequestForm(forms.Form):
     the justification) live in services.access_request_create; its errors land on the field
     they name."""
 
-    dataset = forms.ChoiceField()
-    purpose = forms.ChoiceField()
+    dataset = forms.ChoiceField(required=False)
+    # Purpose and duration are checked by the service with everything else, so every problem
+    # shows at once; the purpose choices are the purposes the chosen dataset is approved for.
+    purpose = forms.CharField(required=False)
     fields = _NamesField(
         required=False, label="Fields", help_text="Field names, separated by commas."
     )
-    duration_days = forms.IntegerField(label="Duration (days)", min_value=1)
+    duration_days = forms.CharField(
+        label="Duration (days)", required=False, widget=forms.NumberInput(attrs={"min": 1})
+    )
     justification = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
@@ -160,7 +165,7 @@ class AccessRequestForm(forms.Form):
     )
     principal = forms.ChoiceField(label="Access for")
 
-    def __init__(self, *args, datasets, purposes, principals, **kwargs):
+    def __init__(self, *args, datasets, principals, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["dataset"].choices = [("", "— choose a dataset —")] + [
             (d.slug, f"{d.name} ({d.slug})") for d in datasets
@@ -174,9 +179,6 @@ class AccessRequestForm(forms.Form):
                 "hx-trigger": "change",
             }
         )
-        self.fields["purpose"].choices = [("", "— choose a purpose —")] + [
-            (p.slug, f"{p.name} ({p.slug})") for p in purposes
-        ]
         self.fields["principal"].choices = principals
         self.fields["duration_days"].help_text = "Longest grant by sensitivity: " + ", ".join(
             f"{level} {days} days" for level, days in settings.ACCESS_MAX_GRANT_DAYS.items()
@@ -359,10 +361,11 @@ def request_create(request):
         request.POST or None,
         initial=initial,
         datasets=datasets,
-        purposes=_active_purposes(),
         principals=_principal_choices(user),
     )
-    if request.method == "POST" and form.is_valid():
+    if request.method == "POST" and form.is_valid() and not form.cleaned_data["dataset"]:
+        form.add_error("dataset", MSG_CHOOSE_DATASET)
+    elif request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         done, created = attempt(
             request,
@@ -371,7 +374,7 @@ def request_create(request):
                 dataset=catalog.dataset_get_for(viewer=user, slug=data["dataset"]),
                 purpose_slug=data["purpose"],
                 fields=data["fields"],
-                duration_days=data["duration_days"],
+                duration_days=_whole_number(data["duration_days"]),
                 justification=data["justification"],
                 principal=data["principal"],
             ),
@@ -387,21 +390,62 @@ def request_create(request):
     return render(
         request,
         "access/request_form.html",
-        {"form": form, **_picker_context(datasets, chosen, selected, form["fields"])},
+        {
+            "form": form,
+            **_picker_context(
+                datasets,
+                chosen,
+                selected,
+                form["fields"],
+                purpose=form["purpose"].value() or "",
+                purpose_field=form["purpose"],
+            ),
+        },
+        status=400 if form.is_bound else 200,
     )
 
 
-def _picker_context(datasets: list[Dataset], slug, selected: list[str], bound=None) -> dict:
-    """The fields of the chosen dataset as checkboxes, with the purposes it is approved for and
-    its longest grant; without a dataset, a text input for comma-separated names."""
+MSG_CHOOSE_DATASET = "Choose the dataset you need."
+
+
+def _whole_number(value) -> int | None:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+
+
+def _picker_context(
+    datasets: list[Dataset],
+    slug,
+    selected: list[str],
+    bound=None,
+    *,
+    purpose: str = "",
+    purpose_field=None,
+) -> dict:
+    """The fields of the chosen dataset as checkboxes (with category, treatment and special
+    category), the purposes it is approved for as the only purpose choices, and its longest
+    grant; without a dataset, a text input for comma-separated names."""
     dataset = next((d for d in datasets if d.slug == slug), None)
-    context = {"picked": dataset, "selected": selected, "names_field": bound}
+    context = {
+        "picked": dataset,
+        "selected": selected,
+        "names_field": bound,
+        "purpose_field": purpose_field,
+        "chosen_purpose": purpose,
+        "purpose_choices": [],
+    }
     if dataset is not None:
+        approvals = list(
+            selectors.purpose_approvals(dataset=dataset, live_only=True).select_related("purpose")
+        )
+        choices = [(a.purpose_slug, a.purpose.name) for a in approvals]
         context |= {
             "dataset_fields": catalog.dataset_fields(dataset=dataset),
-            "approved_purposes": [
-                a.purpose_slug for a in selectors.purpose_approvals(dataset=dataset, live_only=True)
-            ],
+            "approved_purposes": [slug for slug, _ in choices],
+            "purpose_choices": choices,
+            "chosen_purpose": purpose or (choices[0][0] if len(choices) == 1 else ""),
             "max_days": settings.ACCESS_MAX_GRANT_DAYS[dataset.sensitivity],
         }
     return context
@@ -413,16 +457,45 @@ def _picker_context(datasets: list[Dataset], slug, selected: list[str], bound=No
 def inbox(request):
     """Pending requests that wait for this user's approval."""
     waiting = selectors.requests_inbox(user=request.user).select_related(
-        "principal_user__service_account"
+        "principal_user__service_account", "steward_approved_by", "privacy_approved_by"
     )
     return render(request, "access/inbox.html", {"requests": _with_principals(waiting)})
 
 
 def _with_principals(access_requests) -> list[AccessRequest]:
+    """Each request with its principal spelled out and its requested fields as the catalog
+    classifies them (category, treatment, special category): one query for all of them."""
     access_requests = list(access_requests)
+    described = _described_fields(access_requests)
     for item in access_requests:
         item.principal_text = Principal.of_row(item).label
+        item.field_rows = [
+            described.get((item.dataset_id, name)) or {"name": name} for name in item.fields
+        ]
     return access_requests
+
+
+def _described_fields(access_requests) -> dict[tuple[int, str], dict]:
+    from datasets.models import Field
+
+    wanted = {(r.dataset_id, name) for r in access_requests for name in r.fields}
+    if not wanted:
+        return {}
+    rows = Field.objects.filter(
+        dataset_id__in={dataset for dataset, _ in wanted},
+        name__in={name for _, name in wanted},
+    ).select_related("category")
+    return {
+        (f.dataset_id, f.name): {
+            "name": f.name,
+            "category": f.category.key if f.category else "",
+            "category_name": f.category.name if f.category else "",
+            "role": f.get_role_display() if f.role else "unclassified",
+            "treatment": f.get_treatment_display() if f.treatment else "",
+            "special": f.get_special_category_display() if f.special_category else "",
+        }
+        for f in rows
+    }
 
 
 _REQUEST_ACTIONS = {
@@ -470,6 +543,7 @@ def request_detail(request, pk):
                 lambda result: _request_done(action, result),
             )
         return redirect(_next_url(request, reverse("access:request", args=[item.pk])))
+    item = _with_principals([item])[0]
     return render(
         request,
         "access/request_detail.html",
@@ -532,6 +606,7 @@ def dataset_access(request, slug):
             "is_officer": is_officer,
             "can_approve_purpose": is_officer and dataset.status == Dataset.Status.APPROVED,
             "other_purposes": [p for p in _active_purposes() if p.slug not in live],
+            "decisions": selectors.decisions_per_day(datasets=[dataset.slug], days=30),
         },
     )
 
@@ -648,4 +723,143 @@ def training(request):
             "now": timezone.now(),
             "form": form if can_record else None,
         },
+    )
+
+
+# --- renewal and lists ------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+@domain_errors
+def grant_renew(request, pk):
+    """One click on a grant that runs out: a new request with the same dataset, purpose, fields,
+    principal and duration, for the approvers to decide again. A grant made directly (no
+    request to repeat) or a renewal the rules refuse goes to the prefilled form instead."""
+    user = request.user
+    grant = selectors.grant_get_for(viewer=user, pk=pk)
+    refuse(policy.may_request(user), record="access.request_refused", request=request)
+    row = _grant_row(user, grant, timezone.now(), set(), {})
+    original = grant.request
+    if original is None:
+        return redirect(row["renew_url"])
+    limit = settings.ACCESS_MAX_GRANT_DAYS[grant.dataset.sensitivity]
+    done, created = attempt(
+        request,
+        lambda: services.access_request_create(
+            requester=user,
+            dataset=grant.dataset,
+            purpose_slug=grant.purpose_slug,
+            fields=list(grant.fields),
+            duration_days=min(original.duration_days, limit),
+            justification=f"Renewal of grant #{grant.pk}: {original.justification}"[:4000],
+            principal=_principal_value(user, Principal.of_row(grant)) or "self",
+        ),
+        success=lambda r: f"Renewal requested: request {r.pk} waits for the approvers.",
+    )
+    if not done:
+        return redirect(row["renew_url"])
+    return redirect("access:request", pk=created.pk)
+
+
+REQUEST_SORTS = {
+    "id": "id",
+    "dataset": "dataset__slug",
+    "purpose": "purpose_slug",
+    "requester": "requester__username",
+    "status": "status",
+    "sent": "created_at",
+}
+
+
+@login_required
+@require_GET
+@domain_errors
+def request_list(request):
+    """Every access request the viewer may see (``policy.requests_visible_to``): sortable,
+    filterable by status, dataset and requester, paginated."""
+    from governance.tables import listing
+
+    user = request.user
+    queryset = selectors.requests_visible(viewer=user).select_related(
+        "principal_user__service_account"
+    )
+    status = request.GET.get("status", "")
+    if status in AccessRequest.Status.values:
+        queryset = queryset.filter(status=status)
+    query = (request.GET.get("q") or "").strip()[:100]
+    if query:
+        queryset = queryset.filter(
+            Q(dataset__slug__icontains=query)
+            | Q(purpose_slug__icontains=query)
+            | Q(requester__username__icontains=query)
+        )
+    table = listing(request, queryset, sorts=REQUEST_SORTS, default="-sent", keep=["status", "q"])
+    return render(
+        request,
+        "access/request_list.html",
+        {
+            "table": table,
+            "rows": _with_principals(table.rows),
+            "status": status,
+            "q": query,
+            "statuses": AccessRequest.Status.choices,
+        },
+    )
+
+
+GRANT_SORTS = {
+    "dataset": "dataset__slug",
+    "purpose": "purpose_slug",
+    "expires": "expires_at",
+    "granted": "created_at",
+}
+GRANT_STATES = {
+    "active": "Active",
+    "expired": "Expired",
+    "revoked": "Revoked",
+}
+
+
+@login_required
+@require_GET
+@domain_errors
+def grant_list(request):
+    """Every grant the viewer may see (``policy.grants_visible_to``), with its state as of now:
+    sortable, filterable by state and dataset, paginated."""
+    from governance.tables import listing
+
+    user = request.user
+    now = timezone.now()
+    queryset = selectors.grants_visible(viewer=user)
+    state = request.GET.get("state", "")
+    if state == "active":
+        queryset = queryset.filter(status=Grant.Status.ACTIVE, expires_at__gt=now)
+    elif state == "expired":
+        queryset = queryset.filter(
+            Q(status=Grant.Status.EXPIRED) | Q(status=Grant.Status.ACTIVE, expires_at__lte=now)
+        )
+    elif state == "revoked":
+        queryset = queryset.filter(status=Grant.Status.REVOKED)
+    else:
+        state = ""
+    query = (request.GET.get("q") or "").strip()[:100]
+    if query:
+        queryset = queryset.filter(
+            Q(dataset__slug__icontains=query) | Q(purpose_slug__icontains=query)
+        )
+    table = listing(request, queryset, sorts=GRANT_SORTS, default="expires", keep=["state", "q"])
+    rows = [
+        {
+            "grant": grant,
+            "state": _grant_state(grant, now),
+            "principal": Principal.of_row(grant).label,
+            "expiring": _expiring(grant, now),
+        }
+        for grant in table.rows
+    ]
+    return render(
+        request,
+        "access/grant_list.html",
+        {"table": table, "rows": rows, "state": state, "q": query, "states": GRANT_STATES},
     )

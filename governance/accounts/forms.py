@@ -31,6 +31,7 @@ class ServiceAccountCreateForm(forms.Form):
         help_text="The person accountable for this training job.",
     )
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    request = forms.IntegerField(required=False, widget=forms.HiddenInput)
 
     def clean_name(self):
         name = self.cleaned_data["name"].strip()
@@ -39,7 +40,52 @@ class ServiceAccountCreateForm(forms.Form):
         return name
 
 
-class ServiceAccountRevokeForm(forms.Form):
+MSG_UNDERSTOOD = "Tick the box to confirm: this cannot be undone."
+
+
+class _Understood(forms.Form):
+    understood = forms.BooleanField(required=False)
+
+    def clean_understood(self):
+        if not self.cleaned_data.get("understood"):
+            raise forms.ValidationError(MSG_UNDERSTOOD)
+        return True
+
+
+class ServiceAccountRevokeForm(_Understood):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=1000)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["understood"].label = (
+            "I understand: the account stops at once, for good; its jobs fail until they use "
+            "another account."
+        )
+        self.order_fields(["reason", "understood"])
+
+
+class ServiceAccountRotateForm(_Understood):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["understood"].label = (
+            "I understand: the current secret and every token stop working now; running jobs "
+            "fail until they use the new secret."
+        )
+
+
+class ServiceAccountRequestForm(forms.Form):
+    name = forms.CharField(
+        max_length=64, help_text="Lowercase letters, digits and hyphens, e.g. fraud-model-training"
+    )
+    description = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="What will it run?",
+        help_text="The job, the datasets it will read and for which purpose. "
+        "Administrators read this.",
+    )
+
+
+class DeclineForm(forms.Form):
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=1000)
 
 

@@ -121,3 +121,54 @@ class RecoveryCode(models.Model):
 
     def __str__(self) -> str:
         return f"recovery code {self.pk} of {self.user_id}"
+
+
+class ServiceAccountRequest(models.Model):
+    """A person asks an administrator for a service account for a job they will own; the
+    administrator creates it (the request then names it) or declines with a reason."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for an administrator"
+        CREATED = "created", "Created"
+        DECLINED = "declined", "Declined"
+
+    name = models.SlugField(max_length=64)
+    description = models.TextField()
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="service_account_requests"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_reason = models.TextField(blank=True, default="")
+    service_account = models.OneToOneField(
+        ServiceAccount,
+        on_delete=models.PROTECT,
+        related_name="request",
+        null=True,
+        blank=True,
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["name"],
+                condition=models.Q(status="pending"),
+                name="accounts_sa_request_one_pending_per_name",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="created") | models.Q(service_account__isnull=False),
+                name="accounts_sa_request_created_names_account",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="declined") | ~models.Q(decision_reason=""),
+                name="accounts_sa_request_declined_has_reason",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"service account request {self.name}"

@@ -191,6 +191,33 @@ def may_create_service_account(actor: User | None) -> Refusal | None:
     return forbidden(MSG_CREATE_SA_FORBIDDEN)
 
 
+MSG_SA_REQUEST_FORBIDDEN = (
+    "Only people who may own a service account (engineers, stewards, privacy officers, "
+    "administrators) can ask for one."
+)
+MSG_SA_REQUEST_NOT_FOUND = "No such service account request."
+
+
+def may_request_service_account(actor: User | None) -> Refusal | None:
+    """Anyone who may own a service account may ask an administrator for one."""
+    if actor is not None and may_own_service_account(actor) is None:
+        return None
+    return forbidden(MSG_SA_REQUEST_FORBIDDEN)
+
+
+def may_decide_service_account_request(actor: User | None, request) -> Refusal | None:
+    """Creating the requested account or declining: an administrator (who may create service
+    accounts at all)."""
+    return may_create_service_account(actor)
+
+
+def service_account_requests_visible_to(viewer: User) -> Q:
+    """Administrators see every request; everyone else their own."""
+    if holds_role(viewer, Role.ADMIN):
+        return Q()
+    return Q(requested_by=viewer)
+
+
 def may_transfer_service_account(
     actor: User | None, account: ServiceAccount, owner: User
 ) -> Refusal | None:

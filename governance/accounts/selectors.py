@@ -35,3 +35,33 @@ def service_account_for_application(*, application_id: int) -> ServiceAccount | 
 
 def person_choices() -> QuerySet[User]:
     return User.objects.filter(kind=User.Kind.PERSON, is_active=True).order_by("username")
+
+
+def service_account_requests(*, viewer: User):
+    """Requests for service accounts the viewer may see (``policy``: administrators all,
+    everyone else their own), pending first."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    from governance.accounts.models import ServiceAccountRequest
+
+    return (
+        ServiceAccountRequest.objects.filter(policy.service_account_requests_visible_to(viewer))
+        .select_related("requested_by", "decided_by", "service_account")
+        .annotate(
+            pending_first=Case(
+                When(status=ServiceAccountRequest.Status.PENDING, then=Value(0)),
+                default=Value(1),
+                output_field=IntegerField(),
+            )
+        )
+        .order_by("pending_first", "-created_at", "-id")
+    )
+
+
+def service_account_request_get_for(*, viewer: User, pk: int):
+    from governance.errors import NotFound
+
+    found = service_account_requests(viewer=viewer).filter(pk=pk).first()
+    if found is None:
+        raise NotFound(policy.MSG_SA_REQUEST_NOT_FOUND)
+    return found

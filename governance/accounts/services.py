@@ -13,7 +13,12 @@ from oauth2_provider.generators import generate_client_secret
 from oauth2_provider.models import AccessToken, RefreshToken, get_application_model
 
 from governance.accounts import policy
-from governance.accounts.models import SERVICE_USERNAME_PREFIX, ServiceAccount, User
+from governance.accounts.models import (
+    SERVICE_USERNAME_PREFIX,
+    ServiceAccount,
+    ServiceAccountRequest,
+    User,
+)
 from governance.accounts.roles import Role
 from governance.audit import services as audit
 from governance.errors import ApplicationError, Conflict
@@ -166,13 +171,26 @@ def user_deactivate(*, user: User, actor: User | None, reason: str) -> User:
 @audit.records_refusal("service_account.refused", actor="actor")
 @transaction.atomic
 def service_account_create(
-    *, name: str, owner: User, actor: User | None, description: str = ""
+    *,
+    name: str,
+    owner: User,
+    actor: User | None,
+    description: str = "",
+    fulfils: ServiceAccountRequest | None = None,
 ) -> tuple[ServiceAccount, str]:
-    """Create a service account and its OAuth2 client-credentials application.
+    """Create a service account and its OAuth2 client-credentials application. With
+    ``fulfils``, the pending request it answers is marked created (its owner is the person who
+    asked).
 
     Returns the account and its client secret. The secret is stored hashed and this is the only
     time it is available: show it once, never log it."""
     require(policy.may_create_service_account(actor))
+    if fulfils is not None:
+        fulfils = ServiceAccountRequest.objects.select_for_update().get(pk=fulfils.pk)
+        if fulfils.status != ServiceAccountRequest.Status.PENDING:
+            raise Conflict(MSG_SA_REQUEST_DECIDED)
+        if owner.pk != fulfils.requested_by_id:
+            raise ApplicationError(MSG_SA_REQUEST_OWNER, {"field": "owner"})
     if not SERVICE_ACCOUNT_NAME.match(name or ""):
         raise ApplicationError(MSG_NAME_INVALID, {"field": "name"})
     require(policy.may_own_service_account(owner))
@@ -209,9 +227,150 @@ def service_account_create(
         action="service_account.created",
         target=service_account,
         actor=actor,
-        data={"owner": owner.username, "client_id": application.client_id},
+        data={
+            "owner": owner.username,
+            "client_id": application.client_id,
+            **({"request": fulfils.pk} if fulfils is not None else {}),
+        },
     )
+    if fulfils is not None:
+        fulfils.status = ServiceAccountRequest.Status.CREATED
+        fulfils.service_account = service_account
+        fulfils.decided_by, fulfils.decided_at = actor, timezone.now()
+        fulfils.save(update_fields=["status", "service_account", "decided_by", "decided_at"])
+        audit.record(
+            action="service_account.request_fulfilled",
+            target=fulfils,
+            actor=actor,
+            data={"request": fulfils.pk, "service_account": name},
+        )
+        _notify_requester(
+            fulfils,
+            f"Service account {name} created",
+            f"An administrator created the service account {name} you asked for. Rotate its "
+            f"secret on its page to get credentials you alone have seen: "
+            f"{_link('service-account-detail', name)}",
+        )
     return service_account, secret
+
+
+MSG_SA_REQUEST_DECIDED = "This service account request has already been decided."
+MSG_SA_REQUEST_OWNER = "The account belongs to the person who asked for it."
+MSG_SA_REQUEST_PENDING = "You already asked for a service account with this name."
+MSG_SA_REQUEST_DESCRIPTION = (
+    "Say which job will use the account and which datasets it will read (at least 20 characters)."
+)
+
+
+def _link(name: str, *args) -> str:
+    from django.conf import settings
+    from django.urls import reverse
+
+    return f"{settings.SITE_URL.rstrip('/')}{reverse(name, args=args)}"
+
+
+def _notify_requester(request: ServiceAccountRequest, subject: str, body: str) -> None:
+    from django.conf import settings
+    from django.core.mail import send_mail
+
+    address = request.requested_by.email
+    if address:
+        transaction.on_commit(
+            lambda: send_mail(
+                f"[Governance] {subject}",
+                body,
+                settings.DEFAULT_FROM_EMAIL,
+                [address],
+                fail_silently=True,
+            )
+        )
+
+
+@audit.records_refusal("service_account.request_refused", actor="actor")
+@transaction.atomic
+def service_account_request_create(
+    *, actor: User, name: str, description: str
+) -> ServiceAccountRequest:
+    """Ask an administrator for a service account the asker will own. Every problem is
+    reported at once (``fields``)."""
+    require(policy.may_request_service_account(actor))
+    name = (name or "").strip()
+    description = (description or "").strip()
+    problems = {}
+    if not SERVICE_ACCOUNT_NAME.match(name):
+        problems["name"] = MSG_NAME_INVALID
+    elif ServiceAccount.objects.filter(name=name).exists():
+        problems["name"] = MSG_NAME_TAKEN
+    elif ServiceAccountRequest.objects.filter(
+        name=name, status=ServiceAccountRequest.Status.PENDING
+    ).exists():
+        problems["name"] = MSG_SA_REQUEST_PENDING
+    if len(description) < 20:
+        problems["description"] = MSG_SA_REQUEST_DESCRIPTION
+    if problems:
+        field, message = next(iter(problems.items()))
+        raise ApplicationError(message, {"field": field, "fields": problems})
+    request = ServiceAccountRequest.objects.create(
+        name=name, description=description, requested_by=actor
+    )
+    audit.record(
+        action="service_account.requested",
+        target=request,
+        actor=actor,
+        data={"request": request.pk, "name": name},
+    )
+    admins = User.objects.filter(
+        groups__name=Role.ADMIN, is_active=True, kind=User.Kind.PERSON
+    ).exclude(email="")
+    addresses = sorted(set(admins.values_list("email", flat=True)))
+    if addresses:
+        from django.conf import settings
+        from django.core.mail import send_mail
+
+        body = (
+            f"{actor.username} asks for the service account {name}: {description}\n"
+            f"Create it or decline: {_link('service-account-list')}"
+        )
+        transaction.on_commit(
+            lambda: send_mail(
+                f"[Governance] Service account requested: {name}",
+                body,
+                settings.DEFAULT_FROM_EMAIL,
+                addresses,
+                fail_silently=True,
+            )
+        )
+    return request
+
+
+@audit.records_refusal("service_account.request_refused", target="request", actor="actor")
+@transaction.atomic
+def service_account_request_decline(
+    *, actor: User, request: ServiceAccountRequest, reason: str
+) -> ServiceAccountRequest:
+    request = ServiceAccountRequest.objects.select_for_update().get(pk=request.pk)
+    require(policy.may_decide_service_account_request(actor, request))
+    if request.status != ServiceAccountRequest.Status.PENDING:
+        raise Conflict(MSG_SA_REQUEST_DECIDED)
+    reason = (reason or "").strip()
+    if not reason:
+        raise ApplicationError(MSG_REASON, {"field": "reason"})
+    request.status = ServiceAccountRequest.Status.DECLINED
+    request.decided_by, request.decided_at = actor, timezone.now()
+    request.decision_reason = reason
+    request.save(update_fields=["status", "decided_by", "decided_at", "decision_reason"])
+    audit.record(
+        action="service_account.request_declined",
+        target=request,
+        actor=actor,
+        data={"request": request.pk, "name": request.name, "reason": reason},
+    )
+    _notify_requester(
+        request,
+        f"Service account {request.name} declined",
+        f"An administrator declined your request for {request.name}: {reason}",
+    )
+    return request
 
 
 @audit.records_refusal("service_account.refused", target="service_account", actor="actor")

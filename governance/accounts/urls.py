@@ -12,6 +12,16 @@ urlpatterns = [
     path("service-accounts/", views.service_account_list, name="service-account-list"),
     path("service-accounts/new/", views.service_account_create, name="service-account-create"),
     path(
+        "service-accounts/request/",
+        views.service_account_request,
+        name="service-account-request",
+    ),
+    path(
+        "service-accounts/requests/<int:pk>/decline/",
+        views.service_account_request_decline,
+        name="service-account-request-decline",
+    ),
+    path(
         "service-accounts/<slug:name>/", views.service_account_detail, name="service-account-detail"
     ),
     path(

@@ -17,9 +17,12 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from governance.accounts import policy, second_factor, selectors, services
 from governance.accounts.forms import (
+    DeclineForm,
     LoginForm,
     ServiceAccountCreateForm,
+    ServiceAccountRequestForm,
     ServiceAccountRevokeForm,
+    ServiceAccountRotateForm,
     ServiceAccountTransferForm,
 )
 from governance.accounts.models import User
@@ -41,6 +44,7 @@ def dashboard(request):
     roles = set(user.roles)
     panels = []
     if Role.ADMIN in roles:
+        waiting = selectors.service_account_requests(viewer=user).filter(status="pending")
         panels.append(
             {
                 "role": Role.ADMIN.label,
@@ -51,51 +55,99 @@ def dashboard(request):
                         selectors.service_account_list(viewer=user).filter(revoked_at=None).count(),
                     ),
                 ],
-            }
-        )
-    if Role.ENGINEER in roles:
-        owned = selectors.service_account_list(viewer=user).filter(owner=user)
-        panels.append(
-            {
-                "role": Role.ENGINEER.label,
-                "stats": [("Your service accounts", owned.filter(revoked_at=None).count())],
+                "todo": [
+                    {
+                        "label": "Service accounts people asked for",
+                        "count": waiting.count(),
+                        "url": reverse("service-account-list"),
+                        "urgent": waiting.exists(),
+                        "testid": "service-account-requests",
+                    }
+                ],
+                "testid": "admin-panel",
             }
         )
     if roles & {Role.AUDITOR, Role.PRIVACY_OFFICER} and may_read_ledger(user) is None:
-        since = timezone.now() - timedelta(hours=24)
-        recent = LedgerEntry.objects.filter(timestamp__gte=since)
-        panels.append(
-            {
-                "role": " / ".join(
-                    sorted(Role(r).label for r in roles & {Role.AUDITOR, Role.PRIVACY_OFFICER})
-                ),
-                "stats": [
-                    ("Ledger entries, last 24 h", recent.count()),
-                    (
-                        "Failed sign-ins, last 24 h",
-                        recent.filter(event="auth.login_failed").count(),
-                    ),
-                ],
-            }
-        )
+        panels.append(_ledger_panel(user, roles))
     # Apps contribute panels with ``dashboard_panels = "module.function"`` on their AppConfig:
     # function(user) -> list of {"role": title, "stats": [(label, value)], "link": (text, url)}.
     for app_config in apps.get_app_configs():
         provider = getattr(app_config, "dashboard_panels", None)
         if provider:
             panels.extend(import_string(provider)(user))
+    # What needs the person now comes first: panels with something urgent, then those with
+    # things to do, then figures (a stable sort keeps each app's order within a group).
+    panels.sort(
+        key=lambda p: (
+            not any(item.get("urgent") for item in p.get("todo", [])),
+            not p.get("todo"),
+        )
+    )
     return render(request, "accounts/dashboard.html", {"panels": panels, "roles": roles})
+
+
+def _ledger_panel(user, roles) -> dict:
+    """The ledger's state for auditors: the latest signed checkpoint and whether its signature
+    verifies, entries not yet sealed, and failed sign-ins of the last day."""
+    from governance.audit.models import ChainLink
+    from governance.audit.selectors import _checkpoint_signature_ok, latest_checkpoint
+
+    since = timezone.now() - timedelta(hours=24)
+    checkpoint = latest_checkpoint()
+    sealed = ChainLink.objects.count()
+    unsealed = LedgerEntry.objects.count() - sealed
+    verified = checkpoint is not None and _checkpoint_signature_ok(checkpoint)
+    todo = [
+        {
+            "label": (
+                f"Latest checkpoint: {checkpoint.size} entries, "
+                f"{checkpoint.created_at:%Y-%m-%d %H:%M} UTC, signature "
+                + ("verified" if verified else "NOT verified")
+            )
+            if checkpoint
+            else "No checkpoint signed yet",
+            "count": "✓" if verified else "!",
+            "url": reverse("audit:log"),
+            "urgent": not verified,
+            "testid": "latest-checkpoint",
+        },
+        {
+            "label": "Entries waiting to be sealed into the chain",
+            "count": unsealed,
+            "url": reverse("audit:log"),
+        },
+        {
+            "label": "Failed sign-ins, last 24 h",
+            "count": LedgerEntry.objects.filter(
+                timestamp__gte=since, event="auth.login_failed"
+            ).count(),
+            "url": reverse("audit:log") + "?event=auth.login_failed",
+        },
+    ]
+    return {
+        "role": " / ".join(
+            sorted(Role(r).label for r in roles & {Role.AUDITOR, Role.PRIVACY_OFFICER})
+        )
+        + ": the ledger",
+        "todo": todo,
+        "link": ("Audit log", reverse("audit:log")),
+        "testid": "ledger-panel",
+    }
 
 
 @login_required
 def service_account_list(request):
-    accounts = selectors.service_account_list(viewer=request.user)
+    user = request.user
+    accounts = selectors.service_account_list(viewer=user).select_related("owner", "application")
     return render(
         request,
         "accounts/service_account_list.html",
         {
             "accounts": accounts,
-            "can_create": policy.may_create_service_account(request.user) is None,
+            "can_create": policy.may_create_service_account(user) is None,
+            "can_request": policy.may_request_service_account(user) is None,
+            "requests": selectors.service_account_requests(viewer=user)[:50],
+            "decline_form": DeclineForm(),
         },
     )
 
@@ -109,7 +161,19 @@ def service_account_create(request):
         record="service_account.refused" if request.method == "POST" else None,
         request=request,
     )
-    form = ServiceAccountCreateForm(request.POST or None)
+    fulfils = None
+    pk = request.POST.get("request") or request.GET.get("request")
+    if pk and str(pk).isdigit():
+        fulfils = selectors.service_account_request_get_for(viewer=request.user, pk=int(pk))
+    initial = {}
+    if fulfils is not None:
+        initial = {
+            "name": fulfils.name,
+            "owner": fulfils.requested_by.username,
+            "description": fulfils.description,
+            "request": fulfils.pk,
+        }
+    form = ServiceAccountCreateForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         done, created = attempt(
             request,
@@ -118,12 +182,63 @@ def service_account_create(request):
                 owner=form.cleaned_data["owner"],
                 description=form.cleaned_data["description"],
                 actor=request.user,
+                fulfils=fulfils,
             ),
             form=form,
         )
         if done:
             return _show_secret_once(request, *created)
-    return render(request, "accounts/service_account_form.html", {"form": form})
+    return render(request, "accounts/service_account_form.html", {"form": form, "fulfils": fulfils})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@domain_errors
+def service_account_request(request):
+    """Ask an administrator for a service account (people who may own one)."""
+    refuse(
+        policy.may_request_service_account(request.user),
+        record="service_account.request_refused" if request.method == "POST" else None,
+        request=request,
+    )
+    form = ServiceAccountRequestForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        done, _ = attempt(
+            request,
+            lambda: services.service_account_request_create(
+                actor=request.user,
+                name=form.cleaned_data["name"],
+                description=form.cleaned_data["description"],
+            ),
+            success=lambda r: (
+                f"Request for {r.name} sent: an administrator creates the account or answers."
+            ),
+            form=form,
+        )
+        if done:
+            return redirect("service-account-list")
+    return render(
+        request,
+        "accounts/service_account_request.html",
+        {"form": form},
+        status=400 if form.is_bound else 200,
+    )
+
+
+@login_required
+@require_POST
+@domain_errors
+def service_account_request_decline(request, pk):
+    found = selectors.service_account_request_get_for(viewer=request.user, pk=pk)
+    form = DeclineForm(request.POST)
+    attempt(
+        request,
+        lambda: services.service_account_request_decline(
+            actor=request.user, request=found, reason=form.data.get("reason", "")
+        ),
+        success=f"Request for {found.name} declined.",
+    )
+    return redirect("service-account-list")
 
 
 def _show_secret_once(request, account, secret):
@@ -136,6 +251,18 @@ def _show_secret_once(request, account, secret):
 
 def _get_account(request, name):
     return selectors.service_account_get_for(viewer=request.user, name=name)
+
+
+def _sections(viewer, account) -> list[dict]:
+    sections = []
+    for app_config in apps.get_app_configs():
+        section = getattr(app_config, "service_account_section", None)
+        if section:
+            template, provider = section
+            sections.append(
+                {"template": template, "context": import_string(provider)(viewer, account)}
+            )
+    return sections
 
 
 @login_required
@@ -155,14 +282,7 @@ def service_account_detail(request, name):
     # Other apps add sections (e.g. the account's grants) through
     # ``service_account_section = ("template.html", "module.context_function")`` on their
     # AppConfig; the function takes (viewer, account) and returns the template's context.
-    sections = []
-    for app_config in apps.get_app_configs():
-        section = getattr(app_config, "service_account_section", None)
-        if section:
-            template, provider = section
-            sections.append(
-                {"template": template, "context": import_string(provider)(request.user, account)}
-            )
+    sections = _sections(request.user, account)
     return render(
         request,
         "accounts/service_account_detail.html",
@@ -180,38 +300,89 @@ def service_account_detail(request, name):
     )
 
 
+def _impact(request, account) -> dict:
+    """What revoking or rotating stops: the account's live grants and its tokens."""
+    from oauth2_provider.models import AccessToken
+
+    tokens = AccessToken.objects.filter(
+        application=account.application, expires__gt=timezone.now()
+    ).count()
+    grants = 0
+    for section in _sections(request.user, account):
+        grants += len([g for g in section["context"].get("grants", []) if g.status == "active"])
+    return {"tokens": tokens, "grants": grants}
+
+
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 @domain_errors
 def service_account_revoke(request, name):
     account = _get_account(request, name)
-    form = ServiceAccountRevokeForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, services.MSG_REASON_REQUIRED)
-        return redirect("service-account-detail", name=name)
-    attempt(
-        request,
-        lambda: services.service_account_revoke(
-            service_account=account, actor=request.user, reason=form.cleaned_data["reason"]
-        ),
-        success=f"Service account {account.name} revoked.",
+    refuse(
+        policy.may_manage_service_account(request.user, account),
+        record="service_account.refused" if request.method == "POST" else None,
+        request=request,
+        target=account,
     )
-    return redirect("service-account-detail", name=name)
+    form = ServiceAccountRevokeForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        done, _ = attempt(
+            request,
+            lambda: services.service_account_revoke(
+                service_account=account, actor=request.user, reason=form.cleaned_data["reason"]
+            ),
+            success=f"Service account {account.name} revoked.",
+            form=form,
+        )
+        if done:
+            return redirect("service-account-detail", name=name)
+    return render(
+        request,
+        "accounts/service_account_confirm.html",
+        {
+            "account": account,
+            "form": form,
+            "action": "revoke",
+            "impact": _impact(request, account),
+        },
+        status=400 if form.is_bound else 200,
+    )
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 @domain_errors
 def service_account_rotate(request, name):
     account = _get_account(request, name)
-    done, secret = attempt(
-        request,
-        lambda: services.service_account_rotate_secret(service_account=account, actor=request.user),
+    refuse(
+        policy.may_manage_service_account(request.user, account),
+        record="service_account.refused" if request.method == "POST" else None,
+        request=request,
+        target=account,
     )
-    if not done:
-        return redirect("service-account-detail", name=name)
-    account.refresh_from_db()
-    return _show_secret_once(request, account, secret)
+    form = ServiceAccountRotateForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        done, secret = attempt(
+            request,
+            lambda: services.service_account_rotate_secret(
+                service_account=account, actor=request.user
+            ),
+            form=form,
+        )
+        if done:
+            account.refresh_from_db()
+            return _show_secret_once(request, account, secret)
+    return render(
+        request,
+        "accounts/service_account_confirm.html",
+        {
+            "account": account,
+            "form": form,
+            "action": "rotate",
+            "impact": _impact(request, account),
+        },
+        status=400 if form.is_bound else 200,
+    )
 
 
 @login_required

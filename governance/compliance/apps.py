@@ -22,3 +22,4 @@ class ComplianceConfig(AppConfig):
             "perm": "compliance.view_export",
         }
     ]
+    dashboard_panels = "governance.compliance.services.dashboard_panels"

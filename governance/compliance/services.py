@@ -255,3 +255,31 @@ def export_download(*, actor: User, export: Export) -> Path:
         data={"export": export.pk, "kind": export.kind, "sha256": export.sha256},
     )
     return path
+
+
+def dashboard_panels(user: User) -> list[dict]:
+    """Auditors and privacy officers: the latest exports, each a link to its page."""
+    from django.urls import reverse
+
+    if policy.may_export(user) is not None:
+        return []
+    recent = list(export_list(viewer=user).order_by("-created_at", "-id")[:5])
+    return [
+        {
+            "role": "Recent exports",
+            "todo": [
+                {
+                    "label": f"{e.get_kind_display()} · {e.get_status_display().lower()} · "
+                    f"{e.created_at:%Y-%m-%d}",
+                    "count": "",
+                    "url": reverse("compliance:export", args=[e.pk]),
+                    "urgent": e.status == Export.Status.FAILED,
+                    "testid": "recent-export",
+                }
+                for e in recent
+            ],
+            "empty": "No exports yet.",
+            "link": ("Request an export", reverse("compliance:exports")),
+            "testid": "exports-panel",
+        }
+    ]

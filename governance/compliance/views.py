@@ -12,8 +12,10 @@ from django.views.decorators.http import require_http_methods
 
 from governance.compliance import policy, services
 from governance.compliance.forms import ExportForm
+from governance.compliance.models import Export
 from governance.errors import ApplicationError, NotFound
 from governance.portal import attempt, domain_errors, refuse
+from governance.tables import listing
 
 
 def _utc(moment):
@@ -47,12 +49,34 @@ def export_list(request):
             )
             if done:
                 return redirect("compliance:export", pk=export.pk)
-    exports = services.export_list(viewer=request.user)[:100]
+    queryset = services.export_list(viewer=request.user)
+    kind = request.GET.get("kind", "")
+    if kind in Export.Kind.values:
+        queryset = queryset.filter(kind=kind)
+    state = request.GET.get("status", "")
+    if state in Export.Status.values:
+        queryset = queryset.filter(status=state)
+    table = listing(
+        request,
+        queryset,
+        sorts={"id": "id", "kind": "kind", "status": "status", "requested": "created_at"},
+        default="-requested",
+        keep=["kind", "status"],
+    )
     status = 400 if request.method == "POST" else 200
     return render(
         request,
         "compliance/exports.html",
-        {"form": form, "exports": exports, "may_export": may_export},
+        {
+            "form": form,
+            "exports": table.rows,
+            "table": table,
+            "may_export": may_export,
+            "kinds": Export.Kind.choices,
+            "statuses": Export.Status.choices,
+            "kind": kind,
+            "status": state,
+        },
         status=status,
     )
 

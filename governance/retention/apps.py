@@ -40,6 +40,7 @@ class RetentionConfig(AppConfig):
     demo_seeder = "governance.retention.demo.seed"
     dataset_page_links = "governance.retention.selectors.dataset_links"
     evidence_pack_files = "governance.retention.selectors.evidence_files"
+    withdrawal_impact = "governance.retention.selectors.withdrawal_impact"
 
     def ready(self) -> None:
         from auditlog.registry import auditlog

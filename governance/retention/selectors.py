@@ -130,24 +130,76 @@ def dashboard_panels(user: User) -> list[dict]:
             status=RetentionRun.Status.FAILED,
             created_at__gte=timezone.now() - timedelta(days=7),
         ).count()
+        requests_url = reverse("retention:requests")
         panels.append(
             {
-                "role": "Erasure requests (SLA)",
-                "stats": [
-                    ("Open", summary["open"]),
-                    ("Overdue", summary["overdue"]),
-                    ("Due within 7 days", summary["due_within_7_days"]),
-                    ("Next due", summary["next_due"].isoformat() if summary["next_due"] else "—"),
-                    ("Failed runs, last 7 days", failed),
-                    (
-                        "Active legal holds",
-                        LegalHold.objects.filter(released_at__isnull=True).count(),
-                    ),
+                "role": "Erasure requests (SLA) and holds",
+                "todo": [
+                    {
+                        "label": "Erasure requests overdue",
+                        "count": summary["overdue"],
+                        "url": f"{requests_url}?status=open&sort=due",
+                        "urgent": summary["overdue"] > 0,
+                        "testid": "erasure-overdue",
+                    },
+                    {
+                        "label": "Erasure requests due within 7 days"
+                        + (
+                            f" (next {summary['next_due']:%Y-%m-%d})" if summary["next_due"] else ""
+                        ),
+                        "count": summary["due_within_7_days"],
+                        "url": f"{requests_url}?status=open&sort=due",
+                    },
+                    {
+                        "label": "Open erasure requests",
+                        "count": summary["open"],
+                        "url": requests_url,
+                    },
+                    {
+                        "label": "Active legal holds",
+                        "count": LegalHold.objects.filter(released_at__isnull=True).count(),
+                        "url": reverse("retention:holds") + "?show=active",
+                    },
+                    {
+                        "label": "Failed retention runs, last 7 days",
+                        "count": failed,
+                        "url": reverse("retention:overview"),
+                        "urgent": failed > 0,
+                    },
                 ],
-                "link": ("Erasure requests", reverse("retention:requests")),
+                "link": ("Retention and erasure", reverse("retention:overview")),
+                "testid": "retention-panel",
             }
         )
     return panels
+
+
+def withdrawal_impact(subject, purpose) -> list[str]:
+    """What a withdrawal sets off here (consent's withdrawal page asks): the datasets approved
+    for the purpose whose retention policy covers the subject's namespace erase their rows."""
+    from governance.access.models import PurposeApproval
+
+    slugs = list(
+        PurposeApproval.objects.filter(purpose_slug=purpose.slug, revoked_at=None)
+        .filter(
+            dataset__retention_policy__enabled=True,
+            dataset__retention_policy__subject_namespace=subject.namespace,
+        )
+        .exclude(dataset__subject_id_field="")
+        .order_by("dataset__slug")
+        .values_list("dataset__slug", flat=True)
+    )
+    if not slugs:
+        return ["No dataset under a retention policy holds this purpose's data in this namespace."]
+    if not purpose.is_consent_based:
+        return [
+            f"The purpose's legal basis is not consent: {len(slugs)} dataset(s) keep their rows."
+        ]
+    return [
+        f"The hourly erasure run deletes this subject's rows from {len(slugs)} dataset(s): "
+        + ", ".join(slugs)
+        + " (each with a deletion certificate)."
+    ]
 
 
 def dataset_links(viewer: User, dataset: Dataset) -> list[tuple[str, str]]:

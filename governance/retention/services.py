@@ -554,6 +554,7 @@ def run_create(
     trigger: str,
     actor: User | None,
     plan: planning.Plan | None = None,
+    confirmed: dict | None = None,
 ) -> RetentionRun | None:
     """Create a queued run with its criteria fixed, and enqueue it after commit. Returns None
     when another run of the dataset is already queued or running (the database's unique
@@ -590,6 +591,8 @@ def run_create(
             "trigger": trigger,
             "subjects": len(subject_ids),
             "subjects_sha256": run.subjects_sha256,
+            # What the person saw and confirmed before starting it (portal "Run now").
+            **({"confirmed_preview": confirmed} if confirmed is not None else {}),
         },
     )
     from governance.retention.tasks import run_execute_task
@@ -600,7 +603,9 @@ def run_create(
 
 @audit.records_refusal("retention.run_refused", target="dataset", actor="actor")
 @transaction.atomic
-def run_start(*, dataset: Dataset, actor: User, kind: str = "retention") -> RetentionRun:
+def run_start(
+    *, dataset: Dataset, actor: User, kind: str = "retention", confirmed: dict | None = None
+) -> RetentionRun:
     """A person starts a run now (the portal's and the API's "Run now"): only for an approved
     dataset whose location is its own. The dataset row is locked, so a concurrent reopen
     (which locks it too) is either seen here or happens after the run is queued — and the
@@ -620,7 +625,13 @@ def run_start(*, dataset: Dataset, actor: User, kind: str = "retention") -> Rete
     active = RetentionRun.objects.filter(dataset=dataset, status__in=["queued", "running"]).first()
     if active is not None:
         raise Conflict(MSG_RUN_ACTIVE.format(run=active.pk), {"run": active.pk})
-    run = run_create(dataset=dataset, kind=kind, trigger=RetentionRun.Trigger.MANUAL, actor=actor)
+    run = run_create(
+        dataset=dataset,
+        kind=kind,
+        trigger=RetentionRun.Trigger.MANUAL,
+        actor=actor,
+        confirmed=confirmed,
+    )
     if run is None:  # a scheduler won the race between our check and our insert
         raise Conflict(MSG_RUN_ACTIVE.format(run="?"))
     return run

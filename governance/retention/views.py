@@ -14,8 +14,15 @@ from governance.errors import ApplicationError, NotPermitted
 from governance.portal import attempt, domain_errors, refuse
 from governance.retention import planning, selectors, services
 from governance.retention import policy as rules
-from governance.retention.forms import ErasureRequestForm, HoldForm, PolicyForm, ReasonForm
-from governance.retention.models import RetentionPolicy, RetentionRun
+from governance.retention.forms import (
+    ErasureRequestForm,
+    HoldForm,
+    PolicyForm,
+    ReasonForm,
+    RunConfirmForm,
+)
+from governance.retention.models import ErasureRequest, RetentionPolicy, RetentionRun
+from governance.tables import listing
 
 
 def _dataset(request, slug, *, manage=False):
@@ -100,6 +107,12 @@ def dataset_retention(request, slug):
                 return redirect("retention:dataset", slug=dataset.slug)
         status = 400
     runs = selectors.runs_for(dataset=dataset, limit=30)
+    table = listing(
+        request,
+        RetentionRun.objects.filter(dataset=dataset).select_related("requested_by", "certificate"),
+        sorts={"run": "created_at", "status": "status", "deleted": "rows_deleted"},
+        default="-run",
+    )
     return render(
         request,
         "retention/dataset.html",
@@ -110,7 +123,9 @@ def dataset_retention(request, slug):
             "form": form,
             "can_manage": can_manage,
             "store_refusal": rules.store_refusal(dataset),
-            "runs": runs,
+            "runs": table.rows,
+            "table": table,
+            "chart": [(f"#{r.pk}", r.rows_deleted) for r in reversed(runs[:20])],
             # Newest first, and at most one is unfinished.
             "active_run": next((r for r in runs if not r.is_finished), None),
         },
@@ -143,19 +158,65 @@ def preview(request, slug):
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "POST"])
 @domain_errors
 def run_start(request, slug):
-    dataset = _dataset_named(request, slug)  # the service checks who may run, and records it
-    kind = request.POST.get("kind", RetentionRun.Kind.RETENTION)
-    done, run = attempt(
-        request,
-        lambda: services.run_start(dataset=dataset, actor=request.user, kind=kind),
-        success=lambda r: f"Run {r.pk} queued.",
+    """ "Run now": a page that repeats the dry run's counts, then the run once the person typed
+    the dataset's slug and ticked that the deletion cannot be undone."""
+    dataset = _dataset_named(request, slug)
+    refuse(
+        rules.may_manage(request.user, dataset),
+        record="retention.run_refused" if request.method == "POST" else None,
+        request=request,
+        target=dataset,
     )
-    if not done:
-        return redirect("retention:dataset", slug=dataset.slug)
-    return redirect("retention:run", pk=run.pk)
+    kind = request.POST.get("kind") or request.GET.get("kind") or RetentionRun.Kind.RETENTION
+    if kind not in RetentionRun.Kind.values:
+        kind = RetentionRun.Kind.RETENTION
+    form = RunConfirmForm(
+        request.POST if request.method == "POST" else None,
+        slug=dataset.slug,
+        initial={"kind": kind},
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        confirmed = {
+            "rows": data["expected_rows"],
+            "files": data["expected_files"],
+            "typed_slug": True,
+        }
+        done, run = attempt(
+            request,
+            lambda: services.run_start(
+                dataset=dataset, actor=request.user, kind=data["kind"], confirmed=confirmed
+            ),
+            success=lambda r: f"Run {r.pk} queued.",
+        )
+        if not done:
+            return redirect("retention:dataset", slug=dataset.slug)
+        return redirect("retention:run", pk=run.pk)
+    error, result = None, None
+    try:
+        result = services.retention_preview(dataset=dataset, viewer=request.user, kind=kind)
+    except NotPermitted:
+        raise
+    except ApplicationError as problem:
+        error = problem.message
+    if result is not None and not form.is_bound:
+        form = RunConfirmForm(
+            slug=dataset.slug,
+            initial={
+                "kind": kind,
+                "expected_rows": result["totals"]["rows"],
+                "expected_files": result["totals"]["files"],
+            },
+        )
+    return render(
+        request,
+        "retention/confirm_run.html",
+        {"dataset": dataset, "preview": result, "error": error, "form": form, "kind": kind},
+        status=400 if form.is_bound else 200,
+    )
 
 
 @login_required
@@ -177,6 +238,23 @@ def holds(request):
             rules.may_handle_holds(request.user), record="retention.hold_refused", request=request
         )
     all_holds = selectors.holds_visible(viewer=request.user)
+    shown = request.GET.get("show", "")
+    if shown == "active":
+        all_holds = all_holds.filter(released_at__isnull=True)
+    elif shown == "released":
+        all_holds = all_holds.filter(released_at__isnull=False)
+    table = listing(
+        request,
+        all_holds,
+        sorts={
+            "placed": "placed_at",
+            "released": "released_at",
+            "dataset": "dataset__slug",
+            "by": "placed_by__username",
+        },
+        default="-placed",
+        keep=["show"],
+    )
     may_place = rules.may_handle_holds(request.user) is None
     form = HoldForm(request.POST or None) if may_place else None
     status = 200
@@ -203,7 +281,9 @@ def holds(request):
         request,
         "retention/holds.html",
         {
-            "holds": all_holds[:200],
+            "holds": table.rows,
+            "table": table,
+            "show": shown,
             "form": form,
             "may_place": may_place,
             "release_form": ReasonForm(),
@@ -237,6 +317,16 @@ def requests(request):
             request=request,
         )
     all_requests = selectors.erasure_requests_visible(viewer=request.user)
+    state = request.GET.get("status", "")
+    if state in ErasureRequest.Status.values:
+        all_requests = all_requests.filter(status=state)
+    table = listing(
+        request,
+        all_requests,
+        sorts={"id": "id", "received": "received_on", "due": "due_on", "status": "status"},
+        default="due",
+        keep=["status"],
+    )
     may_create = rules.may_handle_erasure(request.user) is None
     form = ErasureRequestForm(request.POST or None) if may_create else None
     status = 200
@@ -264,7 +354,10 @@ def requests(request):
         request,
         "retention/requests.html",
         {
-            "requests": all_requests[:200],
+            "requests": table.rows,
+            "table": table,
+            "statuses": ErasureRequest.Status.choices,
+            "status_filter": state,
             "form": form,
             "sla": selectors.sla_summary(),
         },

@@ -35,7 +35,7 @@ def tickets(alice, petra):
     """An approved dataset, stewarded by alice."""
     dataset = make_dataset(alice, slug="support-tickets", fields=TICKET_FIELDS)
     catalog.dataset_submit(actor=alice, dataset=dataset, **ANSWERS)
-    catalog.dataset_approve(actor=petra, dataset=dataset)
+    catalog.dataset_approve(actor=petra, dataset=dataset, note="Checked as described.")
     dataset.refresh_from_db()
     return dataset
 

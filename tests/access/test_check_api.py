@@ -262,4 +262,8 @@ def test_over_long_duration_via_api_is_400_naming_the_maximum(client, bob, appro
     )
     assert response.status_code == 400
     error = response.json()["error"]
-    assert error["details"] == {"field": "duration_days", "max": 60}
+    assert error["details"] == {
+        "field": "duration_days",
+        "max": 60,
+        "fields": {"duration_days": error["message"]},
+    }

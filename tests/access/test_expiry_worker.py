@@ -27,7 +27,7 @@ def test_the_worker_expires_grants_and_records_each_expiry(celery_worker_thread)
     bob = UserFactory(username="bob", roles=["engineer"])
     dataset = make_dataset(alice, fields=BASIC_FIELDS)
     catalog.dataset_submit(actor=alice, dataset=dataset, **ANSWERS)
-    catalog.dataset_approve(actor=petra, dataset=dataset)
+    catalog.dataset_approve(actor=petra, dataset=dataset, note="Checked as described.")
     make_purpose(
         "ticket-routing",
         legal_basis="legitimate_interests",

@@ -176,7 +176,7 @@ def test_special_categories_need_a_steward_and_a_privacy_officer(bob, alice, pet
     # given a restricted dataset approved for a purpose with an Art. 9 condition
     survey = make_dataset(alice, slug="health-survey", fields=SURVEY_FIELDS)
     catalog.dataset_submit(actor=alice, dataset=survey, **ANSWERS)
-    catalog.dataset_approve(actor=petra, dataset=survey)
+    catalog.dataset_approve(actor=petra, dataset=survey, note="Checked as described.")
     make_purpose(
         "health-research",
         legal_basis="public_task",
@@ -335,7 +335,7 @@ def test_purpose_approval_is_refused_for_categories_the_purpose_does_not_permit(
 def test_special_categories_need_an_art9_condition_on_the_purpose(petra, alice):
     survey = make_dataset(alice, slug="health-survey", fields=SURVEY_FIELDS)
     catalog.dataset_submit(actor=alice, dataset=survey, **ANSWERS)
-    catalog.dataset_approve(actor=petra, dataset=survey)
+    catalog.dataset_approve(actor=petra, dataset=survey, note="Checked as described.")
     make_purpose(
         "no-condition", legal_basis="legitimate_interests", owner=alice, data_categories=["user"]
     )

@@ -86,7 +86,7 @@ def survey(alice, petra):
     """A restricted dataset (special categories), stewarded by alice, approved for research."""
     dataset = make_dataset(alice, slug="health-survey", fields=SURVEY_FIELDS)
     catalog.dataset_submit(actor=alice, dataset=dataset, **ANSWERS)
-    catalog.dataset_approve(actor=petra, dataset=dataset)
+    catalog.dataset_approve(actor=petra, dataset=dataset, note="Checked as described.")
     make_purpose(
         "health-research",
         legal_basis="public_task",
@@ -231,8 +231,8 @@ def test_my_access_reads_a_fixed_number_of_queries_however_many_grants(
 # --- request form ---------------------------------------------------------------------------
 
 
-def test_the_request_form_offers_approved_datasets_active_purposes_and_principals(
-    client, bob, tickets, approved_for_routing
+def test_the_request_form_offers_approved_datasets_their_approved_purposes_and_principals(
+    client, bob, tickets, approved_for_routing, consent_purpose
 ):
     make_service_account(bob, name="router-training")
     client.force_login(bob)
@@ -240,7 +240,13 @@ def test_the_request_form_offers_approved_datasets_active_purposes_and_principal
     assert response.status_code == 200
     page = text(response)
     assert '<option value="support-tickets">' in page
-    assert '<option value="ticket-routing">' in page
+    # no purpose before a dataset is chosen: purposes depend on the dataset
+    assert "— choose a dataset first —" in page
+    assert '<option value="ticket-routing"' not in page
+    # with the dataset, only the purpose it is approved for (churn-model is active too)
+    page = text(client.get("/access/request/", {"dataset": "support-tickets"}))
+    assert '<option value="ticket-routing" selected>' in page
+    assert '<option value="churn-model"' not in page
     for principal in ("self", "role:engineer", "service_account:router-training"):
         assert f'<option value="{principal}"' in page
 
@@ -320,7 +326,7 @@ def test_refused_requests_show_the_error_at_the_field_and_change_nothing(
 ):
     client.force_login(bob)
     response = client.post("/access/request/", request_data(**overrides))
-    assert response.status_code == 200
+    assert response.status_code == 400
     page = text(response)
     assert re.search(rf'data-testid="{field}-error"><li>{re.escape(message)}</li>', page)
     assert not AccessRequest.objects.exists()

@@ -120,11 +120,19 @@ def test_engineers_see_only_their_own_accounts(client, bob):
     assert ServiceAccount.objects.get(name="charlies-job").is_active
 
 
-def test_owner_revokes_from_the_portal(client, bob):
+def test_owner_revokes_from_the_portal_after_confirming(client, bob):
     make_service_account(bob, name="bobs-job")
     client.force_login(bob)
+    page = client.get("/accounts/service-accounts/bobs-job/revoke/").content.decode()
+    assert 'data-testid="impact-tokens"' in page
+    refused = client.post("/accounts/service-accounts/bobs-job/revoke/", {"reason": "retired"})
+    assert refused.status_code == 400
+    assert "Tick the box to confirm" in refused.content.decode()
+    assert ServiceAccount.objects.get(name="bobs-job").is_active
     response = client.post(
-        "/accounts/service-accounts/bobs-job/revoke/", {"reason": "model retired"}, follow=True
+        "/accounts/service-accounts/bobs-job/revoke/",
+        {"reason": "model retired", "understood": "on"},
+        follow=True,
     )
     assert b"revoked" in response.content
     assert ServiceAccount.objects.get(name="bobs-job").revoked_reason == "model retired"

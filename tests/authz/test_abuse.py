@@ -77,7 +77,7 @@ def _approved_csv(steward, petra, slug, folder, purpose="churn-model"):
         event_time_field="event_time",
     )
     catalog.dataset_submit(actor=steward, dataset=dataset, **ANSWERS)
-    catalog.dataset_approve(actor=petra, dataset=dataset)
+    catalog.dataset_approve(actor=petra, dataset=dataset, note="Checked as described.")
     access.purpose_approval_create(actor=petra, dataset=dataset, purpose_slug=purpose)
     dataset.refresh_from_db()
     return dataset
@@ -305,7 +305,7 @@ def test_whoever_created_or_submitted_a_purpose_cannot_activate_it(client, db, p
         "retention_days": 30,
         "controller": "Example Retail GmbH",
         "controller_contact": "privacy@example.org",
-        "data_categories": "user.behavior",
+        "data_categories": ["user.behavior"],
         "data_subject_categories": "customer",
         "owner": "petra",
     }
@@ -321,7 +321,8 @@ def test_whoever_created_or_submitted_a_purpose_cannot_activate_it(client, db, p
         consent_policy.MSG_OWN_SIGN_OFF
     ]
     client.force_login(UserFactory(username="paula", roles=["privacy_officer"]))
-    assert client.post("/consent/purposes/self-signed/v1/activate/").status_code == 302
+    signed = {"note": "Checked.", "checklist": ["legal_basis", "minimal", "retention"]}
+    assert client.post("/consent/purposes/self-signed/v1/activate/", signed).status_code == 302
     assert Purpose.objects.get(slug="self-signed").status == "active"
 
 
@@ -334,7 +335,7 @@ def test_whoever_created_a_dataset_cannot_approve_it_even_if_someone_else_submit
     catalog.dataset_stewards_set(actor=both, dataset=dataset, stewards=[both, other])
     catalog.dataset_submit(actor=other, dataset=dataset, **ANSWERS)
     with pytest.raises(NotPermitted, match="You created this dataset, classified its fields"):
-        catalog.dataset_approve(actor=both, dataset=dataset)
+        catalog.dataset_approve(actor=both, dataset=dataset, note="Checked as described.")
     dataset.refresh_from_db()
     assert dataset.status == "in_review"
 
@@ -793,7 +794,7 @@ def test_a_scan_of_an_approved_dataset_adds_no_field(db, alice, petra, settings,
         alice, slug="approved", fields={"id": (None, "non_personal", "", "keep")}
     )
     catalog.dataset_submit(actor=alice, dataset=dataset, **ANSWERS)
-    catalog.dataset_approve(actor=petra, dataset=dataset)
+    catalog.dataset_approve(actor=petra, dataset=dataset, note="Checked as described.")
     upload = SimpleUploadedFile("s.csv", b"id,email\n1,a@example.com\n2,b@example.com\n")
     scan = scan_start(actor=alice, dataset=dataset, upload=upload)
     scan = scan_run(scan_id=scan.pk)
@@ -912,7 +913,7 @@ def test_whoever_classified_a_field_cannot_approve_the_dataset(db, petra):
     )
     catalog.dataset_submit(actor=sam, dataset=dataset, **ANSWERS)
     with pytest.raises(NotPermitted):
-        catalog.dataset_approve(actor=both, dataset=dataset)
+        catalog.dataset_approve(actor=both, dataset=dataset, note="Checked as described.")
 
 
 def test_reopening_a_retired_dataset_rechecks_its_location(db, alice, tmp_path):

@@ -118,7 +118,7 @@ def build(tmp_path: Path, settings) -> World:
     )
     catalog.dataset_stewards_set(actor=alice, dataset=tickets, stewards=[alice, fred])
     catalog.dataset_submit(actor=alice, dataset=tickets, **ANSWERS)
-    catalog.dataset_approve(actor=petra, dataset=tickets)
+    catalog.dataset_approve(actor=petra, dataset=tickets, note="Checked as described.")
     for purpose in ("routing", "churn"):
         access.purpose_approval_create(actor=petra, dataset=tickets, purpose_slug=purpose)
     drafty = make_dataset(alice, slug="drafty", fields={"id": (None, "non_personal", "", "keep")})
@@ -128,7 +128,7 @@ def build(tmp_path: Path, settings) -> World:
     catalog.dataset_submit(actor=alice, dataset=review, **ANSWERS)
     carols = make_dataset(carol, slug="carols", fields={"id": (None, "non_personal", "", "keep")})
     catalog.dataset_submit(actor=carol, dataset=carols, **ANSWERS)
-    catalog.dataset_approve(actor=petra, dataset=carols)
+    catalog.dataset_approve(actor=petra, dataset=carols, note="Checked as described.")
 
     # a scan of drafty with one suggestion waiting
     scan = Scan.objects.create(
@@ -274,8 +274,15 @@ def build(tmp_path: Path, settings) -> World:
         identity_verification="Matched the customer account.",
     )
     subject_access.subject_access_produce(actor=petra, request=sar)
+    # a service account bob asked an administrator for
+    from governance.accounts.services import service_account_request_create
+
+    sa_request = service_account_request_create(
+        actor=bob, name="bobs-next-job", description="Trains the next ticket router model."
+    )
 
     world.ids = {
+        "SAREQ": sa_request.pk,
         "D": tickets.slug,
         "DRAFT": drafty.slug,
         "REVIEW": review.slug,

@@ -22,7 +22,8 @@ from governance.errors import ApplicationError, NotPermitted
 from tests.compliance.conftest import CONTROLLER, DPO, run
 from tests.consent.factories import make_purpose
 
-QUERIES_FOR_LIST = 5  # session, user, roles (once per request), permissions (one query), exports
+# session, user, roles (once per request), permissions (one query), the count and one page
+QUERIES_FOR_LIST = 6
 ROOT = Path(__file__).resolve().parents[2]
 VERIFIER = ROOT / "tools" / "verify_audit_bundle.py"
 

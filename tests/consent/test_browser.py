@@ -38,6 +38,10 @@ def test_privacy_officer_activates_and_steward_downloads_a_receipt(
     expect(page.get_by_role("heading", name="Purposes")).to_be_visible()
     page.get_by_role("link", name="Train the churn model").click()
     expect(page.get_by_test_id("purpose-status")).to_have_text("Awaiting activation")
+    form = page.get_by_test_id("activate-form")
+    for box in form.locator("input[name=checklist]").all():
+        box.check()
+    form.locator("textarea[name=note]").fill("Notice and legal basis checked.")
     page.get_by_test_id("activate").click()
 
     # then it is active

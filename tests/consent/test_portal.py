@@ -22,7 +22,7 @@ def _form(**overrides) -> dict:
         "legal_basis": "consent",
         "consent_validity_months": "24",
         "withdrawal_method": "Privacy settings.",
-        "data_categories": "user.behavior.purchase_history\nuser.demographic.age_range",
+        "data_categories": ["user.behavior.purchase_history", "user.demographic.age_range"],
         "data_subject_categories": "customer, newsletter_subscriber",
         "recipients": "Internal ML platform",
         "special_category_condition": "",
@@ -123,11 +123,33 @@ def test_submit_then_only_the_privacy_officer_activates_from_the_page(client, al
     client.force_login(petra)
     page = client.get("/consent/purposes/churn-model/v1/").content.decode()
     assert 'data-testid="activate"' in page
-    response = client.post("/consent/purposes/churn-model/v1/activate/", follow=True)
+    # without a note and a complete checklist nothing changes, and both problems show at once
+    refused = client.post(
+        "/consent/purposes/churn-model/v1/activate/", {"checklist": ["legal_basis"]}
+    )
+    assert refused.status_code == 400
+    html = refused.content.decode()
+    assert 'data-testid="note-error"' in html and 'data-testid="checklist-error"' in html
+    assert Purpose.objects.get().status == "submitted"
+    assert not LedgerEntry.objects.filter(event="purpose.activated").exists()
+    # with both
+    items = ["legal_basis", "minimal", "retention", "notice"]
+    response = client.post(
+        "/consent/purposes/churn-model/v1/activate/",
+        {"checklist": items, "note": "Notice v1 read; DPIA not needed."},
+        follow=True,
+    )
     # then
     assert b"churn-model v1 is active." in response.content
-    assert Purpose.objects.get().status == "active"
-    assert LedgerEntry.objects.get(event="purpose.activated").actor == petra
+    purpose = Purpose.objects.get()
+    assert (purpose.status, purpose.activation_note) == (
+        "active",
+        "Notice v1 read; DPIA not needed.",
+    )
+    entry = LedgerEntry.objects.get(event="purpose.activated")
+    assert entry.actor == petra
+    assert entry.additional_data["checklist"] == sorted(items)
+    assert entry.additional_data["note"] == "Notice v1 read; DPIA not needed."
 
 
 def test_retire_and_new_version_from_the_page(client, alice):
@@ -221,18 +243,38 @@ def test_a_steward_sees_state_and_history_and_downloads_a_receipt(client, alice)
     assert receipt["state"]["valid"] is True
 
 
-def test_withdrawal_is_one_click_and_a_double_click_records_it_once(client, alice):
+def test_withdrawal_asks_for_channel_and_reference_and_a_double_click_records_it_once(
+    client, alice
+):
     make_purpose("churn-model", owner=alice)
     record("c-1", "given", occurred_at=at(2026, 1, 1))
     client.force_login(alice)
-    form = {"idempotency_key": "portal-abc-1"}
+    # the confirmation page says what the withdrawal sets off
+    page = client.get("/consent/subjects/shop/c-1/withdraw/churn-model/")
+    assert page.status_code == 200
+    assert 'data-testid="impact"' in page.content.decode()
+    # without channel, reference and tick: every error at once, nothing recorded
+    refused = client.post("/consent/subjects/shop/c-1/withdraw/churn-model/", {})
+    assert refused.status_code == 400
+    html = refused.content.decode()
+    for message in ("This field is required.", "Give the reference", "Tick the box"):
+        assert message in html
+    assert ConsentEvent.objects.filter(status="withdrawn").count() == 0
+    form = {
+        "idempotency_key": "portal-abc-1",
+        "channel": "email",
+        "reference": "TICKET-4711",
+        "understood": "on",
+    }
     response = client.post("/consent/subjects/shop/c-1/withdraw/churn-model/", form, follow=True)
     client.post("/consent/subjects/shop/c-1/withdraw/churn-model/", form)
     assert b"Consent for churn-model withdrawn." in response.content
+    assert b"ref. TICKET-4711" in response.content
     withdrawals = ConsentEvent.objects.filter(status="withdrawn")
     assert withdrawals.count() == 1
-    assert withdrawals.get().recorded_by == alice
-    assert withdrawals.get().collection_method == "portal"
+    withdrawal = withdrawals.get()
+    assert (withdrawal.recorded_by, withdrawal.collection_method) == (alice, "email")
+    assert withdrawal.evidence == {"reference": "TICKET-4711"}
 
 
 def test_auditors_read_but_cannot_withdraw(client, audrey):
@@ -258,7 +300,8 @@ def test_the_dashboard_has_a_consent_panel(client, petra):
     assert panel["stats"] == [
         ("Active purposes", 1),
         ("Purposes awaiting activation", 1),
-        # made by the system (actor None), so petra may activate it: not hers to sign off
-        ("Awaiting your activation", 1),
         ("Valid consents (active purposes)", 1),
     ]
+    # made by the system (actor None), so petra may activate it: not hers to sign off
+    activate = [i for i in panel["todo"] if i.get("testid") == "activate-purpose"]
+    assert [i["url"] for i in activate] == ["/consent/purposes/other/v1/#sign-off"]

@@ -7,7 +7,7 @@ import hashlib
 import pytest
 from django.db import IntegrityError, transaction
 
-from consent import identifiers, services
+from consent import identifiers, services, taxonomy
 from consent.models import NoticeVersion, Purpose
 from consent.services import purposes as rules
 from governance.audit.models import LedgerEntry
@@ -81,12 +81,56 @@ def test_an_incomplete_purpose_is_refused_naming_the_field(alice, overrides, fie
     assert Purpose.objects.count() == 0
 
 
-def test_taxonomy_keys_are_checked_for_format_only(alice):
-    purpose = _create(alice, data_categories=["user.made_up.but_well_formed", "system"])
-    assert purpose.data_categories == ["user.made_up.but_well_formed", "system"]
+def test_data_categories_must_be_keys_of_the_catalogs_taxonomy(alice):
+    # a misspelled but well-formed key (issue 17: user.demographic.race was accepted)
     with pytest.raises(ApplicationError) as raised:
+        _create(alice, data_categories=["user.demographic.race", "system"])
+    assert raised.value.extra["field"] == "data_categories"
+    assert raised.value.message == taxonomy.MSG_UNKNOWN_CATEGORY.format(
+        keys="user.demographic.race"
+    )
+    with pytest.raises(ApplicationError) as malformed:
         _create(alice, slug="other", data_categories=["user..email"])
-    assert raised.value.message == identifiers.MSG_TAXONOMY_KEY.format(key="user..email")
+    assert malformed.value.message == identifiers.MSG_TAXONOMY_KEY.format(key="user..email")
+    assert Purpose.objects.count() == 0
+    # and a known key is accepted
+    purpose = _create(alice, data_categories=["user.demographic.race_ethnicity", "system"])
+    assert purpose.data_categories == ["user.demographic.race_ethnicity", "system"]
+
+
+def test_submission_checks_special_categories_against_the_art9_declaration(alice):
+    # given a draft naming a special category without declaring special categories
+    purpose = _create(
+        alice,
+        legal_basis="legitimate_interests",
+        consent_validity_months=None,
+        withdrawal_method="",
+        data_categories=["user.health_and_medical.diagnosis"],
+    )
+    # when it is submitted, then it is refused and stays a draft
+    with pytest.raises(ApplicationError) as raised:
+        services.purpose_submit(purpose=purpose, actor=alice)
+    assert raised.value.extra["field"] == "special_categories"
+    assert raised.value.message == taxonomy.MSG_SPECIAL_NOT_DECLARED.format(
+        keys="user.health_and_medical.diagnosis", verb="is", them="it"
+    )
+    purpose.refresh_from_db()
+    assert purpose.status == "draft"
+    # and a declared special-category purpose must name one
+    other = _create(
+        alice,
+        slug="other-purpose",
+        legal_basis="legitimate_interests",
+        consent_validity_months=None,
+        withdrawal_method="",
+        data_categories=["user.contact.email"],
+        special_categories=True,
+        special_category_condition="explicit_consent",
+        dpia_reference="DPIA-1",
+    )
+    with pytest.raises(ApplicationError) as declared:
+        services.purpose_submit(purpose=other, actor=alice)
+    assert declared.value.message == taxonomy.MSG_SPECIAL_WITHOUT_CATEGORY
 
 
 def test_slugs_are_checked_and_unique(alice):
@@ -154,6 +198,8 @@ def test_only_a_privacy_officer_activates_not_even_an_administrator(alice, ada, 
         "version": 1,
         "legal_basis": "consent",
         "superseded_version": None,
+        "note": "",
+        "checklist": None,
     }
 
 

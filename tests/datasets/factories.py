@@ -44,6 +44,6 @@ BASIC_FIELDS = {
 def make_approved(steward, approver, slug="support-tickets", fields=None) -> Dataset:
     dataset = make_dataset(steward, slug=slug, fields=fields or BASIC_FIELDS)
     services.dataset_submit(actor=steward, dataset=dataset, **ANSWERS)
-    services.dataset_approve(actor=approver, dataset=dataset)
+    services.dataset_approve(actor=approver, dataset=dataset, note="Checked as described.")
     dataset.refresh_from_db()
     return dataset

@@ -156,8 +156,16 @@ def test_api_create_classify_submit_approve(client, alice, petra):
     )
     assert response.status_code == 200
     client.force_login(petra)
+    # restricted data is never approved without a note on record
     response = client.post(
         "/api/v1/datasets/health-survey/approve", {}, content_type="application/json"
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["field"] == "note"
+    response = client.post(
+        "/api/v1/datasets/health-survey/approve",
+        {"note": "Diagnosis kept as the label; DPIA-7."},
+        content_type="application/json",
     )
     assert response.status_code == 200
     assert response.json()["status"] == "approved"

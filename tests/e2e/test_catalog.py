@@ -36,8 +36,11 @@ def test_steward_scans_watches_progress_and_accepts(
     page.get_by_test_id("to-review").click()
     email = page.locator('[data-testid="suggestion"][data-field="email"]')
     expect(email).to_contain_text("user.contact.email")
+    page.evaluate("window.__samePage = true")
     email.get_by_test_id("accept").click()
-    expect(page.get_by_role("status")).to_contain_text("email")
+    # decided in place: the suggestion says so, and the page did not reload (htmx)
+    expect(email).to_contain_text("Accepted by alice")
+    assert page.evaluate("window.__samePage === true")
     field = Field.objects.get(dataset__slug="tickets", name="email")
     assert (field.category.key, field.classified_by.username) == ("user.contact.email", "alice")
 
@@ -55,5 +58,13 @@ def test_privacy_officer_approves_a_dataset_in_review(live_server, page: Page):
     page.goto(f"{live_server.url}/datasets/?status=in_review")
     page.get_by_test_id("catalog").get_by_role("link", name="tickets").click()
     expect(page.get_by_test_id("review")).to_contain_text(ANSWERS["anonymization"])
-    page.get_by_test_id("approve").click()
+    sign_off = page.get_by_test_id("sign-off")
+    # without the checklist and a note, nothing changes and both errors show
+    sign_off.get_by_test_id("approve").click()
+    expect(page.get_by_test_id("checklist-error")).to_be_visible()
+    expect(page.get_by_test_id("note-error")).to_be_visible()
+    for box in page.get_by_test_id("sign-off").locator("input[name=checklist]").all():
+        box.check()
+    page.get_by_test_id("sign-off").locator("textarea[name=note]").fill("Minimised as described.")
+    page.get_by_test_id("sign-off").get_by_test_id("approve").click()
     expect(page.get_by_test_id("status")).to_have_text("Approved")

@@ -57,8 +57,15 @@ def test_privacy_officer_previews_and_runs_retention_and_reads_the_certificate(
     )
     assert store.count() == ROWS
 
-    # "Run now": the run page polls until the worker has finished and shows the certificate
+    # "Run now" repeats the dry run's counts and asks for the slug and a tick
     page.get_by_test_id("run-now").click()
+    expect(page.get_by_test_id("impact")).to_contain_text(f"{len(expired)} row(s)")
+    expect(page.get_by_test_id("confirm-run")).to_be_disabled()
+    page.get_by_test_id("confirm-slug").fill("shop-events")
+    page.get_by_test_id("confirm-understood").check()
+    assert not RetentionRun.objects.exists()
+    # confirmed: the run page polls until the worker has finished and shows the certificate
+    page.get_by_test_id("confirm-run").click()
     run = RetentionRun.objects.get()
     expect(page).to_have_url(f"{live_server.url}/retention/runs/{run.pk}/")
     expect(page.get_by_test_id("run-status")).to_have_attribute(

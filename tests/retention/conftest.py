@@ -116,7 +116,7 @@ def events_dataset(alice, petra, churn, store_database, settings):
         event_time_field="event_time",
     )
     catalog.dataset_submit(actor=alice, dataset=dataset, **ANSWERS)
-    catalog.dataset_approve(actor=petra, dataset=dataset)
+    catalog.dataset_approve(actor=petra, dataset=dataset, note="Checked as described.")
     access.purpose_approval_create(actor=petra, dataset=dataset, purpose_slug="churn-model")
     dataset.refresh_from_db()
     return dataset

@@ -70,7 +70,7 @@ def _other_dataset(alice, petra, *, slug="shop-orders", purposes=("churn-model",
         **extra,
     )
     catalog.dataset_submit(actor=alice, dataset=dataset, **ANSWERS)
-    catalog.dataset_approve(actor=petra, dataset=dataset)
+    catalog.dataset_approve(actor=petra, dataset=dataset, note="Checked as described.")
     for purpose in purposes:
         _approve(dataset, purpose, petra)
     dataset.refresh_from_db()

@@ -225,7 +225,7 @@ def test_subjects_that_cannot_be_found_without_a_subject_id_field_are_a_warning(
         event_time_field="event_time",
     )
     catalog.dataset_submit(actor=alice, dataset=dataset, **ANSWERS)
-    catalog.dataset_approve(actor=petra, dataset=dataset)
+    catalog.dataset_approve(actor=petra, dataset=dataset, note="Checked as described.")
     access.purpose_approval_create(actor=petra, dataset=dataset, purpose_slug="churn-model")
     give_consent(["c-1", "c-2"])
     withdraw(["c-1"])
@@ -366,11 +366,35 @@ def test_run_now_queues_a_run_and_its_page_polls_until_the_certificate_shows(
     store.fill(2000, subjects=20)
     expired = expired_rows(2000)
     client = logged_in(client, alice)
+    # "Run now" first repeats the dry run's counts and asks to confirm
+    confirm = text(client.get(f"{PAGE}run"))
+    assert f'<td data-testid="preview-rows">{len(expired)}</td>' in confirm
+    assert f"Delete {len(expired)} row(s) now" in confirm
+    assert 'data-confirm-text="shop-events"' in confirm
+    # without the slug and the tick nothing is queued, and both errors show
+    refused = client.post(f"{PAGE}run", {"kind": "retention", "confirm": "shop"})
+    assert refused.status_code == 400
+    assert "Type the dataset's slug, shop-events, to confirm." in text(refused)
+    assert "Tick the box" in text(refused)
+    assert not RetentionRun.objects.exists()
     # when
+    confirmed = {
+        "kind": "retention",
+        "confirm": "shop-events",
+        "understood": "on",
+        "expected_rows": str(len(expired)),
+        "expected_files": "0",
+    }
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        response = client.post(f"{PAGE}run", {"kind": "retention"})
+        response = client.post(f"{PAGE}run", confirmed)
     # then
     run = RetentionRun.objects.get()
+    queued_event = events("retention.run_queued")[0]
+    assert queued_event.additional_data["confirmed_preview"] == {
+        "rows": len(expired),
+        "files": 0,
+        "typed_slug": True,
+    }
     assert (run.status, run.trigger, run.requested_by) == ("queued", "manual", alice)
     assert len(callbacks) == 1
     assert response.status_code == 302
@@ -379,7 +403,9 @@ def test_run_now_queues_a_run_and_its_page_polls_until_the_certificate_shows(
     assert f"Run {run.pk} queued." in queued
     assert 'data-status="queued"' in queued
     assert f'hx-get="/retention/runs/{run.pk}/" hx-trigger="load delay:1s"' in queued
-    assert 'data-testid="run-now" disabled' in text(client.get(PAGE))
+    page = text(client.get(PAGE))
+    assert 'data-testid="run-now"' not in page
+    assert f"Run {run.pk} is queued" in page
     # when the worker has executed it, the next poll answers the finished status
     runner.run_execute(run_id=run.pk)
     polled = text(client.get(f"/retention/runs/{run.pk}/", HTTP_HX_REQUEST="true"))
@@ -410,7 +436,8 @@ def test_run_now_is_refused_to_people_who_do_not_manage_the_dataset(
 def test_run_now_without_a_policy_returns_to_the_page_with_the_reason(
     client, store, events_dataset, alice
 ):
-    response = logged_in(client, alice).post(f"{PAGE}run", {"kind": "retention"}, follow=True)
+    confirmed = {"kind": "retention", "confirm": "shop-events", "understood": "on"}
+    response = logged_in(client, alice).post(f"{PAGE}run", confirmed, follow=True)
     assert response.redirect_chain == [(PAGE, 302)]
     assert services.MSG_RUN_NO_POLICY in text(response)
     assert not RetentionRun.objects.exists()

@@ -365,7 +365,7 @@ def _csv_dataset(alice, petra, folder):
         event_time_field="event_time",
     )
     catalog.dataset_submit(actor=alice, dataset=dataset, **ANSWERS)
-    catalog.dataset_approve(actor=petra, dataset=dataset)
+    catalog.dataset_approve(actor=petra, dataset=dataset, note="Checked as described.")
     access.purpose_approval_create(actor=petra, dataset=dataset, purpose_slug="churn-model")
     return dataset
 

@@ -909,7 +909,7 @@ def test_a_missing_event_time_field_stops_retention_runs_but_not_erasure(
     catalog.dataset_reopen(actor=alice, dataset=raw, reason="the clock column is unreliable")
     catalog.dataset_update(actor=alice, dataset=raw, event_time_field="")
     catalog.dataset_submit(actor=alice, dataset=raw, **ANSWERS)
-    catalog.dataset_approve(actor=petra, dataset=raw)
+    catalog.dataset_approve(actor=petra, dataset=raw, note="Checked as described.")
     raw.refresh_from_db()
     set_policy(dataset=raw, actor=alice, expires_on=FAR)
     problem = (

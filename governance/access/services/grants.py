@@ -32,7 +32,7 @@ from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import Role
 from governance.audit import services as audit
-from governance.errors import ApplicationError, Conflict, NotFound
+from governance.errors import ApplicationError, Conflict, NotFound, NotPermitted
 from governance.policy import require
 
 logger = logging.getLogger(__name__)
@@ -100,6 +100,29 @@ def _check_fields(dataset: Dataset, fields: list[str]) -> list[str]:
     return fields
 
 
+def approval_conditions(request: AccessRequest) -> list[dict]:
+    """The approvers' notes, in the order they approved: they become the grant's conditions
+    and are shown with its terms wherever the grant is."""
+    conditions = []
+    if request.steward_note and request.steward_approved_by_id:
+        conditions.append(
+            {
+                "as": "steward",
+                "by": request.steward_approved_by.username,
+                "note": request.steward_note,
+            }
+        )
+    if request.privacy_note and request.privacy_approved_by_id:
+        conditions.append(
+            {
+                "as": "privacy_officer",
+                "by": request.privacy_approved_by.username,
+                "note": request.privacy_note,
+            }
+        )
+    return conditions
+
+
 def _approvers(request: AccessRequest) -> list[User]:
     """Who may decide on the request now (for notifications): the same rule as the action."""
     people = list(dataset_stewards(request.dataset))
@@ -149,25 +172,38 @@ def access_request_create(
                 )
             earlier.replayed = True
             return earlier
+    # Every problem with the request is reported at once (``fields``), the first as the message.
+    problems: dict[str, str] = {}
     if dataset.status != Dataset.Status.APPROVED:
-        raise ApplicationError(MSG_DATASET, {"field": "dataset"})
+        problems["dataset"] = MSG_DATASET
     purpose = purpose_current(purpose_slug)
     if purpose is None or purpose.status != Purpose.Status.ACTIVE:
-        raise ApplicationError(MSG_PURPOSE, {"field": "purpose"})
-    if not PurposeApproval.objects.filter(
+        problems["purpose"] = MSG_PURPOSE
+    elif not PurposeApproval.objects.filter(
         dataset=dataset, purpose_slug=purpose_slug, revoked_at=None
     ).exists():
-        raise ApplicationError(MSG_NOT_APPROVED_FOR_PURPOSE, {"field": "purpose"})
-    grantee = policy.requestable_principal(requester, principal)
-    fields = _check_fields(dataset, fields)
+        problems["purpose"] = MSG_NOT_APPROVED_FOR_PURPOSE
+    try:
+        grantee = policy.requestable_principal(requester, principal)
+    except (NotPermitted, Conflict):
+        raise
+    except ApplicationError as error:
+        problems["principal"] = error.message
+    try:
+        fields = _check_fields(dataset, fields)
+    except ApplicationError as error:
+        problems["fields"] = error.message
     limit = _max_days(dataset)
     if not isinstance(duration_days, int) or not 1 <= duration_days <= limit:
-        raise ApplicationError(
-            MSG_DURATION.format(max=limit, sensitivity=dataset.sensitivity),
-            {"field": "duration_days", "max": limit},
-        )
+        problems["duration_days"] = MSG_DURATION.format(max=limit, sensitivity=dataset.sensitivity)
     if len((justification or "").strip()) < 20:
-        raise ApplicationError(MSG_JUSTIFICATION, {"field": "justification"})
+        problems["justification"] = MSG_JUSTIFICATION
+    if problems:
+        field, message = next(iter(problems.items()))
+        extra = {"field": field, "fields": problems}
+        if field == "duration_days":
+            extra["max"] = limit
+        raise ApplicationError(message, extra)
     pending = (
         AccessRequest.objects.filter(
             dataset=dataset, purpose_slug=purpose_slug, status=AccessRequest.Status.PENDING
@@ -253,10 +289,13 @@ def access_request_approve(*, actor: User, request: AccessRequest, note: str = "
     require(policy.may_approve(actor, request))
     now = timezone.now()
     capacity = policy.approval_capacity(actor, request)
+    note = (note or "").strip()
     if capacity == "steward":
         request.steward_approved_by, request.steward_approved_at = actor, now
+        request.steward_note = note
     else:
         request.privacy_approved_by, request.privacy_approved_at = actor, now
+        request.privacy_note = note
     recorded = [capacity]
     complete = request.steward_approved_by_id is not None and (
         not request.needs_privacy_officer or request.privacy_approved_by_id is not None
@@ -271,8 +310,10 @@ def access_request_approve(*, actor: User, request: AccessRequest, note: str = "
     update = [
         "steward_approved_by",
         "steward_approved_at",
+        "steward_note",
         "privacy_approved_by",
         "privacy_approved_at",
+        "privacy_note",
     ]
     if complete:
         request.status = AccessRequest.Status.APPROVED
@@ -298,6 +339,7 @@ def access_request_approve(*, actor: User, request: AccessRequest, note: str = "
             expires_at=now + timedelta(days=request.duration_days),
             request=request,
             granted_by=actor,
+            conditions=approval_conditions(request),
         )
         audit.record(
             action="access.granted",
@@ -310,13 +352,27 @@ def access_request_approve(*, actor: User, request: AccessRequest, note: str = "
                 "fields": request.fields,
                 "expires_at": grant.expires_at,
                 "principal": Principal.of_row(grant).label,
+                "conditions": grant.conditions,
             },
+        )
+        conditions = "".join(
+            f"\n- {c['as'].replace('_', ' ')} {c['by']}: {c['note']}" for c in grant.conditions
         )
         notify(
             to=[request.requester.email],
             subject=f"Access to {request.dataset.slug} granted",
             body=f"Your request {request.pk} was approved until {grant.expires_at:%Y-%m-%d}. "
-            f"Acknowledge the terms before use: {link(reverse('access:mine'))}",
+            + (f"Conditions of the approvers:{conditions}\n" if conditions else "")
+            + f"Acknowledge the terms before use: {link(reverse('access:mine'))}",
+        )
+    elif note:
+        # The steward's note travels to whoever approves next (a privacy officer).
+        notify(
+            to=[p.email for p in _approvers(request) if p.pk != actor.pk],
+            subject=f"Access request {request.pk} approved by the steward",
+            body=f"{actor.username} approved request {request.pk} ({request.dataset.slug} for "
+            f"{request.purpose_slug}) with the note: {note}\n"
+            f"Your approval is still needed: {link(reverse('access:request', args=[request.pk]))}",
         )
     return request
 
