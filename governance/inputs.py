@@ -37,6 +37,13 @@ class InputRefused(ApplicationError):
     code = "bad_request"
 
 
+class MalformedBody(ApplicationError):
+    """A body that is not JSON at all (the same code DRF's parse errors have)."""
+
+    status_code = 400
+    code = "malformed_request"
+
+
 def _limit(name: str, default: int) -> int:
     return int(getattr(settings, name, default))
 
@@ -99,7 +106,7 @@ def load_json(raw: bytes | str) -> Any:
         ) from None
     except (ValueError, UnicodeDecodeError) as error:
         reason = getattr(error, "msg", None) or type(error).__name__
-        raise InputRefused(MSG_NOT_JSON.format(reason=reason)) from None
+        raise MalformedBody(MSG_NOT_JSON.format(reason=reason)) from None
     check_document(document)
     return document
 

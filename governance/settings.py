@@ -449,6 +449,11 @@ SPECTACULAR_SETTINGS = {
         "BreachStatusEnum": "governance.registers.models.Breach.Status",
         "SubjectAccessStatusEnum": "governance.subject_access.models.SubjectAccessRequest.Status",
     },
+    # The schemes callers use; the throttle gate authenticates nobody.
+    "AUTHENTICATION_WHITELIST": [
+        "governance.accounts.authentication.BearerTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     # Every operation documents its error answers in the one error shape (governance/api/schema.py).
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",

@@ -10,18 +10,15 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from consent.models import Purpose
-from tests.accounts.factories import PASSWORD, UserFactory
+from tests.accounts.factories import UserFactory
 from tests.consent.factories import make_purpose, record
+from tests.e2e.signin import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 
 def _sign_in(page: Page, base: str, username: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    sign_in(page, base, username)  # through the real forms, second factor included
 
 
 def test_privacy_officer_activates_and_steward_downloads_a_receipt(

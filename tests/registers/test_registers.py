@@ -374,9 +374,9 @@ def test_a_register_page_takes_the_same_number_of_queries_for_any_number_of_entr
     client.force_login(petra)
     client.get("/registers/recipients/")  # warm caches (session, content types)
 
-    # session, user, roles, nav permissions, the entries with their parents, their purposes,
-    # and the form's choices (purposes, processors)
-    with django_assert_num_queries(9):
+    # session, user, roles, permissions (one query), the entries with their parents, their
+    # purposes, and the form's choices (purposes, processors)
+    with django_assert_num_queries(8):
         response = client.get("/registers/recipients/")
 
     assert response.content.count(b"data-entry=") == 2 * count

@@ -394,7 +394,7 @@ def test_a_run_is_read_back_and_its_certificate_appears_once_it_finished(
     assert body["document"]["rows_deleted"] == len(expired)
     assert [v["remaining"] for v in body["document"]["verification"]] == [0]
     assert store.ids() == set(range(1, 2001)) - expired
-    assert [r["id"] for r in listed.json()] == [run_id]
+    assert [r["id"] for r in listed.json()["results"]] == [run_id]
 
 
 def test_people_who_may_not_see_a_run_get_404_and_may_not_start_one(
@@ -463,13 +463,13 @@ def test_a_privacy_officer_places_lists_and_releases_a_hold(
         "released_by": None,
         "release_reason": "",
     }
-    assert [h["id"] for h in listed.json()] == [hold.pk]
+    assert [h["id"] for h in listed.json()["results"]] == [hold.pk]
     assert released.status_code == 200
     assert (released.json()["released_by"], released.json()["release_reason"]) == (
         "petra",
         "Inquiry closed",
     )
-    assert active.json() == []
+    assert active.json()["results"] == []
     hold.refresh_from_db()
     assert (hold.is_active, hold.released_by) == (False, petra)
     assert len(events("retention.hold_placed")) == 1
@@ -752,11 +752,11 @@ def test_auditors_list_requests_stewards_and_outsiders_are_refused(
     closed_only = api_client.get(f"{REQUESTS}?status=completed")
     by_auditor = api_client.post(REQUESTS, request_input(), format="json")
     # then
-    assert [r["id"] for r in listed.json()] == [created.pk]
+    assert [r["id"] for r in listed.json()["results"]] == [created.pk]
     assert detail.json()["targets"] == [
         {"dataset": "shop-events", "status": "pending", "run": None}
     ]
-    assert closed_only.json() == []
+    assert closed_only.json()["results"] == []
     assert error(by_auditor) == (403, "permission_denied", services.MSG_PRIVACY_ONLY)
     for user in (alice, charlie):
         client = as_user(api_client, user)
@@ -842,7 +842,7 @@ def test_active_holds_are_listed_before_released_ones(api_client, store, events_
     # when
     listed = as_user(api_client, petra).get(HOLDS)
     # then the active hold comes first (the list is cut at 500)
-    assert [h["id"] for h in listed.json()] == [active.pk, released.pk]
+    assert [h["id"] for h in listed.json()["results"]] == [active.pk, released.pk]
 
 
 def test_open_requests_are_listed_before_closed_ones(
@@ -869,7 +869,7 @@ def test_open_requests_are_listed_before_closed_ones(
     # when
     listed = as_user(api_client, petra).get(REQUESTS)
     # then the open request, the one with a deadline, comes first (the list is cut at 500)
-    assert [r["id"] for r in listed.json()] == [open_.pk, done.pk, rejected.pk]
+    assert [r["id"] for r in listed.json()["results"]] == [open_.pk, done.pk, rejected.pk]
 
 
 def test_a_scheduled_run_reads_back_with_no_requester(api_client, store, events_dataset, policy):
