@@ -233,3 +233,63 @@ def answer_digest(pairs: Iterable[tuple[str, str]]) -> str:
     for namespace, external_id in pairs:
         digest.update(canonical_subject(namespace, external_id).encode())
     return digest.hexdigest()
+
+
+def answer_unchanged(
+    *, purpose: Purpose, since: datetime, until: datetime, skew: timedelta
+) -> bool:
+    """Whether the valid set of ``purpose`` at ``until`` is the one at ``since`` (both taken
+    as as_of = known_at, ``until`` at or below the watermark): true when no event of the
+    purpose was recorded after ``since - skew`` (an event may be dated up to ``skew`` after it
+    was recorded, so one recorded just before ``since`` could still take effect after it) and
+    no consent of the purpose ran out of validity in (since, until]. Two index probes; never a
+    scan of the purpose's subjects."""
+    if connection.vendor == "postgresql":
+        sql = f"""
+            SELECT EXISTS (
+                SELECT 1 FROM {_EVENTS} WHERE purpose_id = %s AND recorded_at > %s
+            ) OR EXISTS (
+                SELECT 1 FROM {_EVENTS}
+                WHERE purpose_id = %s AND valid_until > %s AND valid_until <= %s
+            )
+        """  # noqa: S608
+        params = [
+            purpose.pk,
+            _moment(since - skew),
+            purpose.pk,
+            _moment(since),
+            _moment(until),
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return not cursor.fetchone()[0]
+    events = ConsentEvent.objects.filter(purpose=purpose)
+    return not (
+        events.filter(recorded_at__gt=since - skew).exists()
+        or events.filter(valid_until__gt=since, valid_until__lte=until).exists()
+    )
+
+
+def namespaces(limit: int) -> list[str]:
+    """Up to ``limit`` namespaces that hold subjects, sorted. On PostgreSQL a skip scan over
+    the (namespace, external_id) index: one probe per namespace, whatever the number of
+    subjects."""
+    if connection.vendor != "postgresql":
+        return list(
+            Subject.objects.order_by("namespace")
+            .values_list("namespace", flat=True)
+            .distinct()[:limit]
+        )
+    sql = f"""
+        WITH RECURSIVE found(namespace, n) AS (
+            (SELECT namespace, 1 FROM {_SUBJECTS} ORDER BY namespace LIMIT 1)
+            UNION ALL
+            SELECT (SELECT s.namespace FROM {_SUBJECTS} s WHERE s.namespace > found.namespace
+                    ORDER BY s.namespace LIMIT 1), n + 1
+            FROM found WHERE found.namespace IS NOT NULL AND n < %s
+        )
+        SELECT namespace FROM found WHERE namespace IS NOT NULL
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [limit])
+        return [row[0] for row in cursor.fetchall()]
