@@ -426,6 +426,9 @@ MSG_BUDGET_VIEW_FORBIDDEN = (
     "Only the dataset's stewards, privacy officers, administrators and auditors see its "
     "privacy budget."
 )
+MSG_CLAIM_COMMIT_FORBIDDEN = (
+    "Only the job that acquired a budget claim, or the person accountable for it, commits it."
+)
 MSG_CLAIM_FORBIDDEN = (
     "Only the job that acquired a budget claim (or its owner, the dataset's stewards, privacy "
     "officers and administrators) can commit, release or read it."
@@ -454,22 +457,32 @@ def budgets_visible_to(user: User | None) -> Q:
     return Q(pk__in=Dataset.objects.filter(catalog.stewarded_by(user)).values("pk"))
 
 
-def may_settle_claim(user: User | None, claim) -> Refusal | None:
-    """Commit or release a claim: the principal that acquired it, the owner of that service
-    account (a crashed job's claim), or whoever manages the dataset's access."""
+def _claimant_or_owner(user: User | None, claim) -> bool:
     if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
-        return forbidden(MSG_CLAIM_FORBIDDEN)
+        return False
     if claim.principal_id == user.pk:
-        return None
+        return True
     accountable = Principal.of(user=claim.principal).accountable
-    if accountable is not None and accountable.pk == user.pk and is_active_person(user):
+    return accountable is not None and accountable.pk == user.pk and is_active_person(user)
+
+
+def may_commit_claim(user: User | None, claim) -> Refusal | None:
+    """Commit (spend) a claim: only the job that acquired it, or the person accountable for
+    that service account — whoever knows that results computed with it were released."""
+    return None if _claimant_or_owner(user, claim) else forbidden(MSG_CLAIM_COMMIT_FORBIDDEN)
+
+
+def may_release_claim(user: User | None, claim) -> Refusal | None:
+    """Release (return) a claim: the job, its owner (a crashed job's claim), or whoever
+    manages the dataset's access."""
+    if _claimant_or_owner(user, claim):
         return None
-    if may_manage_dataset_access(user, claim.dataset) is None:
+    if is_active_person(user) and may_manage_dataset_access(user, claim.dataset) is None:
         return None
     return forbidden(MSG_CLAIM_FORBIDDEN)
 
 
 def may_read_claim(user: User | None, claim) -> Refusal | None:
-    if may_settle_claim(user, claim) is None or holds_role(user, Role.AUDITOR):
+    if may_release_claim(user, claim) is None or holds_role(user, Role.AUDITOR):
         return None
     return forbidden(MSG_CLAIM_FORBIDDEN)

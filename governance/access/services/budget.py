@@ -293,7 +293,10 @@ def budget_claim_acquire(
 
 def _settle(*, actor: User, claim: BudgetClaim, to: str, verb: str) -> BudgetClaim:
     claim = BudgetClaim.objects.select_for_update().select_related("dataset").get(pk=claim.pk)
-    require(policy.may_settle_claim(actor, claim))
+    rule = (
+        policy.may_commit_claim if to == BudgetClaim.Status.COMMITTED else policy.may_release_claim
+    )
+    require(rule(actor, claim))
     now = timezone.now()
     if claim.status != BudgetClaim.Status.LOCKED:
         raise Conflict(
