@@ -270,6 +270,67 @@ def answer_unchanged(
     )
 
 
+def reusable_decision_snapshot(
+    *, purpose: Purpose, namespace: str, until: datetime, skew: timedelta
+):
+    """The latest decision snapshot of ``purpose`` and ``namespace`` whose answer still holds
+    up to ``until`` (``answer_unchanged``), or None — in one statement on PostgreSQL.
+
+    ``until`` may be now rather than the watermark: an event still in flight is not visible
+    here, but it is not visible to a fresh snapshot either (that one is taken below it), so
+    the old answer is still the answer a fresh snapshot would give."""
+    from consent.models import ConsentSnapshot
+
+    if connection.vendor != "postgresql":
+        latest = (
+            ConsentSnapshot.objects.filter(kind="decision", purpose=purpose, namespace=namespace)
+            .order_by("-created_at")
+            .first()
+        )
+        if latest is not None and answer_unchanged(
+            purpose=purpose, since=latest.known_at, until=until, skew=skew
+        ):
+            return latest
+        return None
+    snapshots = ConsentSnapshot._meta.db_table
+    sql = f"""
+        SELECT s.id, s.as_of, s.known_at, s.count, s.sha256, s.created_at, s.completed_at
+        FROM (
+            SELECT id, as_of, known_at, count, sha256, created_at, completed_at FROM {snapshots}
+            WHERE kind = 'decision' AND purpose_id = %s AND namespace = %s
+            ORDER BY created_at DESC LIMIT 1
+        ) s
+        WHERE s.known_at <= %s
+          AND NOT EXISTS (
+            SELECT 1 FROM {_EVENTS} e
+            WHERE e.purpose_id = %s AND e.recorded_at > s.known_at - %s
+          )
+          AND NOT EXISTS (
+            SELECT 1 FROM {_EVENTS} e
+            WHERE e.purpose_id = %s AND e.valid_until > s.known_at AND e.valid_until <= %s
+          )
+    """  # noqa: S608
+    params = [purpose.pk, namespace, _moment(until), purpose.pk, skew, purpose.pk, _moment(until)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    snapshot_id, as_of, known_at, count, sha256, created_at, completed_at = row
+    return ConsentSnapshot(
+        id=snapshot_id,
+        kind="decision",
+        purpose=purpose,
+        namespace=namespace,
+        as_of=as_of,
+        known_at=known_at,
+        count=count,
+        sha256=sha256,
+        created_at=created_at,
+        completed_at=completed_at,
+    )
+
+
 def namespaces(limit: int) -> list[str]:
     """Up to ``limit`` namespaces that hold subjects, sorted. On PostgreSQL a skip scan over
     the (namespace, external_id) index: one probe per namespace, whatever the number of

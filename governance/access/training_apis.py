@@ -250,6 +250,12 @@ class BudgetRequirementSetApi(APIView):
         delta = serializers.FloatField(required=False, default=0.0)
         block_days = serializers.IntegerField(required=False, allow_null=True, default=None)
         lock_seconds = serializers.IntegerField(required=False, allow_null=True, default=None)
+        starts_at = serializers.DateTimeField(
+            required=False,
+            allow_null=True,
+            default=None,
+            help_text="When the first data block begins (event time of the data); default now.",
+        )
         note = serializers.CharField(required=False, allow_blank=True, default="")
 
     @extend_schema(
@@ -271,5 +277,6 @@ class BudgetRequirementSetApi(APIView):
             block_days=values["block_days"],
             lock_seconds=values["lock_seconds"],
             note=values["note"],
+            starts_at=values["starts_at"],
         )
         return Response(RequirementOutput(requirement).data, status=201)

@@ -343,3 +343,22 @@ def test_over_long_duration_via_api_is_400_naming_the_maximum(client, bob, appro
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["details"] == {"field": "duration_days", "max": 60}
+
+
+def test_a_consent_based_allow_that_reuses_its_snapshot_costs_one_more_statement(
+    api_client, churn_job, django_assert_num_queries
+):
+    from governance.access.services.check import check_access
+
+    first = check_access(
+        principal=churn_job.user, dataset_slug="support-tickets", purpose_slug="churn-model"
+    )
+    # the eleven of an allow, and one statement that finds the snapshot still answers
+    with django_assert_num_queries(12):
+        again = check_access(
+            principal=churn_job.user, dataset_slug="support-tickets", purpose_slug="churn-model"
+        )
+    assert (
+        again.decision.obligations["consent_filter"]["snapshot"]["id"]
+        == first.decision.obligations["consent_filter"]["snapshot"]["id"]
+    )

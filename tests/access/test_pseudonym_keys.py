@@ -161,3 +161,12 @@ def test_a_missing_master_key_is_named_not_guessed(api_client, job, settings):
 def test_malformed_master_keys_are_refused(settings, value):
     with pytest.raises(ImproperlyConfigured):
         pseudonyms.parse_master_keys({"bad": value})
+
+
+def test_the_python_client_makes_the_same_tokens_as_the_registry():
+    governance_client = pytest.importorskip("governance_client")
+    secret = bytes(range(32))
+    for value in ["customer-42", "ann@example.org", "ü-ñ", ""]:
+        assert governance_client.pseudonym(secret, 3, value) == pseudonyms.pseudonym(
+            secret, 3, value
+        )

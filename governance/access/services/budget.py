@@ -379,11 +379,14 @@ def budget_requirement_set(
     block_days: int | None = None,
     lock_seconds: int | None = None,
     note: str = "",
+    starts_at: datetime | None = None,
 ) -> BudgetRequirement:
     """Require differential privacy of ``dataset`` (for every purpose, or one): a new
     requirement replaces the live one, whose claims stay in the ledger. The new budget starts
     empty of claims: lowering a budget is done by setting it, never by forgetting spending —
-    claims of the replaced requirement on blocks it shares still count (carried over)."""
+    claims of the replaced requirement on blocks it shares still count (carried over).
+    ``starts_at`` is when the first data block begins (by the data's event time; default now):
+    with ``block_days``, data older than it belongs to no block and is not read."""
     require(policy.may_set_budget(actor, dataset))
     epsilon = parse_epsilon(epsilon)
     delta = parse_delta(delta)
@@ -406,7 +409,9 @@ def budget_requirement_set(
             MSG_MIXED.format(dataset=dataset.slug, scope=scope, other=other),
             {"field": "purpose"},
         )
-    starts_at = now
+    if starts_at is not None and previous is not None and starts_at != previous.starts_at:
+        raise Conflict(MSG_BLOCKS_FIXED, {"field": "starts_at"})
+    starts_at = starts_at or now
     if (
         previous is not None
         and previous.block_days != block_days
