@@ -102,9 +102,11 @@ def budgets(request):
         .select_related("dataset")
         .order_by("dataset__slug")
     )
+    now = budget.timezone.now()
+    amounts = budget.live_claim_amounts(requirements, now)
     rows = []
     for requirement in requirements:
-        blocks = budget.budget_blocks(requirement)
+        blocks = budget.budget_blocks(requirement, now, amounts=amounts[requirement.pk])
         latest = blocks[-1] if blocks else None
         rows.append({"requirement": requirement, "latest": latest, "blocks": len(blocks)})
     return render(request, "access/budgets.html", {"rows": rows})

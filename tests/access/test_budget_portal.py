@@ -88,3 +88,23 @@ def test_a_bad_budget_in_the_form_is_an_error_next_to_the_field(client, alice, t
     assert response.status_code == 200
     assert "epsilon must be a finite number greater than 0" in response.content.decode()
     assert not BudgetRequirement.objects.exists()
+
+
+def test_the_budget_list_costs_the_same_queries_for_one_budget_or_many(
+    client, audrey, alice, petra, spent, django_assert_max_num_queries
+):
+    from datasets.models import Dataset
+    from tests.access.conftest import TICKET_FIELDS
+    from tests.datasets.factories import make_approved
+
+    client.force_login(audrey)
+    client.get("/access/budgets/")  # warm the session and permission caches
+    with django_assert_max_num_queries(12) as one:
+        client.get("/access/budgets/")
+    for i in range(5):
+        dataset = make_approved(alice, petra, slug=f"more-{i}", fields=TICKET_FIELDS)
+        budget.budget_requirement_set(actor=alice, dataset=dataset, epsilon=1.0)
+    assert Dataset.objects.count() == 6
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        response = client.get("/access/budgets/")
+    assert response.content.decode().count("/access/budgets/more-") == 5

@@ -151,14 +151,31 @@ def live_claims(requirement: BudgetRequirement, now: datetime):
     )
 
 
-def budget_blocks(requirement: BudgetRequirement, now: datetime | None = None) -> list[Block]:
-    """Every started block with what is spent (committed and live locks) and what is left."""
+def live_claim_amounts(requirements, now: datetime) -> dict[int, list]:
+    """(epsilon, delta, blocks) of the live claims of several requirements, in one query."""
+    amounts: dict[int, list] = {r.pk: [] for r in requirements}
+    rows = BudgetClaim.objects.filter(requirement__in=[r.pk for r in requirements]).filter(
+        Q(status=BudgetClaim.Status.COMMITTED)
+        | Q(status=BudgetClaim.Status.LOCKED, lock_expires_at__gt=now)
+    )
+    for requirement_id, epsilon, delta, blocks in rows.values_list(
+        "requirement_id", "epsilon", "delta", "blocks"
+    ):
+        amounts[requirement_id].append((epsilon, delta, blocks))
+    return amounts
+
+
+def budget_blocks(
+    requirement: BudgetRequirement, now: datetime | None = None, *, amounts: list | None = None
+) -> list[Block]:
+    """Every started block with what is spent (committed and live locks) and what is left.
+    ``amounts`` (from ``live_claim_amounts``) saves the query when listing many budgets."""
     now = now or timezone.now()
     last = last_started_block(requirement, now)
     spent = {i: [Decimal(0), Decimal(0)] for i in range(last + 1)}
-    for epsilon, delta, blocks in live_claims(requirement, now).values_list(
-        "epsilon", "delta", "blocks"
-    ):
+    if amounts is None:
+        amounts = list(live_claims(requirement, now).values_list("epsilon", "delta", "blocks"))
+    for epsilon, delta, blocks in amounts:
         for index in blocks:
             if index in spent:
                 spent[index][0] += epsilon
