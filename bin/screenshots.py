@@ -15,6 +15,7 @@ OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
 SHOTS = [
     ("alice", "/datasets/customer-events/", "dataset-page.png"),
     ("alice", "/datasets/health-survey/review/", "review-queue.png"),
+    ("alice", "/access/budgets/customer-events/", "budget.png"),
 ]
 
 

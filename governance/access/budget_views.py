@@ -90,6 +90,19 @@ def budget_chart(requirement: BudgetRequirement, blocks: list[budget.Block], loc
     }
 
 
+def _initial(requirement: BudgetRequirement | None) -> dict:
+    if requirement is None:
+        return {"delta": 0.0}
+    return {
+        "purpose": requirement.purpose_slug,
+        "epsilon": float(requirement.epsilon),
+        "delta": float(requirement.delta),
+        "block_days": requirement.block_days,
+        "lock_seconds": requirement.lock_seconds,
+        "note": requirement.note,
+    }
+
+
 @login_required
 @require_http_methods(["GET"])
 @domain_errors
@@ -145,10 +158,10 @@ def budget_detail(request, slug):
             )
             if done:
                 return redirect("access:budget", slug=slug)
-    else:
-        refuse(policy.may_view_budget(request.user, dataset))
-        form = RequirementForm()
     requirement = BudgetRequirement.objects.filter(dataset=dataset, retired_at=None).first()
+    if request.method != "POST":
+        refuse(policy.may_view_budget(request.user, dataset))
+        form = RequirementForm(initial=_initial(requirement))
     context = {"dataset": dataset, "form": form if can_set else None, "requirement": requirement}
     if requirement is not None:
         blocks = budget.budget_blocks(requirement)
