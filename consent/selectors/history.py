@@ -83,6 +83,8 @@ def known_watermark() -> datetime | None:
             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objid = %s
                 AND l.objsubid = 2 AND l.granted AND l.pid <> pg_backend_pid()
+                -- advisory locks are cluster-wide: only writers of this database count
+                AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
             """,
             list(WRITER_LOCK),
         )

@@ -183,3 +183,28 @@ def test_any_job_that_may_query_reads_a_decision_snapshot(purpose, job_client):
     assert response.status_code == 200
     assert response.json()["kind"] == "decision"
     assert response.json()["count"] is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_consent_writer_in_another_database_does_not_hold_the_watermark_back():
+    """Advisory locks are cluster-wide: a registry sharing the PostgreSQL server (another
+    database) writing consent must not freeze this registry's snapshots in the past."""
+    import psycopg
+    from django.db import connection
+
+    settings_dict = connection.settings_dict
+    other = psycopg.connect(
+        host=settings_dict["HOST"],
+        port=settings_dict["PORT"] or 5432,
+        user=settings_dict["USER"],
+        password=settings_dict["PASSWORD"] or None,
+        dbname="postgres",
+    )
+    try:
+        with other.transaction(), other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock_shared(%s, %s)", list(history.WRITER_LOCK))
+            before = timezone.now()
+            watermark = history.known_watermark()
+        assert watermark is not None and watermark >= before
+    finally:
+        other.close()
