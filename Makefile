@@ -17,19 +17,25 @@ TEST_ENV := DEBUG=false \
 	STATIC_ROOT=$(CURDIR)/var/test-static \
 	DJANGO_ALLOW_ASYNC_UNSAFE=true
 
-.PHONY: help install run test test-api lint format services chromium bench eval-scanner clean
+.PHONY: help install run test test-api test-client lint format services chromium bench eval-scanner clean
 
 help:
 	@echo "make run    - the app with demo data on http://127.0.0.1:$(PORT) (SQLite, no servers)"
 	@echo "make test   - the whole suite on PostgreSQL + Redis (+ Chromium for browser tests)"
 	@echo "make test-api - schemathesis against a live server as a job, a steward and an admin"
+	@echo "make test-client - the Python client's own tests (clients/python)"
 	@echo "make lint   - ruff check and format check"
 	@echo "make eval-scanner - the PII scanner's accuracy on the labelled corpus (tests/data)"
 
-$(STAMP): pyproject.toml
+# The Python client for training jobs (clients/python) is its own package with its own tests;
+# the suite's end-to-end test runs its example job, so it is installed with its extras too.
+CLIENT := clients/python
+
+$(STAMP): pyproject.toml $(CLIENT)/pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e "./$(CLIENT)[test,examples]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -48,6 +54,11 @@ chromium:
 test: $(STAMP) services chromium
 	$(TEST_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+	cd $(CLIENT) && $(CURDIR)/$(BIN)/pytest -q
+
+# The client's own tests only (no database, no server).
+test-client: $(STAMP)
+	cd $(CLIENT) && $(CURDIR)/$(BIN)/pytest -q
 
 # The full schemathesis run (CI runs a bounded one inside `make test`).
 test-api: $(STAMP) services

@@ -14,7 +14,10 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "images"
-SHOTS: list[tuple[str, str, str]] = []
+SHOTS: list[tuple[str, str, str]] = [
+    # (the role journeys in tests/e2e take the portal's other screenshots)
+    ("alice", "/access/budgets/customer-events/", "budget.png"),
+]
 
 
 def _login(page, base: str, username: str) -> None:

@@ -281,6 +281,14 @@ class ConsentEvent(models.Model):
             models.Index(
                 fields=["purpose", "subject", "-occurred_at", "-id"], name="consent_event_history"
             ),
+            # "Did the answer change since this snapshot?" (history.answer_unchanged): events
+            # recorded after a moment, and consent running out in a window, per purpose.
+            models.Index(fields=["purpose", "recorded_at"], name="consent_event_recorded"),
+            models.Index(
+                fields=["purpose", "valid_until"],
+                name="consent_event_valid_until",
+                condition=Q(valid_until__isnull=False),
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -358,6 +366,7 @@ class ConsentSnapshot(models.Model):
     class Kind(models.TextChoices):
         FILTER = "filter", "Filter"
         EXPORT = "export", "Export"
+        DECISION = "decision", "Access decision"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=16, choices=Kind.choices)
@@ -374,12 +383,34 @@ class ConsentSnapshot(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
+    basis = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The snapshot whose question this answer repeated (a filter or export asked "
+        "at an access decision's snapshot).",
+    )
 
     class Meta:
         ordering = ["-created_at"]
+        indexes = [
+            # The check reuses the latest decision snapshot of a purpose version and namespace.
+            models.Index(
+                fields=["purpose", "namespace", "-created_at"],
+                name="consent_snapshot_decision",
+                condition=Q(kind="decision"),
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
-                condition=Q(kind__in=["filter", "export"]), name="consent_snapshot_kind_valid"
+                condition=Q(kind__in=["filter", "export", "decision"]),
+                name="consent_snapshot_kind_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(kind="decision") | ~Q(namespace=""),
+                name="consent_snapshot_decision_has_namespace",
             ),
         ]
 

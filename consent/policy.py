@@ -329,8 +329,16 @@ def may_query(user: User | None) -> Refusal | None:
 
 
 def may_read_snapshot(user: User | None, snapshot) -> Refusal | None:
-    """Whoever took the snapshot, or anyone holding consent.view_consentsnapshot."""
+    """Whoever took the snapshot, or anyone holding consent.view_consentsnapshot. An access
+    decision's snapshot is shared by every decision that named it: anyone who may query
+    consent reads it (it names a question and a count, no subject)."""
     if user is None or (snapshot is not None and snapshot.created_by_id == user.pk):
+        return None
+    if (
+        snapshot is not None
+        and snapshot.kind == "decision"
+        and holds_permission(user, "consent.query_consent")
+    ):
         return None
     return _perm(user, "consent.view_consentsnapshot", MSG_SNAPSHOT_FORBIDDEN)
 

@@ -81,6 +81,7 @@ class DatasetOutput(serializers.Serializer):
     storage_kind = serializers.CharField()
     connection = serializers.CharField()
     subject_id_field = serializers.CharField()
+    subject_namespace = serializers.CharField()
     event_time_field = serializers.CharField()
     tags = serializers.SerializerMethodField()
     status = serializers.CharField()
@@ -247,6 +248,9 @@ class DatasetCreateApi(APIView):
             required=False, allow_blank=True, default="", max_length=100
         )
         subject_id_field = serializers.CharField(required=False, allow_blank=True, default="")
+        subject_namespace = serializers.CharField(
+            required=False, allow_blank=True, default="", max_length=64
+        )
         event_time_field = serializers.CharField(required=False, allow_blank=True, default="")
         tags = serializers.ListField(
             child=serializers.CharField(max_length=50), required=False, default=list
@@ -285,6 +289,7 @@ class DatasetUpdateApi(APIView):
         storage_kind = serializers.ChoiceField(choices=Dataset.StorageKind.choices, required=False)
         connection = serializers.CharField(required=False, allow_blank=True, max_length=100)
         subject_id_field = serializers.CharField(required=False, allow_blank=True)
+        subject_namespace = serializers.CharField(required=False, allow_blank=True, max_length=64)
         event_time_field = serializers.CharField(required=False, allow_blank=True)
         owner = serializers.CharField(required=False)
         tags = serializers.ListField(child=serializers.CharField(max_length=50), required=False)

@@ -140,6 +140,7 @@ def seed(*, stdout) -> None:
         # demo writes them), so that runs and previews really read and delete there.
         location=str(settings.RETENTION_FILE_ROOTS[0] / "customer-events"),
         subject_id_field="customer_id",
+        subject_namespace="shop",
         event_time_field="event_time",
         tags=["shop", "clickstream"],
     )

@@ -49,6 +49,11 @@ class DatasetForm(forms.Form):
         help_text="PostgreSQL tables: the configured connection of the table's database.",
     )
     subject_id_field = forms.CharField(max_length=200, required=False)
+    subject_namespace = forms.CharField(
+        max_length=64,
+        required=False,
+        help_text="The consent registry's namespace of the subject ids (e.g. shop).",
+    )
     event_time_field = forms.CharField(max_length=200, required=False)
     tags = forms.CharField(required=False, help_text="Comma-separated.")
 
@@ -65,6 +70,7 @@ class DatasetEditForm(DatasetForm):
         "location",
         "connection",
         "subject_id_field",
+        "subject_namespace",
         "event_time_field",
     )
 

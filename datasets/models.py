@@ -91,6 +91,13 @@ class Dataset(models.Model):
         "SCANNER_CONNECTIONS) of the database the table lives in.",
     )
     subject_id_field = models.CharField(max_length=200, blank=True, default="")
+    subject_namespace = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="The consent registry's namespace of the ids in the subject-id field (e.g. "
+        "'shop'): a consent filter keeps exactly these subjects.",
+    )
     event_time_field = models.CharField(max_length=200, blank=True, default="")
     tags = models.ManyToManyField(Tag, blank=True, related_name="datasets")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.DRAFT)

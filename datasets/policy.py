@@ -68,6 +68,7 @@ LOCATION_ATTRIBUTES = (
     "location",
     "connection",
     "subject_id_field",
+    "subject_namespace",
     "event_time_field",
 )
 

@@ -95,6 +95,7 @@ def dataset_create(request):
                 location=data["location"],
                 connection=data["connection"],
                 subject_id_field=data["subject_id_field"],
+                subject_namespace=data["subject_namespace"],
                 event_time_field=data["event_time_field"],
                 tags=data["tags"],
             ),
@@ -167,6 +168,7 @@ def dataset_edit(request, slug):
         "location": dataset.location,
         "connection": dataset.connection,
         "subject_id_field": dataset.subject_id_field,
+        "subject_namespace": dataset.subject_namespace,
         "event_time_field": dataset.event_time_field,
         "tags": ", ".join(t.name for t in dataset.tags.all()),
     }

@@ -5,6 +5,7 @@ and the variables below, never by a second settings file."""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 from datetime import timedelta
@@ -575,6 +576,61 @@ ACCESS_LEASE_KEY_FILE = Path(
 ACCESS_LEASE_ISSUER = env_str(
     "ACCESS_LEASE_ISSUER", "governance-registry", "The iss claim of access leases."
 )
+ACCESS_LEASE_ALGORITHM = env_choice(
+    "ACCESS_LEASE_ALGORITHM",
+    "Ed25519",
+    ("Ed25519", "EdDSA"),
+    "JWS algorithm name of new leases: Ed25519 (RFC 9864) or the deprecated EdDSA (same "
+    "signature) for gateways not yet updated.",
+)
+ACCESS_LEASE_ACCEPT_EDDSA = env_bool(
+    "ACCESS_LEASE_ACCEPT_EDDSA",
+    True,
+    "Verify leases that name the deprecated EdDSA algorithm (the transition); turn off once no "
+    "such lease is valid.",
+)
+ACCESS_LEASE_AUDIENCE = env_str(
+    "ACCESS_LEASE_AUDIENCE",
+    "governance-data-gateway",
+    "The aud claim of leases for datasets ACCESS_LEASE_AUDIENCES does not name.",
+)
+ACCESS_LEASE_AUDIENCES = env_mapping(
+    "ACCESS_LEASE_AUDIENCES",
+    {},
+    "aud per dataset connection name or storage kind: warehouse=pg-gateway;parquet=lake-gateway.",
+)
+
+# --- Training jobs: pseudonymization keys and privacy budgets (docs/training-jobs.md) ---------
+PSEUDONYM_MASTER_KEYS = env_mapping(
+    "PSEUDONYM_MASTER_KEYS",
+    {},
+    "Master keys encrypting the per-purpose pseudonymization secrets (AES-256-GCM): "
+    "kid=base64url-32-bytes;older=...; the first encrypts, every one decrypts. Empty: one key "
+    "derived from SECRET_KEY (embedded setup only).",
+)
+for _kid, _text in PSEUDONYM_MASTER_KEYS.items():
+    try:
+        _raw_key = base64.urlsafe_b64decode(_text + "=" * (-len(_text) % 4))
+    except ValueError:
+        _raw_key = b""
+    if len(_raw_key) != 32:
+        raise ImproperlyConfigured(
+            f"PSEUDONYM_MASTER_KEYS: key {_kid!r} must be the base64url of 32 random bytes."
+        )
+PSEUDONYM_KEY_GRACE_DAYS = env_int(
+    "PSEUDONYM_KEY_GRACE_DAYS",
+    90,
+    "Days a purpose's previous pseudonymization secret is still handed out after a rotation, "
+    "so tokens made with it stay verifiable.",
+    minimum=0,
+)
+BUDGET_CLAIM_LOCK_SECONDS = env_int(
+    "BUDGET_CLAIM_LOCK_SECONDS",
+    3600,
+    "How long an acquired privacy-budget claim stays locked before it returns to the budget "
+    "(a crashed job's claim).",
+    minimum=10,
+)
 SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000", "Public base URL, used in emails.")
 
 AUDIT_CHECKPOINT_KEY_FILE = Path(
@@ -867,6 +923,15 @@ CELERY_BEAT_SCHEDULE: dict = {
             3600,
             "How often the beat job erases withdrawn and requested subjects (and resumes "
             "stale runs).",
+            minimum=10,
+        ),
+    },
+    "access-budget-claims-expire": {
+        "task": "governance.access.tasks.budget_claims_expire_task",
+        "schedule": env_int(
+            "BUDGET_EXPIRY_INTERVAL_SECONDS",
+            60,
+            "How often the beat job returns expired privacy-budget locks to their budget.",
             minimum=10,
         ),
     },

@@ -59,6 +59,10 @@ urlpatterns = [
     path("api/v1/access/", include((governance.access.urls.api_urlpatterns, "access-api"))),
     path("access/", include("governance.access.urls")),
     path(
+        "api/v1/budget/",
+        include((governance.access.urls.budget_api_urlpatterns, "budget-api")),
+    ),
+    path(
         "api/v1/compliance/",
         include((governance.compliance.urls.api_urlpatterns, "compliance-api")),
     ),

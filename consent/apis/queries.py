@@ -22,7 +22,6 @@ from consent.apis.formats import (
     csv_rows,
     ndjson_rows,
 )
-from consent.identifiers import DEFAULT_NAMESPACE
 from consent.models import ConsentSnapshot
 from governance.deadline import deadline_for
 from governance.errors import ApplicationError, NotFound
@@ -31,6 +30,14 @@ from governance.policy import require
 MSG_FORMAT = "Unknown export format '{format}'; use ndjson or csv."
 MSG_SNAPSHOT_NOT_FOUND = "There is no snapshot with this id."
 MSG_SNAPSHOT_FORBIDDEN = policy.MSG_SNAPSHOT_FORBIDDEN
+
+
+MSG_PURPOSE_REQUIRED = "Name the purpose, or the snapshot to ask at."
+
+
+def _purpose_or_snapshot(values: dict) -> None:
+    if not values.get("purpose") and not values.get("snapshot"):
+        raise ApplicationError(MSG_PURPOSE_REQUIRED, {"field": "purpose"})
 
 
 class SnapshotSerializer(serializers.Serializer):
@@ -51,6 +58,7 @@ class SnapshotSerializer(serializers.Serializer):
     created_by = serializers.CharField(source="created_by.username", allow_null=True)
     created_at = serializers.DateTimeField()
     completed_at = serializers.DateTimeField(allow_null=True)
+    basis = serializers.UUIDField(source="basis_id", allow_null=True)
 
 
 class ConsentFilterApi(APIView):
@@ -64,8 +72,20 @@ class ConsentFilterApi(APIView):
         class Meta:
             ref_name = "ConsentFilterInput"
 
-        purpose = serializers.CharField(max_length=64)
-        namespace = serializers.CharField(max_length=64, default=DEFAULT_NAMESPACE)
+        purpose = serializers.CharField(
+            max_length=64, required=False, help_text="Required unless a snapshot is given."
+        )
+        namespace = serializers.CharField(
+            max_length=64,
+            required=False,
+            help_text="The subjects' namespace (the check's consent_filter.namespace). Left "
+            "out: the registry's only namespace, or 400 when there are several.",
+        )
+        snapshot = serializers.UUIDField(
+            required=False,
+            help_text="Ask at this snapshot (an access decision's): its purpose version, "
+            "namespace, as_of and known_at.",
+        )
         subject_ids = serializers.ListField(
             child=serializers.CharField(max_length=256), allow_empty=False, min_length=1
         )
@@ -96,12 +116,15 @@ class ConsentFilterApi(APIView):
     def post(self, request: Request) -> Response:
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        values = data.validated_data
+        _purpose_or_snapshot(values)
         answer = services.consent_filter(
-            purpose=data.validated_data["purpose"],
-            namespace=data.validated_data["namespace"],
-            subject_ids=data.validated_data["subject_ids"],
-            as_of=data.validated_data.get("as_of"),
-            known_at=data.validated_data.get("known_at"),
+            purpose=values.get("purpose"),
+            namespace=values.get("namespace"),
+            subject_ids=values["subject_ids"],
+            as_of=values.get("as_of"),
+            known_at=values.get("known_at"),
+            snapshot=values.get("snapshot"),
             actor=request.user,
         )
         snapshot = answer.snapshot
@@ -158,8 +181,9 @@ class ConsentExportApi(APIView):
         class Meta:
             ref_name = "ConsentExportQuery"
 
-        purpose = serializers.CharField(max_length=64)
-        namespace = serializers.CharField(max_length=64, required=False, default="")
+        purpose = serializers.CharField(max_length=64, required=False)
+        namespace = serializers.CharField(max_length=64, required=False)
+        snapshot = serializers.UUIDField(required=False)
         as_of = serializers.DateTimeField(required=False, allow_null=True)
         known_at = serializers.DateTimeField(required=False, allow_null=True)
 
@@ -170,7 +194,18 @@ class ConsentExportApi(APIView):
             ),
             OpenApiParameter("as_of", OpenApiTypes.DATETIME),
             OpenApiParameter("known_at", OpenApiTypes.DATETIME),
-            OpenApiParameter("namespace", str, description="Only this namespace (default all)"),
+            OpenApiParameter(
+                "namespace",
+                str,
+                description="Only this namespace; * for all. Left out: the registry's only "
+                "namespace, or 400 when there are several.",
+            ),
+            OpenApiParameter(
+                "snapshot",
+                OpenApiTypes.UUID,
+                description="Export at this snapshot (an access decision's); its first "
+                "complete export seals the snapshot's count and sha256.",
+            ),
             OpenApiParameter("format", str, enum=["ndjson", "csv"]),
         ],
         responses={
@@ -186,11 +221,14 @@ class ConsentExportApi(APIView):
     def get(self, request: Request):
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
+        values = query.validated_data
+        _purpose_or_snapshot(values)
         snapshot = services.consent_export_start(
-            purpose=query.validated_data["purpose"],
-            namespace=query.validated_data["namespace"],
-            as_of=query.validated_data.get("as_of"),
-            known_at=query.validated_data.get("known_at"),
+            purpose=values.get("purpose"),
+            namespace=values.get("namespace"),
+            as_of=values.get("as_of"),
+            known_at=values.get("known_at"),
+            snapshot=values.get("snapshot"),
             actor=request.user,
         )
         csv = request.accepted_renderer.format == "csv"

@@ -88,6 +88,7 @@ def known_watermark() -> datetime | None:
             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE l.locktype = 'advisory' AND l.classid = %s AND l.objid = %s
                 AND l.objsubid = 2 AND l.granted AND l.pid <> pg_backend_pid()
+                -- advisory locks are cluster-wide: only writers of this database count
                 AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())
             """,
             list(WRITER_LOCK),
@@ -246,3 +247,124 @@ def answer_digest(pairs: Iterable[tuple[str, str]]) -> str:
     for namespace, external_id in pairs:
         digest.update(canonical_subject(namespace, external_id).encode())
     return digest.hexdigest()
+
+
+def answer_unchanged(
+    *, purpose: Purpose, since: datetime, until: datetime, skew: timedelta
+) -> bool:
+    """Whether the valid set of ``purpose`` at ``until`` is the one at ``since`` (both taken
+    as as_of = known_at, ``until`` at or below the watermark): true when no event of the
+    purpose was recorded after ``since - skew`` (an event may be dated up to ``skew`` after it
+    was recorded, so one recorded just before ``since`` could still take effect after it) and
+    no consent of the purpose ran out of validity in (since, until]. Two index probes; never a
+    scan of the purpose's subjects."""
+    if connection.vendor == "postgresql":
+        sql = f"""
+            SELECT EXISTS (
+                SELECT 1 FROM {_EVENTS} WHERE purpose_id = %s AND recorded_at > %s
+            ) OR EXISTS (
+                SELECT 1 FROM {_EVENTS}
+                WHERE purpose_id = %s AND valid_until > %s AND valid_until <= %s
+            )
+        """  # noqa: S608
+        params = [
+            purpose.pk,
+            _moment(since - skew),
+            purpose.pk,
+            _moment(since),
+            _moment(until),
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return not cursor.fetchone()[0]
+    events = ConsentEvent.objects.filter(purpose=purpose)
+    return not (
+        events.filter(recorded_at__gt=since - skew).exists()
+        or events.filter(valid_until__gt=since, valid_until__lte=until).exists()
+    )
+
+
+def reusable_decision_snapshot(
+    *, purpose: Purpose, namespace: str, until: datetime, skew: timedelta
+):
+    """The latest decision snapshot of ``purpose`` and ``namespace`` whose answer still holds
+    up to ``until`` (``answer_unchanged``), or None — in one statement on PostgreSQL.
+
+    ``until`` may be now rather than the watermark: an event still in flight is not visible
+    here, but it is not visible to a fresh snapshot either (that one is taken below it), so
+    the old answer is still the answer a fresh snapshot would give."""
+    from consent.models import ConsentSnapshot
+
+    if connection.vendor != "postgresql":
+        latest = (
+            ConsentSnapshot.objects.filter(kind="decision", purpose=purpose, namespace=namespace)
+            .order_by("-created_at")
+            .first()
+        )
+        if latest is not None and answer_unchanged(
+            purpose=purpose, since=latest.known_at, until=until, skew=skew
+        ):
+            return latest
+        return None
+    snapshots = ConsentSnapshot._meta.db_table
+    sql = f"""
+        SELECT s.id, s.as_of, s.known_at, s.count, s.sha256, s.created_at, s.completed_at
+        FROM (
+            SELECT id, as_of, known_at, count, sha256, created_at, completed_at FROM {snapshots}
+            WHERE kind = 'decision' AND purpose_id = %s AND namespace = %s
+            ORDER BY created_at DESC LIMIT 1
+        ) s
+        WHERE s.known_at <= %s
+          AND NOT EXISTS (
+            SELECT 1 FROM {_EVENTS} e
+            WHERE e.purpose_id = %s AND e.recorded_at > s.known_at - %s
+          )
+          AND NOT EXISTS (
+            SELECT 1 FROM {_EVENTS} e
+            WHERE e.purpose_id = %s AND e.valid_until > s.known_at AND e.valid_until <= %s
+          )
+    """  # noqa: S608
+    params = [purpose.pk, namespace, _moment(until), purpose.pk, skew, purpose.pk, _moment(until)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    snapshot_id, as_of, known_at, count, sha256, created_at, completed_at = row
+    return ConsentSnapshot(
+        id=snapshot_id,
+        kind="decision",
+        purpose=purpose,
+        namespace=namespace,
+        as_of=as_of,
+        known_at=known_at,
+        count=count,
+        sha256=sha256,
+        created_at=created_at,
+        completed_at=completed_at,
+    )
+
+
+def namespaces(limit: int) -> list[str]:
+    """Up to ``limit`` namespaces that hold subjects, sorted. On PostgreSQL a skip scan over
+    the (namespace, external_id) index: one probe per namespace, whatever the number of
+    subjects."""
+    if connection.vendor != "postgresql":
+        return list(
+            Subject.objects.order_by("namespace")
+            .values_list("namespace", flat=True)
+            .distinct()[:limit]
+        )
+    sql = f"""
+        WITH RECURSIVE found(namespace, n) AS (
+            (SELECT namespace, 1 FROM {_SUBJECTS} ORDER BY namespace LIMIT 1)
+            UNION ALL
+            SELECT (SELECT s.namespace FROM {_SUBJECTS} s WHERE s.namespace > found.namespace
+                    ORDER BY s.namespace LIMIT 1), n + 1
+            FROM found WHERE found.namespace IS NOT NULL AND n < %s
+        )
+        SELECT namespace FROM found WHERE namespace IS NOT NULL
+    """  # noqa: S608
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [limit])
+        return [row[0] for row in cursor.fetchall()]

@@ -19,11 +19,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from consent import policy
-from consent.identifiers import DEFAULT_NAMESPACE, namespace_problem, subject_id_problem
+from consent.identifiers import subject_id_problem
 from consent.models import ConsentSnapshot, Purpose, Subject
 from consent.policy import purpose_in_force
 from consent.selectors import history
 from consent.selectors.subjects import receipt_build
+from consent.services import snapshots
 from consent.services.events import CLOCK_SKEW
 from governance.accounts.models import User
 from governance.audit import services as audit
@@ -77,27 +78,35 @@ def _moments(as_of: datetime | None, known_at: datetime | None) -> tuple[datetim
     return as_of, known_at
 
 
-def _namespace(namespace: str) -> str:
-    if problem := namespace_problem(namespace):
-        raise ApplicationError(problem, {"field": "namespace"})
-    return namespace
-
-
 @transaction.atomic(durable=True)
 def consent_filter(
     *,
     purpose: str,
     subject_ids: Sequence[str],
     actor: User | None,
-    namespace: str = DEFAULT_NAMESPACE,
+    namespace: str | None = None,
     as_of: datetime | None = None,
     known_at: datetime | None = None,
+    snapshot: str | None = None,
 ) -> FilterAnswer:
     """Which of ``subject_ids`` had valid consent for ``purpose`` at ``as_of``. Unknown ids are
     simply not in the answer (no consent recorded); ids that look like direct identifiers are
-    refused, naming their position."""
+    refused, naming their position.
+
+    ``snapshot`` asks at an earlier answer's question (an access decision's snapshot): its
+    purpose version, namespace, as_of and known_at. Without it, a left-out namespace is the
+    registry's only one, or a 400 when subjects live in several."""
     _require_query(actor)
-    namespace = _namespace(namespace)
+    basis = None
+    if snapshot is not None:
+        basis = snapshots.snapshot_basis(
+            snapshot, purpose=purpose, namespace=namespace, as_of=as_of, known_at=known_at
+        )
+        if not basis.namespace:
+            raise ApplicationError(snapshots.MSG_SNAPSHOT_NO_NAMESPACE, {"field": "namespace"})
+        namespace, as_of, known_at = basis.namespace, basis.as_of, basis.known_at
+    else:
+        namespace = snapshots.question_namespace(namespace)
     if not subject_ids:
         raise ApplicationError(MSG_FILTER_EMPTY, {"field": "subject_ids"})
     limit = settings.CONSENT_FILTER_MAX_IDS
@@ -116,7 +125,7 @@ def consent_filter(
             {"field": "subject_ids", "items": problems[:_ERRORS_SHOWN]},
         )
     as_of, known_at = _moments(as_of, known_at)
-    version = purpose_in_force(slug=purpose, at=as_of)
+    version = basis.purpose if basis else purpose_in_force(slug=purpose, at=as_of)
     asked = sorted(set(subject_ids))
     answer = history.valid_external_ids(
         purpose=version, as_of=as_of, known_at=known_at, namespace=namespace, external_ids=asked
@@ -135,6 +144,7 @@ def consent_filter(
         created_by=actor,
         created_at=now,
         completed_at=now,
+        basis=basis,
     )
     audit.record(
         action="consent.filtered",
@@ -157,6 +167,7 @@ def _snapshot_summary(snapshot: ConsentSnapshot) -> dict:
         "requested": snapshot.requested_count,
         "count": snapshot.count,
         "sha256": snapshot.sha256 or None,
+        "basis": str(snapshot.basis_id) if snapshot.basis_id else None,
     }
 
 
@@ -165,19 +176,26 @@ def consent_export_start(
     *,
     purpose: str,
     actor: User | None,
-    namespace: str = "",
+    namespace: str | None = None,
     as_of: datetime | None = None,
     known_at: datetime | None = None,
+    snapshot: str | None = None,
 ) -> ConsentSnapshot:
     """Open an export: check the question, name it with a snapshot and write
     ``consent.export_started`` before the first id leaves. ``consent_export_complete`` adds
     the count and hash when the last one has been sent; an export cut short keeps only the
     start event, which is what an auditor needs to see."""
     _require_query(actor)
-    if namespace:
-        _namespace(namespace)
+    basis = None
+    if snapshot is not None:
+        basis = snapshots.snapshot_basis(
+            snapshot, purpose=purpose, namespace=namespace, as_of=as_of, known_at=known_at
+        )
+        namespace, as_of, known_at = basis.namespace, basis.as_of, basis.known_at
+    else:
+        namespace = snapshots.question_namespace(namespace, export=True)
     as_of, known_at = _moments(as_of, known_at)
-    version = purpose_in_force(slug=purpose, at=as_of)
+    version = basis.purpose if basis else purpose_in_force(slug=purpose, at=as_of)
     snapshot = ConsentSnapshot.objects.create(
         kind=ConsentSnapshot.Kind.EXPORT,
         purpose=version,
@@ -185,6 +203,7 @@ def consent_export_start(
         as_of=as_of,
         known_at=known_at,
         created_by=actor,
+        basis=basis,
     )
     audit.record(
         action="consent.export_started",
@@ -204,6 +223,17 @@ def consent_export_complete(
     updated = ConsentSnapshot.objects.filter(pk=snapshot.pk, completed_at__isnull=True).update(
         count=count, sha256=sha256, completed_at=timezone.now()
     )
+    if snapshot.basis_id and snapshot.kind == ConsentSnapshot.Kind.EXPORT:
+        # The export read the whole set of the question it repeated: seal that snapshot too
+        # (a decision's count and hash are computed by the first full read, never by the check).
+        ConsentSnapshot.objects.filter(
+            pk=snapshot.basis_id,
+            completed_at__isnull=True,
+            namespace=snapshot.namespace,
+            purpose_id=snapshot.purpose_id,
+            as_of=snapshot.as_of,
+            known_at=snapshot.known_at,
+        ).update(count=count, sha256=sha256, completed_at=timezone.now())
     snapshot.refresh_from_db()
     if updated:
         audit.record(

@@ -56,6 +56,13 @@ MSG_CATEGORY_PARENT_MISSING = "The parent category {parent} does not exist."
 MSG_STORAGE_INVALID = "Unknown storage kind."
 MSG_CONNECTION_UNKNOWN = "No connection named {name!r}; configured: {known}."
 MSG_CONNECTION_NOT_TABLE = "A connection applies only to PostgreSQL tables."
+MSG_SUBJECT_NAMESPACE = (
+    "A subject namespace is 1-64 characters of lowercase letters, digits and . _ -, starting "
+    "with a letter or digit (the consent registry's namespace, for example 'shop')."
+)
+# The consent registry's namespace format (consent.identifiers.NAMESPACE; the catalog does not
+# import the consent app).
+SUBJECT_NAMESPACE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
 
 UPDATABLE = (
     "name",
@@ -64,6 +71,7 @@ UPDATABLE = (
     "storage_kind",
     "connection",
     "subject_id_field",
+    "subject_namespace",
     "event_time_field",
     "owner",
 )
@@ -84,6 +92,13 @@ def _tags(names) -> list[Tag]:
 def _check_location(storage_kind: str, location: str) -> None:
     if storage_kind in FILE_KINDS and location.startswith("~"):
         raise ApplicationError(policy.MSG_LOCATION_HOME, {"field": "location"})
+
+
+def _subject_namespace(value: str) -> str:
+    value = (value or "").strip()
+    if value and not SUBJECT_NAMESPACE.match(value):
+        raise ApplicationError(MSG_SUBJECT_NAMESPACE, {"field": "subject_namespace"})
+    return value
 
 
 def _check_connection(storage_kind: str, connection: str) -> None:
@@ -111,6 +126,7 @@ def dataset_create(
     location: str = "",
     connection: str = "",
     subject_id_field: str = "",
+    subject_namespace: str = "",
     event_time_field: str = "",
     tags=(),
 ) -> Dataset:
@@ -140,6 +156,7 @@ def dataset_create(
         connection=connection,
         storage_kind=storage_kind,
         subject_id_field=subject_id_field,
+        subject_namespace=_subject_namespace(subject_namespace),
         event_time_field=event_time_field,
         sensitivity=Dataset.Sensitivity.INTERNAL,
         created_by=actor,
@@ -173,6 +190,8 @@ def dataset_update(*, actor: User, dataset: Dataset, tags=None, **changes) -> Da
     for name in ("location", "connection"):
         if name in changes:
             changes[name] = (changes[name] or "").strip()
+    if "subject_namespace" in changes:
+        changes["subject_namespace"] = _subject_namespace(changes["subject_namespace"])
     _check_location(
         changes.get("storage_kind", dataset.storage_kind),
         changes.get("location", dataset.location),

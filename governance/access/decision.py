@@ -34,6 +34,9 @@ REASONS = {
     "field_not_granted": "Your grant does not include this field.",
     "acknowledgement_missing": "The purpose's terms have not been acknowledged for this grant.",
     "training_expired": "Privacy training is not current; it is required for restricted data.",
+    "subject_mapping_missing": "The purpose rests on consent, and the catalog does not say "
+    "which field holds the subject id and in which consent namespace: the consent filter "
+    "cannot be applied, so nothing is released.",
 }
 
 
@@ -64,6 +67,8 @@ class Facts:
     purpose_categories: frozenset[str] = frozenset()
     purpose_has_art9_condition: bool = False
     purpose_consent_based: bool = False
+    dataset_subject_id_field: str = ""
+    dataset_subject_namespace: str = ""
     approval_found: bool = False
     grants: tuple[GrantFact, ...] = ()  # every grant of the caller on this dataset+purpose
     any_grant_on_dataset: bool = False  # any grant of the caller on this dataset, any purpose
@@ -128,6 +133,10 @@ def decide(facts: Facts) -> Decision:
         reasons.append(_reason("categories_not_permitted", categories=outside))
     if facts.dataset_has_special and not facts.purpose_has_art9_condition:
         reasons.append(_reason("special_category_without_condition"))
+    if facts.purpose_consent_based and not (
+        facts.dataset_subject_id_field and facts.dataset_subject_namespace
+    ):
+        reasons.append(_reason("subject_mapping_missing"))
 
     usable = [
         g for g in facts.grants if g.status == "active" and g.starts_at <= facts.now < g.expires_at

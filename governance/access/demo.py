@@ -20,8 +20,55 @@ from governance.accounts.services import service_account_create
 PURPOSE = "shop-analytics"
 
 
-@transaction.atomic
 def seed(*, stdout) -> None:
+    _seed_access(stdout=stdout)
+    _seed_budget(stdout=stdout)
+
+
+def _seed_budget(*, stdout) -> None:
+    """A privacy budget on customer-events in 30-day data blocks since three months ago, with
+    one committed and one locked claim of the churn job's (the budget page has something to
+    chart). Written as rows with their ledger events: seed_demo runs in one transaction, and
+    the budget services insist on durable transactions of their own."""
+    from decimal import Decimal
+
+    from governance.access.models import BudgetClaim, BudgetRequirement
+    from governance.audit import services as audit
+
+    dataset = Dataset.objects.filter(slug="customer-events", status="approved").first()
+    account = ServiceAccount.objects.filter(name="churn-training").first()
+    if dataset is None or account is None or BudgetRequirement.objects.exists():
+        return
+    now = timezone.now()
+    requirement = BudgetRequirement.objects.create(
+        dataset=dataset,
+        epsilon=Decimal("3"),
+        block_days=30,
+        starts_at=now - timedelta(days=85),
+        lock_seconds=3600,
+        note="Aggregate features only; models trained on DP statistics.",
+        created_by=User.objects.get(username="alice"),
+    )
+    audit.record(action="access.budget_requirement_set", target=requirement, actor=None)
+    for epsilon, blocks, status in (("1.0", [0, 1, 2], "committed"), ("0.5", [2], "locked")):
+        claim = BudgetClaim.objects.create(
+            requirement=requirement,
+            dataset=dataset,
+            purpose_slug=PURPOSE,
+            principal=account.user,
+            epsilon=Decimal(epsilon),
+            blocks=blocks,
+            status=status,
+            committed_at=now if status == "committed" else None,
+            lock_expires_at=now + timedelta(hours=1),
+            note="Weekly churn features (demo)",
+        )
+        audit.record(action=f"access.budget_claim_{status}", target=claim, actor=account.user)
+    stdout.write("Demo privacy budget: customer-events, epsilon 3 per 30-day block, two claims")
+
+
+@transaction.atomic
+def _seed_access(*, stdout) -> None:
     dataset = Dataset.objects.filter(slug="customer-events", status="approved").first()
     if dataset is None or PurposeApproval.objects.filter(purpose_slug=PURPOSE).exists():
         stdout.write("Demo access: exists" if dataset else "Demo access: no demo catalog")

@@ -33,10 +33,17 @@ from rest_framework.views import APIView
 
 from governance.audit import services as audit
 from governance.errors import Conflict, NotFound
-from governance.keyfile import ALGORITHM, CREATED, Ed25519KeyFile
+from governance.keyfile import CREATED, Ed25519KeyFile
 
 DEFAULT_ISSUER = "governance-registry"
+DEFAULT_AUDIENCE = "governance-data-gateway"
 JWKS_MAX_AGE_SECONDS = 300
+# RFC 9864 deprecates the polymorphic "EdDSA" for the fully specified "Ed25519" (same key, same
+# signature). New leases name ACCESS_LEASE_ALGORITHM; both names verify while
+# ACCESS_LEASE_ACCEPT_EDDSA is on (the transition; docs/leases.md).
+ED25519 = "Ed25519"
+EDDSA = "EdDSA"
+ALGORITHMS = (ED25519, EDDSA)
 
 # LeaseInvalid.reason values.
 BAD_SIGNATURE = "bad_signature"
@@ -44,6 +51,7 @@ EXPIRED = "expired"
 NOT_YET_VALID = "not_yet_valid"
 UNKNOWN_KEY = "unknown_key"
 WRONG_ISSUER = "wrong_issuer"
+WRONG_AUDIENCE = "wrong_audience"
 MALFORMED = "malformed"
 BAD_ALGORITHM = "bad_algorithm"
 
@@ -56,6 +64,7 @@ MSG_DECISION_ID = "decision_id must be a non-empty string."
 MSG_FIELDS = "fields must be a list of field names."
 MSG_NOW_NAIVE = "now must be an aware datetime."
 MSG_KEYSET = 'keyset must be a JWK Set: {"keys": [...]}.'
+MSG_AUDIENCE = "audience must be a non-empty string: the gateway or store verifying the lease."
 
 MSG_RETIRE_UNKNOWN = "No key with kid {kid!r} in {path}."
 MSG_RETIRE_SIGNING = (
@@ -93,6 +102,29 @@ KEY_FILE = Ed25519KeyFile(
 
 def _issuer() -> str:
     return getattr(settings, "ACCESS_LEASE_ISSUER", DEFAULT_ISSUER)
+
+
+def signing_algorithm() -> str:
+    return getattr(settings, "ACCESS_LEASE_ALGORITHM", ED25519)
+
+
+def accepted_algorithms() -> tuple[str, ...]:
+    """The algorithm names a lease may carry: the fully specified one always, the deprecated
+    "EdDSA" while the transition lasts (and always while leases are still signed with it)."""
+    if getattr(settings, "ACCESS_LEASE_ACCEPT_EDDSA", True) or signing_algorithm() == EDDSA:
+        return ALGORITHMS
+    return (ED25519,)
+
+
+def lease_audience(*, storage_kind: str, connection: str) -> str:
+    """The ``aud`` of a lease for a dataset: the data gateway or store it lives in. Looked up
+    in ACCESS_LEASE_AUDIENCES by the dataset's connection name, then by its storage kind;
+    else ACCESS_LEASE_AUDIENCE."""
+    audiences = getattr(settings, "ACCESS_LEASE_AUDIENCES", {}) or {}
+    for key in (connection, storage_kind):
+        if key and key in audiences:
+            return audiences[key]
+    return getattr(settings, "ACCESS_LEASE_AUDIENCE", DEFAULT_AUDIENCE)
 
 
 def signing_keys() -> list[jwk.JWK]:
@@ -163,8 +195,10 @@ def _longest_lease() -> timedelta:
 
 def jwks() -> dict:
     """The public JWK Set (RFC 7517) that verifies leases: every key in the file, signing key
-    first."""
-    return KEY_FILE.public_keys()
+    first, each naming the algorithm new leases are signed with."""
+    published = KEY_FILE.public_keys()
+    algorithm = signing_algorithm()
+    return {"keys": [{**member, "alg": algorithm} for member in published["keys"]]}
 
 
 # --- Issue and verify -----------------------------------------------------------------------
@@ -180,8 +214,12 @@ def lease_issue(
     obligations: dict,
     expires_at: datetime,
     issued_at: datetime | None = None,
+    audience: str | None = None,
 ) -> str:
     """A compact JWS (a JWT) signed with the first key of the key file.
+
+    ``audience`` (the ``aud`` claim) names the data gateway or store that may honour it
+    (``lease_audience``); ACCESS_LEASE_AUDIENCE when not given.
 
     ``principal`` is the caller as JSON, with an ``"id"`` such as ``"service_account:fraud-
     training"`` or ``"user:bob"`` that becomes ``sub``; ``decision_id`` becomes ``jti``.
@@ -206,8 +244,10 @@ def lease_issue(
         raise ValueError(MSG_DECISION_ID)
     if isinstance(fields, str) or not all(isinstance(name, str) for name in fields):
         raise ValueError(MSG_FIELDS)
+    audience = audience or getattr(settings, "ACCESS_LEASE_AUDIENCE", DEFAULT_AUDIENCE)
     claims = {
         "iss": _issuer(),
+        "aud": audience,
         "sub": subject,
         "iat": issued,
         "nbf": issued,
@@ -222,11 +262,12 @@ def lease_issue(
         },
     }
     key = signing_keys()[0]
+    algorithm = signing_algorithm()
     token = jws.JWS(json.dumps(claims, separators=(",", ":")).encode())
     token.add_signature(
         key,
-        alg=ALGORITHM,
-        protected=json.dumps({"alg": ALGORITHM, "typ": "JWT", "kid": key["kid"]}),
+        alg=algorithm,
+        protected=json.dumps({"alg": algorithm, "typ": "JWT", "kid": key["kid"]}),
     )
     return token.serialize(compact=True)
 
@@ -258,7 +299,7 @@ def _verification_key(keyset: Mapping, kid: str) -> jwk.JWK:
         if (
             member.get("kty") != "OKP"
             or member.get("crv") != "Ed25519"
-            or member.get("alg", ALGORITHM) != ALGORITHM
+            or member.get("alg", ED25519) not in ALGORITHMS
             or member.get("use", "sig") != "sig"
         ):
             continue  # a key of this kid that cannot verify an EdDSA lease
@@ -275,24 +316,35 @@ def _is_number(value: Any) -> bool:
 
 
 def lease_verify(
-    token: str, keyset: dict, *, now: datetime | None = None, issuer: str | None = None
+    token: str,
+    keyset: dict,
+    *,
+    audience: str,
+    now: datetime | None = None,
+    issuer: str | None = None,
 ) -> dict:
-    """The claims of a lease that is genuine and current; else LeaseInvalid(reason).
+    """The claims of a lease that is genuine, current and meant for ``audience``; else
+    LeaseInvalid(reason).
 
-    The algorithm is fixed to EdDSA before any key is chosen, so a token cannot pick HS256
-    with the public key as its secret, nor "none". The key is chosen by ``kid`` from
-    ``keyset`` (a JWK Set such as ``jwks()``), the signature is checked before any claim is
-    read, then ``iss``, ``exp`` (now < exp) and ``nbf`` (nbf <= now) with no leeway.
+    The algorithm is fixed to Ed25519 (or, during the transition, its deprecated name EdDSA)
+    before any key is chosen, so a token cannot pick HS256 with the public key as its
+    secret, nor "none". The key is chosen by ``kid`` from ``keyset`` (a JWK Set such as
+    ``jwks()``), the signature is checked before any claim is read, then ``iss``, ``aud``
+    (the lease names exactly this audience; a lease without one is refused), ``exp`` (now <
+    exp) and ``nbf`` (nbf <= now) with no leeway.
     """
     now = timezone.now() if now is None else now
     if timezone.is_naive(now):
         raise ValueError(MSG_NOW_NAIVE)
+    if not isinstance(audience, str) or not audience:
+        raise ValueError(MSG_AUDIENCE)
     expected_issuer = _issuer() if issuer is None else issuer
 
     if not isinstance(token, str) or not _COMPACT.fullmatch(token):
         raise LeaseInvalid(MALFORMED)
     header = _json_segment(token.split(".", 1)[0])
-    if header.get("alg") != ALGORITHM:
+    algorithm = header.get("alg")
+    if not isinstance(algorithm, str) or algorithm not in accepted_algorithms():
         raise LeaseInvalid(BAD_ALGORITHM)
     if "crit" in header or "b64" in header:
         raise LeaseInvalid(MALFORMED)  # extensions we never issue
@@ -302,13 +354,13 @@ def lease_verify(
     key = _verification_key(keyset, kid)
 
     signed = jws.JWS()
-    signed.allowed_algs = [ALGORITHM]
+    signed.allowed_algs = [algorithm]
     try:
         signed.deserialize(token)
     except JWException:
         raise LeaseInvalid(MALFORMED) from None
     try:
-        signed.verify(key, alg=ALGORITHM)
+        signed.verify(key, alg=algorithm)
     except JWException:
         raise LeaseInvalid(BAD_SIGNATURE) from None
 
@@ -325,6 +377,8 @@ def lease_verify(
         raise LeaseInvalid(MALFORMED)
     if claims["iss"] != expected_issuer:
         raise LeaseInvalid(WRONG_ISSUER)
+    if claims.get("aud") != audience:  # one audience per lease: a string, never a list
+        raise LeaseInvalid(WRONG_AUDIENCE)
     moment = now.timestamp()
     if moment >= claims["exp"]:
         raise LeaseInvalid(EXPIRED)
@@ -356,7 +410,10 @@ class LeaseKeysApi(APIView):
             x = serializers.CharField(help_text="The public key, base64url.")
             kid = serializers.CharField(help_text="Key id (RFC 7638 thumbprint), as in a lease.")
             use = serializers.CharField(help_text='Always "sig".')
-            alg = serializers.CharField(help_text='Always "EdDSA".')
+            alg = serializers.CharField(
+                help_text='"Ed25519" (RFC 9864), or "EdDSA" where ACCESS_LEASE_ALGORITHM '
+                "still names the deprecated algorithm."
+            )
 
         class Meta:
             ref_name = "Jwks"

@@ -3,6 +3,8 @@ granted what until when, who acknowledged the terms, and who holds current priva
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.contrib.auth.models import Group
 from django.db import models
@@ -351,3 +353,153 @@ class Alert(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule} {self.principal} {self.dataset}".strip()
+
+
+# --- Training jobs: pseudonymization secrets and privacy budgets -------------------------------
+
+
+class PurposeKey(models.Model):
+    """One version of a purpose's pseudonymization secret (32 random bytes), encrypted at rest
+    under a master key from settings (AES-256-GCM, the purpose and version as associated
+    data, so a row copied onto another purpose does not decrypt). Tokens made with it are
+    HMAC-SHA256 of the value: stable within the purpose and version, unrelated across
+    purposes (governance/access/pseudonyms.py)."""
+
+    purpose_slug = models.SlugField(max_length=64)
+    version = models.PositiveIntegerField()
+    master_kid = models.CharField(max_length=64, help_text="The master key that encrypts it.")
+    ciphertext = models.BinaryField(help_text="nonce (12 bytes) || AES-GCM ciphertext and tag")
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+    superseded_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the next version took over."
+    )
+
+    class Meta:
+        ordering = ["purpose_slug", "-version"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["purpose_slug", "version"], name="access_purpose_key_version"
+            ),
+            models.UniqueConstraint(
+                fields=["purpose_slug"],
+                condition=Q(superseded_at__isnull=True),
+                name="access_purpose_key_one_current",
+            ),
+            models.CheckConstraint(
+                condition=Q(version__gte=1), name="access_purpose_key_version_gte_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"pseudonymization key {self.purpose_slug} v{self.version}"
+
+
+class BudgetRequirement(models.Model):
+    """A dataset (or a dataset for one purpose) may only be read under differential privacy,
+    with a total budget per data block: ``epsilon`` (and ``delta``; 0 is pure ε-DP) that the
+    claims reading a block may spend together, under basic sequential composition (the ε and
+    the δ of the claims add up). With ``block_days``, each block holds the data whose event
+    time falls in one period from ``starts_at``; a new period's data brings a new block with
+    its own budget (as in Sage). Without, the dataset is one block."""
+
+    dataset = models.ForeignKey(
+        "datasets.Dataset", on_delete=models.PROTECT, related_name="budget_requirements"
+    )
+    purpose_slug = models.SlugField(
+        max_length=64, blank=True, default="", help_text="Empty: every purpose shares it."
+    )
+    epsilon = models.DecimalField(max_digits=12, decimal_places=6)
+    delta = models.DecimalField(max_digits=20, decimal_places=18, default=0)
+    block_days = models.PositiveIntegerField(null=True, blank=True)
+    starts_at = models.DateTimeField(default=timezone.now)
+    lock_seconds = models.PositiveIntegerField(default=3600)
+    note = models.TextField(blank=True, default="")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    retired_at = models.DateTimeField(null=True, blank=True)
+    retired_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+
+    class Meta:
+        ordering = ["dataset", "purpose_slug", "-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset"],
+                condition=Q(retired_at__isnull=True),
+                name="access_budget_one_live_requirement_per_dataset",
+            ),
+            models.CheckConstraint(condition=Q(epsilon__gt=0), name="access_budget_epsilon_gt_0"),
+            models.CheckConstraint(
+                condition=Q(delta__gte=0, delta__lt=1), name="access_budget_delta_in_0_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(block_days__isnull=True) | Q(block_days__gte=1),
+                name="access_budget_block_days_gte_1",
+            ),
+            models.CheckConstraint(
+                condition=Q(lock_seconds__gte=10), name="access_budget_lock_seconds_gte_10"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        scope = f" for {self.purpose_slug}" if self.purpose_slug else ""
+        return f"privacy budget of {self.dataset_id}{scope}: epsilon {self.epsilon}"
+
+
+class BudgetClaim(models.Model):
+    """A job's share of a privacy budget: acquired (locked: counted as spent until it is
+    committed, released, or its lock expires), then committed (spent for good) or released
+    (returned). ``blocks`` are the data blocks it reads; it is charged on each."""
+
+    class Status(models.TextChoices):
+        LOCKED = "locked", "Locked"
+        COMMITTED = "committed", "Committed (spent)"
+        RELEASED = "released", "Released"
+        EXPIRED = "expired", "Lock expired (returned)"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    requirement = models.ForeignKey(
+        BudgetRequirement, on_delete=models.PROTECT, related_name="claims"
+    )
+    dataset = models.ForeignKey("datasets.Dataset", on_delete=models.PROTECT, related_name="+")
+    purpose_slug = models.SlugField(max_length=64)
+    principal = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="budget_claims"
+    )
+    epsilon = models.DecimalField(max_digits=12, decimal_places=6)
+    delta = models.DecimalField(max_digits=20, decimal_places=18, default=0)
+    blocks = models.JSONField(default=list, help_text="Indexes of the data blocks it reads.")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.LOCKED)
+    decision_id = models.CharField(max_length=64, blank=True, default="")
+    note = models.CharField(max_length=500, blank=True, default="")
+    created_at = models.DateTimeField(default=timezone.now)
+    lock_expires_at = models.DateTimeField()
+    committed_at = models.DateTimeField(null=True, blank=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "lock_expires_at"])]
+        constraints = [
+            models.CheckConstraint(condition=Q(epsilon__gt=0), name="access_claim_epsilon_gt_0"),
+            models.CheckConstraint(
+                condition=Q(delta__gte=0, delta__lt=1), name="access_claim_delta_in_0_1"
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=["locked", "committed", "released", "expired"]),
+                name="access_claim_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="committed") | Q(committed_at__isnull=False),
+                name="access_claim_committed_has_time",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"budget claim {self.pk} ({self.status})"

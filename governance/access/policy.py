@@ -415,3 +415,74 @@ def may_acknowledge_alert(user: User | None, alert: Alert) -> Refusal | None:
         if set(alert_datasets(alert)) & set(_stewarded_slugs(user)):
             return None
     return forbidden(MSG_ALERT_FORBIDDEN)
+
+
+# --- privacy budgets and pseudonymization keys ---------------------------------------------------
+
+MSG_BUDGET_SET_FORBIDDEN = (
+    "Only the dataset's stewards, privacy officers and administrators set its privacy budget."
+)
+MSG_BUDGET_VIEW_FORBIDDEN = (
+    "Only the dataset's stewards, privacy officers, administrators and auditors see its "
+    "privacy budget."
+)
+MSG_CLAIM_COMMIT_FORBIDDEN = (
+    "Only the job that acquired a budget claim, or the person accountable for it, commits it."
+)
+MSG_CLAIM_FORBIDDEN = (
+    "Only the job that acquired a budget claim (or its owner, the dataset's stewards, privacy "
+    "officers and administrators) can commit, release or read it."
+)
+
+
+def may_set_budget(user: User | None, dataset: Dataset) -> Refusal | None:
+    """Require differential privacy of a dataset: whoever manages its access."""
+    if is_active_person(user) and may_manage_dataset_access(user, dataset) is None:
+        return None
+    return forbidden(MSG_BUDGET_SET_FORBIDDEN)
+
+
+def may_view_budget(user: User | None, dataset: Dataset) -> Refusal | None:
+    if may_see_dataset_access(user, dataset) is None:
+        return None
+    return forbidden(MSG_BUDGET_VIEW_FORBIDDEN)
+
+
+def budgets_visible_to(user: User | None) -> Q:
+    """Datasets whose budget ``user`` sees (filter form of ``may_view_budget``)."""
+    if holds_role(user, Role.AUDITOR, Role.ADMIN) or is_privacy_officer(user):
+        return Q()
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return _NONE
+    return Q(pk__in=Dataset.objects.filter(catalog.stewarded_by(user)).values("pk"))
+
+
+def _claimant_or_owner(user: User | None, claim) -> bool:
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return False
+    if claim.principal_id == user.pk:
+        return True
+    accountable = Principal.of(user=claim.principal).accountable
+    return accountable is not None and accountable.pk == user.pk and is_active_person(user)
+
+
+def may_commit_claim(user: User | None, claim) -> Refusal | None:
+    """Commit (spend) a claim: only the job that acquired it, or the person accountable for
+    that service account — whoever knows that results computed with it were released."""
+    return None if _claimant_or_owner(user, claim) else forbidden(MSG_CLAIM_COMMIT_FORBIDDEN)
+
+
+def may_release_claim(user: User | None, claim) -> Refusal | None:
+    """Release (return) a claim: the job, its owner (a crashed job's claim), or whoever
+    manages the dataset's access."""
+    if _claimant_or_owner(user, claim):
+        return None
+    if is_active_person(user) and may_manage_dataset_access(user, claim.dataset) is None:
+        return None
+    return forbidden(MSG_CLAIM_FORBIDDEN)
+
+
+def may_read_claim(user: User | None, claim) -> Refusal | None:
+    if may_release_claim(user, claim) is None or holds_role(user, Role.AUDITOR):
+        return None
+    return forbidden(MSG_CLAIM_FORBIDDEN)

@@ -120,9 +120,12 @@ def training_list(*, viewer: User) -> QuerySet[TrainingAttestation]:
 
 def dataset_links(viewer: User, dataset: Dataset) -> list[tuple[str, str]]:
     """Links the catalog's dataset page shows (datasets.apps hook): who has access."""
+    links = []
     if policy.may_see_dataset_access(viewer, dataset) is None:
-        return [("Who has access", reverse("access:dataset", args=[dataset.slug]))]
-    return []
+        links.append(("Who has access", reverse("access:dataset", args=[dataset.slug])))
+    if policy.may_view_budget(viewer, dataset) is None:
+        links.append(("Privacy budget", reverse("access:budget", args=[dataset.slug])))
+    return links
 
 
 def dataset_actions(viewer: User, datasets) -> dict[int, list[tuple[str, str, str]]]:

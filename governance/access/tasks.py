@@ -33,3 +33,19 @@ def alerts_scan_task() -> dict:
         return {"raised": [alert.pk for alert in alerts_scan()]}
     finally:
         cache.delete(ALERTS_LOCK)
+
+
+BUDGET_LOCK = "lock:access.budget_claims_expire"
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def budget_claims_expire_task() -> dict:
+    """Beat job: privacy-budget locks nobody settled in time go back to their budget."""
+    from governance.access.services.budget import budget_claims_expire
+
+    if not cache.add(BUDGET_LOCK, "1", timeout=600):
+        return {"skipped": "another run holds the lock"}
+    try:
+        return {"expired": budget_claims_expire()}
+    finally:
+        cache.delete(BUDGET_LOCK)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from governance.access import alert_views, apis, views
+from governance.access import alert_views, apis, budget_views, training_apis, views
 from governance.access.leases import LeaseKeysApi
 
 app_name = "access"
@@ -21,11 +21,14 @@ urlpatterns = [
     path("purpose-approvals/", views.purpose_approvals, name="purpose-approvals"),
     path("training/", views.training, name="training"),
     path("alerts/", alert_views.alerts, name="alerts"),
+    path("budgets/", budget_views.budgets, name="budgets"),
+    path("budgets/<slug:slug>/", budget_views.budget_detail, name="budget"),
 ]
 
 api_urlpatterns = [
     path("check", apis.CheckApi.as_view(), name="check"),
     path("keys", LeaseKeysApi.as_view(), name="keys"),
+    path("pseudonym-keys", training_apis.PseudonymKeysApi.as_view(), name="pseudonym-keys"),
     path("requests", apis.RequestListApi.as_view(), name="requests"),
     path("requests/create", apis.RequestCreateApi.as_view(), name="request-create"),
     path("requests/<int:pk>", apis.RequestDetailApi.as_view(), name="request"),
@@ -51,4 +54,20 @@ api_urlpatterns = [
         name="purpose-approval-revoke",
     ),
     path("training/create", apis.TrainingCreateApi.as_view(), name="training-create"),
+]
+
+# Under /api/v1/budget/: the privacy-budget ledger.
+budget_api_urlpatterns = [
+    path("claims", training_apis.BudgetClaimCreateApi.as_view(), name="claims"),
+    path("claims/<uuid:pk>", training_apis.BudgetClaimDetailApi.as_view(), name="claim"),
+    path(
+        "claims/<uuid:pk>/commit", training_apis.BudgetClaimCommitApi.as_view(), name="claim-commit"
+    ),
+    path(
+        "claims/<uuid:pk>/release",
+        training_apis.BudgetClaimReleaseApi.as_view(),
+        name="claim-release",
+    ),
+    path("requirements", training_apis.BudgetRequirementSetApi.as_view(), name="requirements"),
+    path("datasets/<slug:slug>", training_apis.BudgetDatasetApi.as_view(), name="dataset"),
 ]

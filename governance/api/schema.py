@@ -18,6 +18,8 @@ ERROR_CODES = [
     "method_not_allowed",  # 405
     "not_acceptable",  # 406
     "conflict",  # 409: the state does not allow it, or a duplicate
+    "budget_exceeded",  # 409: a privacy-budget claim larger than the remainder
+    "no_budget_requirement",  # 400: a claim on a dataset without a privacy budget
     "payload_too_large",  # 413
     "unsupported_media_type",  # 415
     "throttled",  # 429 (Retry-After)

@@ -51,11 +51,18 @@ def test_allow_answer_carries_fields_obligations_and_a_verifiable_lease(api_clie
     assert body["grant"] == grant.pk
     assert body["fields"] == ["email", "message"]
     assert body["principal"] == "service_account:router-training"
-    assert body["obligations"] == {"fields": {"email": "pseudonymize", "message": "mask"}}
+    assert body["obligations"] == {
+        "fields": {"email": "pseudonymize", "message": "mask"},
+        "pseudonymize": {
+            "key_endpoint": "/api/v1/access/pseudonym-keys",
+            "purpose": "ticket-routing",
+        },
+    }
     assert body["expires_at"] == grant.expires_at.isoformat().replace("+00:00", "Z")
     # the lease verifies with the published keys alone
     keys = api_client.get("/api/v1/access/keys").json()
-    claims = lease_verify(body["lease"], keys)
+    claims = lease_verify(body["lease"], keys, audience="governance-data-gateway")
+    assert claims["aud"] == "governance-data-gateway"
     assert claims["jti"] == body["decision_id"]
     assert claims["exp"] == int(grant.expires_at.timestamp())
     assert claims["lease"]["fields"] == ["email", "message"]
@@ -85,25 +92,97 @@ def test_a_dataset_without_a_grant_looks_like_an_unknown_one(api_client, db, bob
     assert known["reasons"] == unknown["reasons"]
 
 
-def test_consent_based_purposes_oblige_the_job_to_filter_subjects(
-    api_client, bob, alice, petra, tickets, consent_purpose
-):
+@pytest.fixture
+def churn_job(bob, alice, petra, tickets, consent_purpose):
+    """A service account with an acknowledged grant on support-tickets for a consent-based
+    purpose; the catalog says the subject ids are in field ticket_id, namespace shop."""
+    from datasets.models import Dataset
+
+    Dataset.objects.filter(pk=tickets.pk).update(
+        subject_id_field="ticket_id", subject_namespace="shop"
+    )
     services.purpose_approval_create(actor=petra, dataset=tickets, purpose_slug="churn-model")
     account, _ = make_service_account(bob, name="churn-job")
     request = request_and_approve(
         bob, alice, tickets, purpose="churn-model", principal="service_account:churn-job"
     )
     services.grant_acknowledge(actor=bob, grant=request.grant)
+    return account
+
+
+def test_consent_based_purposes_name_namespace_field_and_a_snapshot_to_filter_at(
+    api_client, churn_job
+):
+    from consent.models import ConsentSnapshot
+
+    # when
     body = call(
-        api_client, _token_for(account), {"dataset": "support-tickets", "purpose": "churn-model"}
+        api_client, _token_for(churn_job), {"dataset": "support-tickets", "purpose": "churn-model"}
     ).json()
+    # then
     assert body["decision"] == "allow"
+    snapshot = ConsentSnapshot.objects.get(kind="decision")
+    stamp = snapshot.as_of.isoformat().replace("+00:00", "Z")
+    assert snapshot.as_of == snapshot.known_at
+    assert (snapshot.namespace, snapshot.purpose.slug) == ("shop", "churn-model")
     assert body["obligations"]["consent_filter"] == {
         "purpose": "churn-model",
-        "subject_id_field": "",
+        "namespace": "shop",
+        "subject_id_field": "ticket_id",
+        "snapshot": {
+            "id": str(snapshot.pk),
+            "purpose_version": 1,
+            "as_of": stamp,
+            "known_at": stamp,
+            "count": None,
+            "sha256": None,
+        },
         "filter_endpoint": "/api/v1/consent/filter",
-        "export_endpoint": "/api/v1/consent/export?purpose=churn-model",
+        "export_endpoint": f"/api/v1/consent/export?snapshot={snapshot.pk}",
     }
+    entry = LedgerEntry.objects.get(event="access.check")
+    assert entry.additional_data["consent_snapshot"] == str(snapshot.pk)
+
+
+def test_a_consent_based_purpose_on_a_dataset_without_subject_mapping_is_denied(
+    api_client, churn_job, tickets
+):
+    from consent.models import ConsentSnapshot
+    from datasets.models import Dataset
+
+    # given: the catalog no longer says in which namespace the subject ids are
+    Dataset.objects.filter(pk=tickets.pk).update(subject_namespace="")
+    # when
+    body = call(
+        api_client, _token_for(churn_job), {"dataset": "support-tickets", "purpose": "churn-model"}
+    ).json()
+    # then
+    assert body["decision"] == "deny"
+    assert [r["code"] for r in body["reasons"]] == ["subject_mapping_missing"]
+    assert body["lease"] is None
+    assert not ConsentSnapshot.objects.exists()
+
+
+def test_checks_reuse_the_snapshot_until_consent_changes(api_client, churn_job):
+    from consent.models import ConsentSnapshot
+    from tests.consent.factories import record
+
+    token = _token_for(churn_job)
+    body = {"dataset": "support-tickets", "purpose": "churn-model"}
+
+    def snapshot_id():
+        return call(api_client, token, body).json()["obligations"]["consent_filter"]["snapshot"]
+
+    # given a first decision
+    first = snapshot_id()
+    # when nothing was recorded since, then the next decision names the same snapshot
+    assert snapshot_id()["id"] == first["id"]
+    # when a consent event is recorded, then the next decision takes a new snapshot
+    record("t-1", "withdrawn", purpose="churn-model")
+    second = snapshot_id()
+    assert second["id"] != first["id"]
+    assert snapshot_id()["id"] != first["id"]  # recorded less than CLOCK_SKEW before
+    assert ConsentSnapshot.objects.filter(kind="decision").count() >= 2
 
 
 @pytest.mark.parametrize(
@@ -171,8 +250,9 @@ def test_the_check_gathers_facts_with_a_fixed_number_of_queries(
     call(api_client, token, {"dataset": "support-tickets", "purpose": "ticket-routing"})
     from governance.access.services.check import check_access
 
-    # the statement and lock timeouts, 6 reads, the ledger insert, and the savepoint
-    with django_assert_num_queries(10):
+    # the statement and lock timeouts, 6 reads, the privacy-budget lookup of an allow, the
+    # ledger insert, and the savepoint
+    with django_assert_num_queries(11):
         result = check_access(
             principal=account.user, dataset_slug="support-tickets", purpose_slug="ticket-routing"
         )
@@ -267,3 +347,22 @@ def test_over_long_duration_via_api_is_400_naming_the_maximum(client, bob, appro
         "max": 60,
         "fields": {"duration_days": error["message"]},
     }
+
+
+def test_a_consent_based_allow_that_reuses_its_snapshot_costs_one_more_statement(
+    api_client, churn_job, django_assert_num_queries
+):
+    from governance.access.services.check import check_access
+
+    first = check_access(
+        principal=churn_job.user, dataset_slug="support-tickets", purpose_slug="churn-model"
+    )
+    # the eleven of an allow, and one statement that finds the snapshot still answers
+    with django_assert_num_queries(12):
+        again = check_access(
+            principal=churn_job.user, dataset_slug="support-tickets", purpose_slug="churn-model"
+        )
+    assert (
+        again.decision.obligations["consent_filter"]["snapshot"]["id"]
+        == first.decision.obligations["consent_filter"]["snapshot"]["id"]
+    )

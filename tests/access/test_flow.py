@@ -61,7 +61,13 @@ def test_the_whole_flow_through_the_services(
     result = check(bob)
     assert result.decision.allow
     assert result.decision.fields == ("ticket_id", "email")
-    assert result.decision.obligations == {"fields": {"ticket_id": "keep", "email": "pseudonymize"}}
+    assert result.decision.obligations == {
+        "fields": {"ticket_id": "keep", "email": "pseudonymize"},
+        "pseudonymize": {
+            "key_endpoint": "/api/v1/access/pseudonym-keys",
+            "purpose": "ticket-routing",
+        },
+    }
     assert result.decision.expires_at == grant.expires_at
     assert result.lease
     # a field outside the grant is refused

@@ -29,6 +29,7 @@ LATER = NOW + timedelta(days=30)
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "leases.md"
 PRINCIPAL = {"id": "service_account:fraud-training", "owner": "bob"}
 OBLIGATIONS = {"fields": {"ticket_id": "keep", "email": "pseudonymize", "body": "mask"}}
+AUD = "governance-data-gateway"
 
 
 @pytest.fixture
@@ -62,7 +63,7 @@ def decoded(part: str) -> dict:
 
 def reason_of(token: str, keyset: dict, **kwargs) -> str:
     with pytest.raises(LeaseInvalid) as raised:
-        leases.lease_verify(token, keyset, **kwargs)
+        leases.lease_verify(token, keyset, **kwargs, audience=AUD)
     return raised.value.reason
 
 
@@ -228,15 +229,16 @@ def test_an_issued_lease_verifies_with_exactly_the_claims_it_was_issued_with(key
         token = issue()
         keyset = leases.jwks()
         # when
-        claims = leases.lease_verify(token, keyset)
+        claims = leases.lease_verify(token, keyset, audience=AUD)
     # then
     assert decoded(token.split(".")[0]) == {
-        "alg": "EdDSA",
+        "alg": "Ed25519",
         "typ": "JWT",
         "kid": leases.signing_keys()[0]["kid"],
     }
     assert claims == {
         "iss": "governance-registry",
+        "aud": "governance-data-gateway",
         "sub": "service_account:fraud-training",
         "iat": int(NOW.timestamp()),
         "nbf": int(NOW.timestamp()),
@@ -327,7 +329,7 @@ def test_a_lease_is_valid_until_the_second_before_exp_and_expired_from_exp(key_f
         keyset = leases.jwks()
     # when / then
     with time_machine.travel(LATER - timedelta(seconds=1), tick=False):
-        assert leases.lease_verify(token, keyset)["jti"] == "dec-0001"
+        assert leases.lease_verify(token, keyset, audience=AUD)["jti"] == "dec-0001"
     with time_machine.travel(LATER, tick=False):
         assert reason_of(token, keyset) == "expired"
     assert reason_of(token, keyset, now=LATER + timedelta(days=1)) == "expired"
@@ -340,7 +342,7 @@ def test_a_lease_issued_for_later_is_not_yet_valid(key_file):
         keyset = leases.jwks()
         # when / then
         assert reason_of(token, keyset) == "not_yet_valid"
-        assert leases.lease_verify(token, keyset, now=NOW + timedelta(hours=1))["jti"]
+        assert leases.lease_verify(token, keyset, now=NOW + timedelta(hours=1), audience=AUD)["jti"]
 
 
 def test_a_lease_from_another_issuer_is_refused(key_file, settings):
@@ -353,9 +355,9 @@ def test_a_lease_from_another_issuer_is_refused(key_file, settings):
         # when / then
         assert reason_of(token, keyset) == "wrong_issuer"
         assert reason_of(token, keyset, issuer="governance-registry") == "wrong_issuer"
-        assert leases.lease_verify(token, keyset, issuer="staging-registry")["iss"] == (
-            "staging-registry"
-        )
+        assert leases.lease_verify(token, keyset, issuer="staging-registry", audience=AUD)[
+            "iss"
+        ] == ("staging-registry")
 
 
 def test_a_lease_signed_by_a_key_not_in_the_set_is_an_unknown_key(key_file, settings, tmp_path):
@@ -401,8 +403,10 @@ def test_an_hs256_token_keyed_with_the_public_key_is_a_bad_algorithm(key_file, s
         assert reason_of(forged.serialize(compact=True), keyset) == "bad_algorithm"
 
 
-@pytest.mark.parametrize("alg", ["none", "None", "NONE", "HS512", "RS256", "ES256", "Ed25519"])
-def test_a_token_that_names_any_algorithm_but_eddsa_is_a_bad_algorithm(key_file, alg):
+@pytest.mark.parametrize(
+    "alg", ["none", "None", "NONE", "HS512", "RS256", "ES256", "Ed448", "ed25519", "EDDSA"]
+)
+def test_a_token_that_names_any_algorithm_but_ed25519_or_eddsa_is_a_bad_algorithm(key_file, alg):
     # given
     with time_machine.travel(NOW, tick=False):
         keyset = leases.jwks()
@@ -411,6 +415,79 @@ def test_a_token_that_names_any_algorithm_but_eddsa_is_a_bad_algorithm(key_file,
         # when / then
         assert reason_of(f"{forged_header}.{payload}.", keyset) == "bad_algorithm"
         assert reason_of(f"{forged_header}.{payload}.{signature}", keyset) == "bad_algorithm"
+
+
+def _signed(claims: dict, alg: str = "Ed25519") -> str:
+    key = leases.signing_keys()[0]
+    token = jws.JWS(json.dumps(claims).encode())
+    token.add_signature(key, alg=alg, protected=json.dumps({"alg": alg, "kid": key["kid"]}))
+    return token.serialize(compact=True)
+
+
+def test_a_lease_names_its_audience_and_verifies_only_for_it(key_file):
+    # given
+    with time_machine.travel(NOW, tick=False):
+        token = issue(audience="lake-gateway")
+        keyset = leases.jwks()
+        # when / then
+        assert decoded(token.split(".")[1])["aud"] == "lake-gateway"
+        assert leases.lease_verify(token, keyset, audience="lake-gateway")["aud"] == "lake-gateway"
+        assert reason_of(token, keyset) == "wrong_audience"  # AUD, the default gateway
+
+
+def test_a_lease_without_an_audience_or_with_a_list_of_them_is_a_wrong_audience(key_file):
+    # given: leases signed with the registry's own key, claims as an older or foreign issuer
+    # would write them
+    with time_machine.travel(NOW, tick=False):
+        claims = decoded(issue().split(".")[1])
+        keyset = leases.jwks()
+        without = _signed({k: v for k, v in claims.items() if k != "aud"})
+        as_list = _signed({**claims, "aud": [AUD, "other"]})
+        # when / then
+        assert reason_of(without, keyset) == "wrong_audience"
+        assert reason_of(as_list, keyset) == "wrong_audience"
+
+
+def test_a_verifier_must_name_its_audience(key_file):
+    with time_machine.travel(NOW, tick=False):
+        token = issue()
+        with pytest.raises(ValueError, match="audience"):
+            leases.lease_verify(token, leases.jwks(), audience="")
+
+
+def test_the_audience_follows_the_dataset_connection_then_storage_kind(settings):
+    settings.ACCESS_LEASE_AUDIENCE = "default-gateway"
+    settings.ACCESS_LEASE_AUDIENCES = {"warehouse": "pg-gateway", "parquet": "lake-gateway"}
+    assert leases.lease_audience(storage_kind="postgres_table", connection="warehouse") == (
+        "pg-gateway"
+    )
+    assert leases.lease_audience(storage_kind="parquet", connection="") == "lake-gateway"
+    assert leases.lease_audience(storage_kind="csv", connection="") == "default-gateway"
+
+
+def test_leases_naming_the_deprecated_eddsa_verify_during_the_transition_only(key_file, settings):
+    # given: a lease signed as before RFC 9864 (same key, same signature scheme)
+    with time_machine.travel(NOW, tick=False):
+        claims = decoded(issue().split(".")[1])
+        old_style = _signed(claims, alg="EdDSA")
+        keyset = leases.jwks()
+        # when / then: accepted while ACCESS_LEASE_ACCEPT_EDDSA is on (the default)
+        assert leases.lease_verify(old_style, keyset, audience=AUD)["jti"] == "dec-0001"
+        settings.ACCESS_LEASE_ACCEPT_EDDSA = False
+        assert reason_of(old_style, keyset) == "bad_algorithm"
+        # and the fully specified name keeps verifying
+        assert leases.lease_verify(issue(), keyset, audience=AUD)["jti"] == "dec-0001"
+
+
+def test_a_registry_still_signing_with_eddsa_names_it_in_leases_and_keys(key_file, settings):
+    settings.ACCESS_LEASE_ALGORITHM = "EdDSA"
+    settings.ACCESS_LEASE_ACCEPT_EDDSA = False  # signing with it keeps it accepted
+    with time_machine.travel(NOW, tick=False):
+        token = issue()
+        keyset = leases.jwks()
+        assert decoded(token.split(".")[0])["alg"] == "EdDSA"
+        assert {member["alg"] for member in keyset["keys"]} == {"EdDSA"}
+        assert leases.lease_verify(token, keyset, audience=AUD)["jti"] == "dec-0001"
 
 
 @pytest.mark.parametrize(
@@ -460,8 +537,8 @@ def test_after_rotation_old_leases_still_verify_and_new_leases_carry_the_new_kid
         assert output.startswith(f"New signing key: {new_kid}\n")
         assert [key["kid"] for key in keyset["keys"]] == [new_kid, old_kid]
         assert decoded(new_lease.split(".")[0])["kid"] == new_kid
-        assert leases.lease_verify(old_lease, keyset)["jti"] == "dec-old"
-        assert leases.lease_verify(new_lease, keyset)["jti"] == "dec-new"
+        assert leases.lease_verify(old_lease, keyset, audience=AUD)["jti"] == "dec-old"
+        assert leases.lease_verify(new_lease, keyset, audience=AUD)["jti"] == "dec-new"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     entry = LedgerEntry.objects.get(event="access.lease_key_rotated")
     assert entry.additional_data == {"kid": new_kid, "previous_kid": old_kid}
@@ -517,7 +594,7 @@ def test_an_old_key_is_retired_only_after_the_longest_lease_it_signed_has_expire
     with time_machine.travel(NOW + timedelta(days=10 + 364), tick=False):
         with pytest.raises(CommandError) as raised:
             lease_keys("retire", "--", old_kid)
-        assert leases.lease_verify(old_lease, leases.jwks())["jti"] == "dec-0001"
+        assert leases.lease_verify(old_lease, leases.jwks(), audience=AUD)["jti"] == "dec-0001"
     # then
     assert str(raised.value).startswith(f"Key '{old_kid}' stopped signing at 2026-12-11 09:00 UTC")
     # when: once it has
@@ -619,7 +696,7 @@ def test_the_keys_endpoint_publishes_only_public_members_to_anyone(key_file, db)
                 "x": key.export_public(as_dict=True)["x"],
                 "kid": key["kid"],
                 "use": "sig",
-                "alg": "EdDSA",
+                "alg": "Ed25519",
             }
             for key in keys
         ]
@@ -661,7 +738,9 @@ request = json.loads(sys.stdin.read())
 results = []
 for case in request["cases"]:
     try:
-        claims = verify_lease(case["token"], request["jwks"], case["issuer"], case["now"])
+        claims = verify_lease(
+            case["token"], request["jwks"], case["audience"], issuer=case["issuer"], now=case["now"]
+        )
         results.append({"claims": claims})
     except LeaseRejected as rejected:
         results.append({"rejected": rejected.reason})
@@ -687,7 +766,7 @@ def test_the_documented_gateway_snippet_verifies_leases_in_a_process_without_dja
     with time_machine.travel(NOW, tick=False):
         token = issue()
         keyset = leases.jwks()
-        expected = leases.lease_verify(token, keyset)
+        expected = leases.lease_verify(token, keyset, audience=AUD)
         header, payload, signature = token.split(".")
         claims = decoded(payload)
         claims["lease"]["fields"].append("ssn")
@@ -700,7 +779,9 @@ def test_the_documented_gateway_snippet_verifies_leases_in_a_process_without_dja
             protected=json.dumps({"alg": "HS256", "kid": published["kid"]}),
         )
         unsigned = f"{segment({'alg': 'none', 'kid': published['kid']})}.{payload}."
-        retired_kid = f"{segment({'alg': 'EdDSA', 'kid': 'retired'})}.{payload}.{signature}"
+        retired_kid = f"{segment({'alg': 'Ed25519', 'kid': 'retired'})}.{payload}.{signature}"
+        old_style = _signed(decoded(payload), alg="EdDSA")
+        expected_old = leases.lease_verify(old_style, keyset, audience=AUD)
     now = NOW.timestamp()
     issuer = "governance-registry"
     cases = [
@@ -714,7 +795,11 @@ def test_the_documented_gateway_snippet_verifies_leases_in_a_process_without_dja
         {"token": unsigned, "issuer": issuer, "now": now},
         {"token": retired_kid, "issuer": issuer, "now": now},
         {"token": "a.b", "issuer": issuer, "now": now},
+        {"token": token, "issuer": issuer, "now": now, "audience": "another-gateway"},
+        {"token": old_style, "issuer": issuer, "now": now},
     ]
+    for case in cases:
+        case.setdefault("audience", AUD)
     # when: the block from the docs, as written, in an isolated interpreter (no PYTHONPATH,
     # no working directory on sys.path, no Django settings)
     completed = subprocess.run(
@@ -741,4 +826,6 @@ def test_the_documented_gateway_snippet_verifies_leases_in_a_process_without_dja
         {"rejected": "bad_algorithm"},
         {"rejected": "unknown_key"},
         {"rejected": "malformed"},
+        {"rejected": "wrong_audience"},
+        {"claims": expected_old},
     ]

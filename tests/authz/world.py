@@ -32,6 +32,7 @@ from datasets import services as catalog
 from datasets.models import DataCategory, Field, Scan, Suggestion
 from governance.access import services as access
 from governance.access.models import Alert
+from governance.access.services import budget
 from governance.accounts.models import User
 from governance.accounts.services import user_deactivate, user_roles_set
 from governance.audit.models import LedgerEntry
@@ -196,6 +197,12 @@ def build(tmp_path: Path, settings) -> World:
         purpose="churn", subject_ids=["c-1"], actor=petra, namespace="shop"
     ).snapshot
 
+    # a privacy budget on tickets, and a locked claim of the router job's on it
+    budget.budget_requirement_set(actor=alice, dataset=tickets, epsilon=1.0)
+    claim = budget.budget_claim_acquire(
+        actor=job.user, dataset_slug="tickets", purpose_slug="routing", epsilon=0.1
+    )
+
     # retention: a policy, a finished run with its certificate, a hold, an erasure request
     retention.policy_set(dataset=tickets, actor=alice, max_age_days=3650, subject_namespace="shop")
     run = runner.run_execute(run_id=retention.run_start(dataset=tickets, actor=alice).pk)
@@ -304,6 +311,7 @@ def build(tmp_path: Path, settings) -> World:
         "LIA": lia.pk,
         "BREACH": breach.pk,
         "SAR": sar.pk,
+        "CLAIM": claim.pk,
         "ENTRY": LedgerEntry.objects.order_by("id").values_list("pk", flat=True).first(),
         "PAULA": paula.username,
         "SOON": (timezone.now() + timedelta(days=10)).isoformat(),

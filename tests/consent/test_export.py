@@ -167,7 +167,9 @@ def test_export_as_of_the_past_and_for_one_namespace(purpose, job_client):
     record("c-1", "given", occurred_at=at(2026, 1, 1))
     record("c-1", "withdrawn", occurred_at=at(2026, 2, 1))
     record("c-2", "given", namespace="crm", occurred_at=at(2026, 1, 1))
-    response = job_client.get(EXPORT, {"purpose": "churn-model", "as_of": "2026-01-15T00:00:00Z"})
+    response = job_client.get(
+        EXPORT, {"purpose": "churn-model", "as_of": "2026-01-15T00:00:00Z", "namespace": "*"}
+    )
     assert _body(response) == (
         '{"namespace":"crm","subject_id":"c-2"}\n{"namespace":"shop","subject_id":"c-1"}\n'
     )

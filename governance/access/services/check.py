@@ -18,7 +18,7 @@ from consent.models import Purpose
 from consent.policy import purpose_current
 from datasets.models import Dataset, Field
 from governance.access import decision as rules
-from governance.access import policy
+from governance.access import obligations, policy
 from governance.access.models import Acknowledgement, Grant, PurposeApproval, TrainingAttestation
 from governance.access.services.common import terms_for, terms_version
 from governance.accounts.models import User
@@ -129,6 +129,8 @@ def gather_facts(
         purpose_categories=frozenset(purpose.data_categories or []) if purpose else frozenset(),
         purpose_has_art9_condition=bool(purpose and purpose.special_category_condition),
         purpose_consent_based=bool(purpose and purpose.is_consent_based),
+        dataset_subject_id_field=dataset.subject_id_field,
+        dataset_subject_namespace=dataset.subject_namespace,
         approval_found=approval_found,
         grants=tuple(
             rules.GrantFact(
@@ -170,7 +172,7 @@ def check_access(
     try:
         with transaction.atomic():
             statement_timeouts()
-            facts, dataset, _purpose = gather_facts(
+            facts, dataset, purpose = gather_facts(
                 principal=principal,
                 dataset_slug=dataset_slug,
                 purpose_slug=purpose_slug,
@@ -179,8 +181,11 @@ def check_access(
             )
             decision = rules.decide(facts)
             consent_based = facts.purpose_consent_based
-            if decision.allow and consent_based:
-                decision = _with_consent_filter(decision, purpose_slug, dataset)
+            named = {}
+            if decision.allow:
+                decision, named = obligations.complete(
+                    decision, dataset=dataset, purpose=purpose, purpose_slug=purpose_slug
+                )
             lease = None
             if decision.allow and int(decision.expires_at.timestamp()) <= int(now.timestamp()):
                 # The grant ends within this second: a lease (whole seconds) could not outlive
@@ -198,6 +203,7 @@ def check_access(
                     obligations=decision.obligations,
                     expires_at=decision.expires_at,
                     issued_at=now,
+                    audience=obligations.audience_of(dataset),
                 )
             audit.record(
                 action="access.check",
@@ -215,6 +221,7 @@ def check_access(
                     "fields": list(decision.fields),
                     "expires_at": decision.expires_at,
                     "facts": _facts_for_ledger(facts),
+                    **named,
                 },
             )
     except Exception:
@@ -231,23 +238,17 @@ def check_access(
     )
 
 
-def _with_consent_filter(
-    decision: rules.Decision, purpose_slug: str, dataset: Dataset
-) -> rules.Decision:
-    obligations = {
-        **decision.obligations,
-        "consent_filter": {
-            "purpose": purpose_slug,
-            "subject_id_field": dataset.subject_id_field,
-            "filter_endpoint": "/api/v1/consent/filter",
-            "export_endpoint": f"/api/v1/consent/export?purpose={purpose_slug}",
-        },
-    }
-    return rules.Decision(
-        allow=True,
-        reasons=(),
-        grant_id=decision.grant_id,
-        fields=decision.fields,
-        expires_at=decision.expires_at,
-        obligations=obligations,
+def access_decide(
+    *, principal: User, dataset_slug: str, purpose_slug: str, at: datetime | None = None
+) -> tuple[rules.Decision, Dataset | None]:
+    """The decision the check would give now, without a lease and without a ledger entry of
+    its own: for services that act only on an allow (pseudonymization keys, budget claims)
+    and record one event with the decision in it."""
+    facts, dataset, _purpose = gather_facts(
+        principal=principal,
+        dataset_slug=dataset_slug,
+        purpose_slug=purpose_slug,
+        fields=None,
+        now=at or timezone.now(),
     )
+    return rules.decide(facts), dataset

@@ -1,0 +1,171 @@
+"""The check's answer, typed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+TREATMENTS = ("keep", "drop", "mask", "generalize", "pseudonymize")
+
+
+def _time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass(frozen=True)
+class ConsentSnapshot:
+    id: str
+    purpose_version: int | None
+    as_of: datetime | None
+    known_at: datetime | None
+    count: int | None
+    sha256: str | None
+
+    @classmethod
+    def from_json(cls, data: dict) -> ConsentSnapshot:
+        return cls(
+            id=data["id"],
+            purpose_version=data.get("purpose_version"),
+            as_of=_time(data.get("as_of")),
+            known_at=_time(data.get("known_at")),
+            count=data.get("count"),
+            sha256=data.get("sha256"),
+        )
+
+
+@dataclass(frozen=True)
+class ConsentFilter:
+    purpose: str
+    namespace: str
+    subject_id_field: str
+    snapshot: ConsentSnapshot
+    filter_endpoint: str
+    export_endpoint: str
+
+    @classmethod
+    def from_json(cls, data: dict) -> ConsentFilter:
+        return cls(
+            purpose=data["purpose"],
+            namespace=data["namespace"],
+            subject_id_field=data["subject_id_field"],
+            snapshot=ConsentSnapshot.from_json(data["snapshot"]),
+            filter_endpoint=data["filter_endpoint"],
+            export_endpoint=data["export_endpoint"],
+        )
+
+
+@dataclass(frozen=True)
+class PrivacyBudget:
+    requirement: int
+    epsilon: float
+    delta: float
+    composition: str
+    block_days: int | None
+    blocks_start: datetime | None
+    claims_endpoint: str
+    event_time_field: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict) -> PrivacyBudget:
+        return cls(
+            requirement=data["requirement"],
+            epsilon=data["epsilon"],
+            delta=data["delta"],
+            composition=data["composition"],
+            block_days=data.get("block_days"),
+            blocks_start=_time(data.get("blocks_start")),
+            claims_endpoint=data["claims_endpoint"],
+            event_time_field=data.get("event_time_field"),
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    decision: str
+    decision_id: str
+    reasons: list[dict]
+    principal: str
+    dataset: str
+    purpose: str
+    grant: int | None
+    fields: list[str]
+    expires_at: datetime | None
+    obligations: dict[str, Any] = field(default_factory=dict)
+    lease: str | None = None
+    raw: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: dict) -> Decision:
+        return cls(
+            decision=data["decision"],
+            decision_id=data["decision_id"],
+            reasons=list(data.get("reasons", [])),
+            principal=data.get("principal", ""),
+            dataset=data["dataset"],
+            purpose=data["purpose"],
+            grant=data.get("grant"),
+            fields=list(data.get("fields", [])),
+            expires_at=_time(data.get("expires_at")),
+            obligations=dict(data.get("obligations") or {}),
+            lease=data.get("lease"),
+            raw=data,
+        )
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision == "allow"
+
+    @property
+    def treatments(self) -> dict[str, str]:
+        return dict(self.obligations.get("fields", {}))
+
+    @property
+    def consent_filter(self) -> ConsentFilter | None:
+        data = self.obligations.get("consent_filter")
+        return ConsentFilter.from_json(data) if data else None
+
+    @property
+    def privacy_budget(self) -> PrivacyBudget | None:
+        data = self.obligations.get("privacy_budget")
+        return PrivacyBudget.from_json(data) if data else None
+
+
+@dataclass(frozen=True)
+class BudgetClaim:
+    id: str
+    dataset: str
+    purpose: str
+    epsilon: float
+    delta: float
+    blocks: list[int]
+    status: str
+    lock_expires_at: datetime | None
+    raw: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: dict) -> BudgetClaim:
+        return cls(
+            id=data["id"],
+            dataset=data["dataset"],
+            purpose=data["purpose"],
+            epsilon=data["epsilon"],
+            delta=data["delta"],
+            blocks=list(data["blocks"]),
+            status=data["status"],
+            lock_expires_at=_time(data.get("lock_expires_at")),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class FilterResult:
+    """The subjects kept by the consent filter, asked in batches at the decision's snapshot."""
+
+    kept: list[str]
+    asked: int
+    snapshot: ConsentSnapshot
+    namespace: str
+    batch_snapshots: list[str]

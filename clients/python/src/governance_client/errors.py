@@ -1,0 +1,67 @@
+"""Every way a governed read can fail, as an exception a job cannot mistake for an allow."""
+
+from __future__ import annotations
+
+
+class GovernanceError(Exception):
+    """Base class of the client's errors."""
+
+
+class RegistryUnavailable(GovernanceError):
+    """The registry could not be reached or answered 503/429 on every try: nothing is
+    allowed until it answers (fail closed)."""
+
+    def __init__(self, message: str, *, attempts: int, last_status: int | None = None):
+        super().__init__(message)
+        self.attempts = attempts
+        self.last_status = last_status
+
+
+class ApiError(GovernanceError):
+    """The registry refused the request: ``status``, and its error ``code``, ``message`` and
+    ``details`` (the API's error shape)."""
+
+    def __init__(self, status: int, code: str, message: str, details: dict | None = None):
+        super().__init__(f"{status} {code}: {message}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = details or {}
+
+
+class AuthenticationFailed(ApiError):
+    """The client id and secret were refused, or the token was not accepted."""
+
+
+class BudgetExceeded(ApiError):
+    """The privacy-budget claim does not fit; ``remaining`` is what is left per data block."""
+
+    @property
+    def remaining(self) -> dict:
+        return self.details.get("remaining", {})
+
+
+class AccessDenied(GovernanceError):
+    """The check said deny. ``reasons`` are the registry's (code and message each)."""
+
+    def __init__(self, decision):
+        self.decision = decision
+        self.reasons = list(decision.reasons)
+        codes = ", ".join(r.get("code", "?") for r in self.reasons) or "no reason given"
+        super().__init__(
+            f"Access to {decision.dataset!r} for {decision.purpose!r} denied ({codes}); "
+            f"decision {decision.decision_id}"
+        )
+
+
+class LeaseInvalid(GovernanceError):
+    """A lease that must not be honoured; ``reason`` is a short code (bad_signature, expired,
+    wrong_audience, unknown_key, bad_algorithm, wrong_issuer, not_yet_valid, malformed)."""
+
+    def __init__(self, reason: str):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class ObligationError(GovernanceError):
+    """An obligation the client cannot apply exactly as the decision says: the read stops."""

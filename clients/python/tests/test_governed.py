@@ -1,0 +1,248 @@
+"""governed_read against a fake registry: check, consent filter at the snapshot, obligations,
+budget claim; the manifest, committed on success, released on failure, logged to MLflow."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import httpx
+import pandas as pd
+import pytest
+from governance_client import (
+    AccessDenied,
+    BudgetExceeded,
+    ObligationError,
+    subjects_digest,
+    verify_manifest,
+)
+
+SECRET = bytes(range(32))
+
+
+@pytest.fixture
+def world(registry):
+    state = {"claims": {}, "filters": []}
+    snapshot = {
+        "id": "snap-1",
+        "purpose_version": 2,
+        "as_of": "2026-12-01T00:00:00Z",
+        "known_at": "2026-12-01T00:00:00Z",
+        "count": None,
+        "sha256": None,
+    }
+    decision = {
+        "decision": "allow",
+        "decision_id": "dec-1",
+        "reasons": [],
+        "principal": "service_account:job",
+        "dataset": "events",
+        "purpose": "churn",
+        "grant": 3,
+        "fields": ["customer_id", "email", "age", "event_time"],
+        "expires_at": "2027-01-01T00:00:00Z",
+        "obligations": {
+            "fields": {
+                "customer_id": "keep",
+                "email": "pseudonymize",
+                "age": "generalize",
+                "event_time": "keep",
+            },
+            "pseudonymize": {"key_endpoint": "/api/v1/access/pseudonym-keys", "purpose": "churn"},
+            "consent_filter": {
+                "purpose": "churn",
+                "namespace": "shop",
+                "subject_id_field": "customer_id",
+                "snapshot": snapshot,
+                "filter_endpoint": "/api/v1/consent/filter",
+                "export_endpoint": "/api/v1/consent/export?snapshot=snap-1",
+            },
+            "privacy_budget": {
+                "requirement": 4,
+                "epsilon": 1.0,
+                "delta": 0.0,
+                "composition": "basic",
+                "block_days": 30,
+                "blocks_start": "2026-10-01T00:00:00Z",
+                "claims_endpoint": "/api/v1/budget/claims",
+                "event_time_field": "event_time",
+            },
+        },
+    }
+
+    def check(request):
+        return httpx.Response(200, json={**decision, "lease": registry.lease()})
+
+    def consent_filter(request):
+        body = json.loads(request.read())
+        state["filters"].append(body)
+        kept = [i for i in body["subject_ids"] if i != "c-2"]  # c-2 withdrew
+        return httpx.Response(
+            200, json={"subject_ids": kept, "snapshot": {"id": f"f{len(state['filters'])}"}}
+        )
+
+    def keys(request):
+        secret = base64.urlsafe_b64encode(SECRET).decode().rstrip("=")
+        return httpx.Response(
+            200,
+            json={
+                "purpose": "churn",
+                "dataset": "events",
+                "keys": [{"version": 1, "secret": secret, "current": True}],
+            },
+        )
+
+    def claim(request):
+        body = json.loads(request.read())
+        if body["epsilon"] > 1.0:
+            return httpx.Response(
+                409,
+                json={
+                    "error": {
+                        "code": "budget_exceeded",
+                        "message": "No.",
+                        "details": {"remaining": {"0": {"epsilon": 1.0, "delta": 0.0}}},
+                    }
+                },
+            )
+        made = {
+            "id": "claim-1",
+            "dataset": "events",
+            "purpose": "churn",
+            "epsilon": body["epsilon"],
+            "delta": body["delta"],
+            "blocks": [1],
+            "status": "locked",
+            "lock_expires_at": "2026-12-01T01:00:00Z",
+        }
+        state["claims"]["claim-1"] = made
+        state["claim_body"] = body
+        return httpx.Response(201, json=made)
+
+    def settle(status):
+        def handler(request):
+            state["claims"]["claim-1"] = {**state["claims"]["claim-1"], "status": status}
+            return httpx.Response(200, json=state["claims"]["claim-1"])
+
+        return handler
+
+    registry.route("POST", "/api/v1/access/check", check)
+    registry.route("POST", "/api/v1/consent/filter", consent_filter)
+    registry.route("POST", "/api/v1/access/pseudonym-keys", keys)
+    registry.route("POST", "/api/v1/budget/claims", claim)
+    registry.route("POST", "/api/v1/budget/claims/claim-1/commit", settle("committed"))
+    registry.route("POST", "/api/v1/budget/claims/claim-1/release", settle("released"))
+    return state
+
+
+FRAME = pd.DataFrame(
+    {
+        "customer_id": ["c-1", "c-2", "c-3", "c-4"],
+        "email": ["a@x.org", "b@x.org", "c@x.org", "d@x.org"],
+        "age": [31, 45, 52, 29],
+        "event_time": [
+            "2026-10-15T00:00:00Z",  # block 0: not claimed
+            "2026-11-03T00:00:00Z",
+            "2026-11-20T00:00:00Z",
+            "2026-11-29T00:00:00Z",
+        ],
+        "salary": [1, 2, 3, 4],  # not leased
+    }
+)
+
+
+def test_a_governed_read_filters_treats_claims_and_writes_a_manifest(client, world, tmp_path):
+    with client.governed_read(
+        "events", "churn", FRAME, output_dir=tmp_path, epsilon=0.5, dataset_version="v42"
+    ) as read:
+        data = read.data
+        # consent: c-2 withdrew; budget: the claim covers block 1 only (November)
+        assert data["customer_id"].tolist() == ["c-3", "c-4"]
+        assert list(data.columns) == ["customer_id", "email", "age", "event_time"]
+        assert data["age"].tolist() == [50, 20]
+        assert data["email"].tolist() == [
+            read.pseudonymize("c@x.org"),
+            read.pseudonymize("d@x.org"),
+        ]
+        assert world["filters"][0] == {
+            "snapshot": "snap-1",
+            "subject_ids": ["c-1", "c-2", "c-3", "c-4"],
+        }
+        assert world["claim_body"]["decision_id"] == "dec-1"
+    manifest = json.loads((tmp_path / "governance-manifest.json").read_text())
+    assert manifest["decision"]["decision_id"] == "dec-1"
+    assert manifest["consent"]["snapshot"]["id"] == "snap-1"
+    assert manifest["consent"]["subjects_kept"] == 3
+    assert manifest["consent"]["subjects_kept_sha256"] == subjects_digest(
+        "shop", ["c-1", "c-3", "c-4"]
+    )
+    assert manifest["budget"] == {
+        "claim": "claim-1",
+        "requirement": 4,
+        "epsilon": 0.5,
+        "delta": 0.0,
+        "blocks": [1],
+        "composition": "basic",
+        "status": "committed",
+    }
+    assert manifest["pseudonymization"] == {"purpose": "churn", "key_version": 1}
+    assert manifest["dataset_version"]["version"] == "v42"
+    assert manifest["dataset_version"]["rows_read"] == 4
+    assert manifest["dataset_version"]["rows_kept"] == 2
+    # the lease verifies offline, with the keys in the manifest or keys kept elsewhere
+    assert verify_manifest(tmp_path / "governance-manifest.json")["jti"] == "dec-1"
+    assert verify_manifest(tmp_path / "governance-manifest.json", keyset=client.keys())
+
+
+def test_a_failed_run_releases_its_claim(client, world, tmp_path):
+    with (
+        pytest.raises(RuntimeError),
+        client.governed_read("events", "churn", FRAME, output_dir=tmp_path, epsilon=0.5),
+    ):
+        raise RuntimeError("training crashed")
+    assert world["claims"]["claim-1"]["status"] == "released"
+    manifest = json.loads((tmp_path / "governance-manifest.json").read_text())
+    assert manifest["budget"]["status"] == "released"
+
+
+def test_a_dp_dataset_needs_an_epsilon_and_an_oversized_claim_is_refused(client, world, tmp_path):
+    with pytest.raises(ObligationError, match="differential privacy"):
+        client.governed_read("events", "churn", FRAME, output_dir=tmp_path)
+    with pytest.raises(BudgetExceeded):
+        client.governed_read("events", "churn", FRAME, output_dir=tmp_path, epsilon=2.0)
+    assert not (tmp_path / "governance-manifest.json").exists()
+
+
+def test_a_deny_reads_nothing(client, registry, tmp_path):
+    deny = {
+        "decision": "deny",
+        "decision_id": "dec-2",
+        "reasons": [{"code": "no_grant", "message": "No grant."}],
+        "dataset": "events",
+        "purpose": "churn",
+        "fields": [],
+        "lease": None,
+    }
+    registry.route("POST", "/api/v1/access/check", lambda r: httpx.Response(200, json=deny))
+    read = []
+    with pytest.raises(AccessDenied):
+        client.governed_read("events", "churn", lambda d: read.append(d), output_dir=tmp_path)
+    assert read == []
+
+
+def test_the_manifest_is_logged_to_the_active_mlflow_run(client, world, tmp_path, monkeypatch):
+    mlflow = pytest.importorskip("mlflow")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # a local store, nothing leaves
+    mlflow.set_tracking_uri((tmp_path / "mlruns").as_uri())
+    with mlflow.start_run() as run:
+        with client.governed_read(
+            "events", "churn", FRAME, output_dir=tmp_path / "out", epsilon=0.5
+        ):
+            pass
+    logged = mlflow.artifacts.load_dict(f"{run.info.artifact_uri}/governance/manifest.json")
+    assert logged["decision"]["decision_id"] == "dec-1"
+    assert logged["budget"]["status"] == "committed"
+    tags = mlflow.get_run(run.info.run_id).data.tags
+    assert tags["governance.consent_snapshot"] == "snap-1"
+    assert tags["governance.budget_status"] == "committed"
