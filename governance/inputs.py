@@ -79,7 +79,24 @@ def request_problem(request) -> InputRefused | None:
             where = f"header {key[5:].replace('_', '-').title()}"
             if problem := text_problem(value, where, limit=header_limit):
                 return problem
-    content_type = request.META.get("CONTENT_TYPE", "")
+    # What Django decodes out of headers: cookie values (octal escapes) and Basic credentials.
+    for name, value in request.COOKIES.items():
+        if problem := text_problem(f"{name}={value}", f"cookie {name[:100]!r}"):
+            return problem
+    authorization = request.META.get("HTTP_AUTHORIZATION", "")
+    if authorization[:6].lower() == "basic ":
+        import base64
+        import binascii
+        from urllib.parse import unquote_plus
+
+        try:
+            credentials = base64.b64decode(authorization[6:].strip(), validate=True)
+        except (binascii.Error, ValueError):
+            credentials = b""
+        decoded = unquote_plus(credentials.decode("utf-8", "replace"))
+        if problem := text_problem(decoded, "the Basic credentials"):
+            return problem
+    content_type = request.META.get("CONTENT_TYPE", "").lower()
     if request.method == "POST" and content_type.startswith(_FORM_TYPES):
         for name, values in request.POST.lists():
             where = f"form field {name[:100]!r}"
@@ -99,7 +116,7 @@ def load_json(raw: bytes | str) -> Any:
     acceptable. A document nested deeper than the interpreter can parse is refused, not a
     RecursionError."""
     try:
-        document = json.loads(raw, parse_constant=_refuse_constant)
+        document = json.loads(raw, parse_constant=refuse_constant)
     except RecursionError:
         raise InputRefused(
             MSG_TOO_DEEP.format(limit=_limit("INPUT_MAX_JSON_DEPTH", 32)), {"where": "$"}
@@ -111,7 +128,7 @@ def load_json(raw: bytes | str) -> Any:
     return document
 
 
-def _refuse_constant(constant: str):
+def refuse_constant(constant: str):
     """NaN, Infinity and -Infinity: Python's json accepts them, JSON does not."""
     raise InputRefused(MSG_CONSTANT.format(constant=constant))
 

@@ -250,7 +250,7 @@ AXES_COOLOFF_TIME = timedelta(
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_HTTP_RESPONSE_CODE = 429
-AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_LOCKOUT_CALLABLE = "governance.accounts.views.locked_out"
 AXES_CLIENT_IP_CALLABLE = "governance.audit.middleware.client_address"
 AXES_ENABLE_ACCESS_FAILURE_LOG = False
 AXES_VERBOSE = False
@@ -293,6 +293,7 @@ GUARDIAN_RAISE_403 = True
 
 # --- Security (production) ------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
+CSRF_FAILURE_VIEW = "governance.api.errors.csrf_failure"
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
@@ -416,6 +417,11 @@ REST_FRAMEWORK = {
             "API_THROTTLE_FAILED_AUTH",
             "30/min",
             "Failed bearer tokens per client address before 429.",
+        ),
+        "login": env_str(
+            "LOGIN_THROTTLE",
+            "30/min",
+            "Sign-in attempts per client address, whatever the username (429 beyond).",
         ),
         "token": env_str(
             "API_THROTTLE_TOKEN",

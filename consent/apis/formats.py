@@ -80,7 +80,7 @@ class NDJSONParser(BaseParser):
             except UnicodeDecodeError:
                 raise ParseError(MSG_NDJSON_ENCODING.format(line=number)) from None
             try:
-                document = json.loads(text)
+                document = json.loads(text, parse_constant=inputs.refuse_constant)
             except RecursionError:
                 raise inputs.InputRefused(
                     inputs.MSG_TOO_DEEP.format(limit=settings.INPUT_MAX_JSON_DEPTH),

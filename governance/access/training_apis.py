@@ -15,8 +15,15 @@ from governance.access.models import BudgetClaim, BudgetRequirement
 from governance.access.pseudonyms import ALGORITHM, TOKEN_BYTES
 from governance.access.services import budget, pseudonym_keys
 from governance.accounts.principal import Principal
+from governance.api.schema import bounded
 from governance.errors import NotFound
 from governance.policy import require
+
+# The bounds budget.parse_epsilon/parse_delta and set_requirement enforce, stated in the schema.
+EpsilonField = bounded(serializers.FloatField, minimum=0.000001, maximum=999999)
+DeltaField = bounded(serializers.FloatField, minimum=0, maximum=1, exclusiveMaximum=True)
+BlockDaysField = bounded(serializers.IntegerField, minimum=1)
+LockSecondsField = bounded(serializers.IntegerField, minimum=10)
 
 MSG_CLAIM_NOT_FOUND = "There is no budget claim with this id."
 MSG_NO_BUDGET = "Dataset {slug} has no privacy budget."
@@ -155,10 +162,13 @@ class BudgetClaimCreateApi(APIView):
 
         dataset = serializers.CharField(max_length=100)
         purpose = serializers.CharField(max_length=64)
-        epsilon = serializers.FloatField()
-        delta = serializers.FloatField(required=False, default=0.0)
+        epsilon = EpsilonField()
+        delta = DeltaField(required=False, default=0.0)
         blocks = serializers.ListField(
-            child=serializers.IntegerField(min_value=0), required=False, allow_empty=False
+            child=serializers.IntegerField(min_value=0),
+            required=False,
+            allow_empty=False,
+            min_length=1,
         )
         decision_id = serializers.CharField(
             max_length=64, required=False, allow_blank=True, default=""
@@ -246,10 +256,10 @@ class BudgetRequirementSetApi(APIView):
 
         dataset = serializers.CharField(max_length=100)
         purpose = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-        epsilon = serializers.FloatField()
-        delta = serializers.FloatField(required=False, default=0.0)
-        block_days = serializers.IntegerField(required=False, allow_null=True, default=None)
-        lock_seconds = serializers.IntegerField(required=False, allow_null=True, default=None)
+        epsilon = EpsilonField()
+        delta = DeltaField(required=False, default=0.0)
+        block_days = BlockDaysField(required=False, allow_null=True, default=None)
+        lock_seconds = LockSecondsField(required=False, allow_null=True, default=None)
         starts_at = serializers.DateTimeField(
             required=False,
             allow_null=True,

@@ -211,3 +211,14 @@ def _portal_login(request, extra_context=None):
 
 
 admin.site.login = _portal_login
+
+
+# django-otp registers its devices in Django admin, where the TOTP seed (the shared secret)
+# can be read and a device deleted without a record. Seeds are never shown after enrolment;
+# a lost authenticator is reset with `manage.py second_factor_reset` (recorded).
+try:
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    admin.site.unregister(TOTPDevice)
+except admin.sites.NotRegistered:  # pragma: no cover - already gone
+    pass

@@ -141,10 +141,18 @@ def enrolment_confirm(*, request, user: User, code: str) -> list[str]:
 # --- verification --------------------------------------------------------------------------
 
 
-def _digest(user: User, code: str) -> str:
+def _digest(user: User, code: str, key: str | None = None) -> str:
     normalized = code.replace(" ", "").replace("-", "").upper()
     message = f"{user.pk}:{normalized}".encode()
-    return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).hexdigest()
+    secret = (key or settings.SECRET_KEY).encode()
+    return hmac.new(secret, message, hashlib.sha256).hexdigest()
+
+
+def _digests(user: User, code: str) -> list[str]:
+    """Under the current key and every SECRET_KEY_FALLBACKS one: codes made before a key
+    rotation keep working while the old key is a fallback."""
+    keys = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
+    return [_digest(user, code, key) for key in keys]
 
 
 def _new_recovery_codes(user: User) -> list[str]:
@@ -176,7 +184,7 @@ def verify(*, request, user: User, code: str) -> str:
         # Single use without a lock: the first update wins, a concurrent second one finds
         # the code used.
         used = RecoveryCode.objects.filter(
-            user=user, digest=_digest(user, code), used_at=None
+            user=user, digest__in=_digests(user, code), used_at=None
         ).update(used_at=timezone.now())
         if used:
             _mark_verified(request, user, "recovery")

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import json
 from urllib.parse import unquote_plus
 
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views as oauth2_views
 from oauth2_provider.models import get_application_model
 
@@ -81,34 +84,17 @@ class AuditedTokenView(oauth2_views.TokenView):
         return response
 
 
+@method_decorator(csrf_exempt, name="dispatch")
 class OwnClientIntrospectView(oauth2_views.IntrospectTokenView):
     """RFC 7662 introspection, answered about a token only to the client it was issued to, or
     to a client named in OAUTH_INTROSPECTION_CLIENTS (a resource server); any other caller
-    learns ``{"active": false}`` (RFC 7662 2.2: a protected resource may be told nothing
-    about tokens that are not meant for it). DOT authenticates the caller (HTTP Basic client
-    credentials, the form's client_id/secret, or a token with the introspection scope)."""
+    learns ``{"active": false}`` (RFC 7662 2.2). The caller is the client whose credentials
+    *verify*, tried in the order django-oauth-toolkit tries them (HTTP Basic, then the form's
+    client_id/secret, then a bearer token): a client id named with a wrong secret is nobody."""
 
     def dispatch(self, request, *args, **kwargs):
-        self.caller_client_id = self._caller_client_id(request)
+        self.caller_client_id = _authenticated_client_id(request)
         return super().dispatch(request, *args, **kwargs)
-
-    @staticmethod
-    def _caller_client_id(request) -> str:
-        header = request.META.get("HTTP_AUTHORIZATION", "")
-        if header[:7].lower() == "bearer ":
-            import hashlib
-
-            from oauth2_provider.models import get_access_token_model
-
-            checksum = hashlib.sha256(header[7:].strip().encode()).hexdigest()
-            token = (
-                get_access_token_model()
-                .objects.filter(token_checksum=checksum)
-                .select_related("application")
-                .first()
-            )
-            return token.application.client_id if token and token.application else ""
-        return client_id_of(request)
 
     def _answer(self, token_value):
         import hashlib
@@ -136,3 +122,48 @@ class OwnClientIntrospectView(oauth2_views.IntrospectTokenView):
 
     def post(self, request, *args, **kwargs):
         return self._answer(request.POST.get("token"))
+
+
+def _secret_matches(client_id: str, secret: str) -> bool:
+    from django.contrib.auth.hashers import check_password
+
+    application = get_application_model().objects.filter(client_id=client_id).first()
+    if application is None or not secret:
+        return False
+    stored = application.client_secret or ""
+    if getattr(application, "hash_client_secret", False):
+        return check_password(secret, stored)
+    return hmac.compare_digest(secret.encode(), stored.encode())
+
+
+def _authenticated_client_id(request) -> str:
+    """The client id whose credentials verify: Basic, then the form, then a bearer token."""
+    import hashlib
+
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header[:6].lower() == "basic ":
+        try:
+            decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            decoded = ""
+        if ":" in decoded:
+            client_id, secret = (unquote_plus(part) for part in decoded.split(":", 1))
+            if _secret_matches(client_id, secret):
+                return client_id
+    data = request.POST if request.method == "POST" else request.GET
+    client_id, secret = str(data.get("client_id", "")), str(data.get("client_secret", ""))
+    if client_id and _secret_matches(client_id, secret):
+        return client_id
+    if header[:7].lower() == "bearer ":
+        from oauth2_provider.models import get_access_token_model
+
+        checksum = hashlib.sha256(header[7:].strip().encode()).hexdigest()
+        token = (
+            get_access_token_model()
+            .objects.filter(token_checksum=checksum)
+            .select_related("application")
+            .first()
+        )
+        if token is not None and token.is_valid() and token.application is not None:
+            return token.application.client_id
+    return ""

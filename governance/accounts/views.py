@@ -37,6 +37,20 @@ class LoginView(auth_views.LoginView):
     template_name = "registration/login.html"
     redirect_authenticated_user = True
 
+    def post(self, request, *args, **kwargs):
+        # Per address, whatever username it tries (the lockout is per username and address):
+        # rotating usernames from one place meets 429 too.
+        from governance.api.throttling import AddressThrottle
+
+        wait = AddressThrottle("login").hit(request)
+        if wait is not None:
+            response = render(
+                request, "registration/locked_out.html", {"cooloff_time": "a minute"}, status=429
+            )
+            response["Retry-After"] = str(max(1, int(wait)))
+            return response
+        return super().post(request, *args, **kwargs)
+
 
 @login_required
 def dashboard(request):
@@ -527,3 +541,18 @@ def second_factor_overview(request):
             "codes_left": user.recovery_codes.filter(used_at=None).count(),
         },
     )
+
+
+def locked_out(request, credentials=None, *args, **kwargs):
+    """django-axes' lockout answer (AXES_LOCKOUT_CALLABLE): 429 with Retry-After."""
+    from django.conf import settings
+
+    seconds = int(settings.AXES_COOLOFF_TIME.total_seconds())
+    response = render(
+        request,
+        "registration/locked_out.html",
+        {"cooloff_time": f"{seconds // 60} minutes"},
+        status=429,
+    )
+    response["Retry-After"] = str(seconds)
+    return response

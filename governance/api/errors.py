@@ -160,13 +160,40 @@ def _wants_json(request) -> bool:
 MSG_BAD_REQUEST = "The request could not be read (too large or malformed)."
 
 
+MSG_TOO_LARGE = "The request body is larger than {limit:,} bytes, or has too many fields."
+
+
 def handler400(request, exception=None):
-    """Django's own 400s (an oversized body, a suspicious operation) in the API's shape."""
+    """Django's own 400s in the API's shape; a body over Django's size or field-count limits
+    is what it is, a 413 naming the limit."""
+    from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+
+    if isinstance(exception, RequestDataTooBig | TooManyFieldsSent | TooManyFilesSent):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        body = error_body(
+            "payload_too_large",
+            MSG_TOO_LARGE.format(limit=limit),
+            {"limit_bytes": limit, "limit_fields": settings.DATA_UPLOAD_MAX_NUMBER_FIELDS},
+        )
+        if _wants_json(request):
+            return JsonResponse(body, status=413)
+        from django.http import HttpResponse
+
+        return HttpResponse(body["error"]["message"], status=413, content_type="text/plain")
     if _wants_json(request):
         return JsonResponse(error_body("bad_request", MSG_BAD_REQUEST), status=400)
     from django.http import HttpResponseBadRequest
 
     return HttpResponseBadRequest(MSG_BAD_REQUEST)
+
+
+def csrf_failure(request, reason=""):
+    """Django's CSRF refusal, without its inline-styled page (the CSP allows no inline style),
+    in the API's shape for API paths."""
+    message = "The form expired or did not come from this site; reload the page and try again."
+    if _wants_json(request):
+        return JsonResponse(error_body("permission_denied", message), status=403)
+    return TemplateResponse(request, "errors/403.html", {"reason": message}, status=403)
 
 
 def handler404(request, exception=None):

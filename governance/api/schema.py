@@ -5,6 +5,8 @@ forget. (schemathesis checks the API against this document in CI.)"""
 
 from __future__ import annotations
 
+from rest_framework import serializers
+
 # Every ``error.code`` the API can answer (README "Errors" lists the same, with their meaning).
 ERROR_CODES = [
     "bad_request",  # 400: the input layer (NUL, depth, sizes) or an unreadable body
@@ -81,3 +83,17 @@ def add_error_responses(result, generator, request, public):
                     response["headers"] = _RETRY_AFTER
                 responses[code] = response
     return result
+
+
+def bounded(field_class, **bounds):
+    """``field_class`` whose OpenAPI schema states bounds a service enforces.
+
+    The service keeps the one rule and its message (``parse_epsilon`` …); the schema only tells
+    clients and schemathesis the same bounds, so a schema-valid request is a valid one."""
+    from drf_spectacular.utils import extend_schema_field
+
+    kind = "integer" if issubclass(field_class, serializers.IntegerField) else "number"
+    schema = {"type": kind, **bounds}
+    if kind == "number":
+        schema.setdefault("format", "double")
+    return extend_schema_field(schema)(type(f"Bounded{field_class.__name__}", (field_class,), {}))

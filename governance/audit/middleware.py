@@ -35,13 +35,16 @@ class RequestIdMiddleware:
 
 
 def client_address(request) -> str | None:
-    """The caller's address as the deployment can vouch for it: X-Forwarded-For only behind a
-    proxy that sets it (USE_X_FORWARDED_FOR). The audit log, sign-in lockouts and throttles
-    all key on this one answer."""
+    """The caller's address as the deployment can vouch for it. Behind the reverse proxy
+    (USE_X_FORWARDED_FOR), the right-most X-Forwarded-For entry: the one our proxy appended.
+    Entries to its left were written by the client and prove nothing (a client could rotate
+    them to escape a lockout or a throttle). The audit log, sign-in lockouts and throttles all
+    key on this one answer."""
     if getattr(settings, "USE_X_FORWARDED_FOR", False):
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
+        entries = [entry.strip() for entry in forwarded.split(",") if entry.strip()]
+        if entries:
+            return entries[-1]
     return request.META.get("REMOTE_ADDR")
 
 
@@ -54,9 +57,7 @@ class AuditContextMiddleware(AuditlogMiddleware):
     def _get_remote_addr(request):
         if settings.AUDITLOG_DISABLE_REMOTE_ADDR:
             return None
-        if getattr(settings, "USE_X_FORWARDED_FOR", False):
-            return AuditlogMiddleware._get_remote_addr(request)
-        return request.META.get("REMOTE_ADDR")
+        return client_address(request)
 
     @staticmethod
     def _get_remote_port(request):

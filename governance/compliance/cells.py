@@ -70,7 +70,12 @@ def xlsx_append(sheet, values: Iterable[Any]) -> None:
 
 
 def xlsx_text(cell, value: str) -> None:
-    """Write ``value`` into ``cell`` as a string, never a formula."""
+    """Write ``value`` into ``cell`` as a string, never a formula. Control characters XML
+    cannot carry (a vertical tab pasted into a name) are replaced, so one stored string
+    cannot make every later export of the sheet fail."""
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    value = ILLEGAL_CHARACTERS_RE.sub("\ufffd", value)
     cell.value = value
     cell.data_type = "s"  # openpyxl makes any "=..." a formula; this keeps it text
     if value.startswith(FORMULA_STARTS):
