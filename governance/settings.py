@@ -61,6 +61,12 @@ elif not DEBUG and (len(SECRET_KEY) < 50 or SECRET_KEY.startswith("django-insecu
     raise ImproperlyConfigured(
         "SECRET_KEY is too weak for DEBUG off: use at least 50 random characters."
     )
+SECRET_KEY_FALLBACKS = env_list(
+    "SECRET_KEY_FALLBACKS",
+    [],
+    "Previous SECRET_KEYs, comma-separated, after a rotation: sessions, recovery codes, subject "
+    "digests and SECRET_KEY-derived pseudonymization master keys made under them stay valid.",
+)
 
 ALLOWED_HOSTS = env_list(
     "ALLOWED_HOSTS", ["localhost", "127.0.0.1"], "Host names this site answers to, comma-separated."

@@ -11,7 +11,10 @@ Secrets are encrypted with AES-256-GCM under the first master key of
 ``PSEUDONYM_MASTER_KEYS`` (``nonce || ciphertext``; the purpose and version are associated
 data). Every configured master key decrypts, so rotating the master key is: put a new key
 first, run ``manage.py pseudonym_keys reencrypt`` (one row per transaction, readers never
-wait), then drop the old key. Rotating a purpose's secret (``pseudonym_keys rotate PURPOSE``)
+wait), then drop the old key. Without ``PSEUDONYM_MASTER_KEYS`` the master key is derived from
+SECRET_KEY; keys derived from SECRET_KEY_FALLBACKS keep decrypting after a SECRET_KEY rotation
+(and after master keys are first configured) until ``reencrypt`` has run.
+Rotating a purpose's secret (``pseudonym_keys rotate PURPOSE``)
 makes a new version; the previous one is still handed out for ``PSEUDONYM_KEY_GRACE_DAYS``
 so tokens made with it stay verifiable. See docs/training-jobs.md.
 """
@@ -48,9 +51,13 @@ MSG_MASTER_KEY = (
 )
 MSG_UNKNOWN_MASTER = (
     "Pseudonymization key {purpose} v{version} is encrypted under master key {kid!r}, which "
-    "PSEUDONYM_MASTER_KEYS no longer holds; put it back and run pseudonym_keys reencrypt."
+    "neither PSEUDONYM_MASTER_KEYS nor SECRET_KEY (or SECRET_KEY_FALLBACKS) provides any more; "
+    "put it back and run pseudonym_keys reencrypt."
 )
-MSG_TAMPERED = "Pseudonymization key {purpose} v{version} does not decrypt: it was altered."
+MSG_TAMPERED = (
+    "Pseudonymization key {purpose} v{version} does not decrypt: it was altered, or it was "
+    "made under a SECRET_KEY that is no longer in SECRET_KEY_FALLBACKS."
+)
 
 
 def _b64decode(text: str) -> bytes:
@@ -76,16 +83,33 @@ def parse_master_keys(mapping: dict[str, str]) -> dict[str, bytes]:
     return keys
 
 
-def master_keys() -> dict[str, bytes]:
-    configured = parse_master_keys(getattr(settings, "PSEUDONYM_MASTER_KEYS", {}) or {})
-    if configured:
-        return configured
-    # The embedded setup: a key derived from SECRET_KEY (rotating SECRET_KEY then needs the
-    # derived key configured by value first; production sets PSEUDONYM_MASTER_KEYS).
-    derived = HKDF(
+def _derived_key(secret_key: str) -> bytes:
+    return HKDF(
         algorithm=hashes.SHA256(), length=32, salt=None, info=b"governance pseudonym master key"
-    ).derive(settings.SECRET_KEY.encode())
-    return {DERIVED_KID: derived}
+    ).derive(secret_key.encode())
+
+
+def _derived_kid(key: bytes) -> str:
+    """A derived key's name: which SECRET_KEY it came from, without revealing it."""
+    return "derived-" + hashlib.sha256(b"pseudonym master kid:" + key).hexdigest()[:12]
+
+
+def _derived_keys() -> dict[str, bytes]:
+    """Keys derived from SECRET_KEY and every SECRET_KEY_FALLBACKS key, current first."""
+    secret_keys = [settings.SECRET_KEY, *(getattr(settings, "SECRET_KEY_FALLBACKS", []) or [])]
+    keys = [_derived_key(secret_key) for secret_key in secret_keys]
+    return {_derived_kid(key): key for key in keys}
+
+
+def master_keys() -> dict[str, bytes]:
+    """kid -> key; the first encrypts, every one decrypts.
+
+    ``PSEUDONYM_MASTER_KEYS`` first when set; the keys derived from SECRET_KEY (and its
+    fallbacks) always follow, so secrets made before the master keys were configured, or
+    before SECRET_KEY was rotated, still decrypt until ``pseudonym_keys reencrypt`` moves them
+    under the first key."""
+    configured = parse_master_keys(getattr(settings, "PSEUDONYM_MASTER_KEYS", {}) or {})
+    return {**configured, **_derived_keys()}
 
 
 def _aad(purpose_slug: str, version: int) -> bytes:
@@ -99,20 +123,25 @@ def _encrypt(secret: bytes, purpose_slug: str, version: int) -> tuple[str, bytes
 
 
 def _decrypt(row: PurposeKey) -> bytes:
-    key = master_keys().get(row.master_kid)
-    if key is None:
+    keys = master_keys()
+    if row.master_kid == DERIVED_KID:
+        # secrets written before derived keys were named: any SECRET_KEY (current or fallback)
+        candidates = list(_derived_keys().values())
+    elif row.master_kid in keys:
+        candidates = [keys[row.master_kid]]
+    else:
         raise ImproperlyConfigured(
             MSG_UNKNOWN_MASTER.format(
                 purpose=row.purpose_slug, version=row.version, kid=row.master_kid
             )
         )
     blob = bytes(row.ciphertext)
-    try:
-        return AESGCM(key).decrypt(blob[:12], blob[12:], _aad(row.purpose_slug, row.version))
-    except InvalidTag:
-        raise ImproperlyConfigured(
-            MSG_TAMPERED.format(purpose=row.purpose_slug, version=row.version)
-        ) from None
+    for key in candidates:
+        try:
+            return AESGCM(key).decrypt(blob[:12], blob[12:], _aad(row.purpose_slug, row.version))
+        except InvalidTag:
+            continue
+    raise ImproperlyConfigured(MSG_TAMPERED.format(purpose=row.purpose_slug, version=row.version))
 
 
 def pseudonym(secret: bytes, version: int, value: str) -> str:

@@ -10,6 +10,7 @@ import sys
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.db import DatabaseError
 from django.http import Http404, JsonResponse
@@ -65,6 +66,12 @@ def is_unavailability(exc: BaseException | None) -> bool:
     return isinstance(exc, UNAVAILABLE_ERRORS)
 
 
+MSG_MISCONFIGURED = (
+    "The registry is misconfigured for this request (see its log); nothing was decided or "
+    "handed out. Retry after the operator fixes it."
+)
+
+
 def retry_after() -> str:
     return str(getattr(settings, "RETRY_AFTER_SECONDS", 5))
 
@@ -96,6 +103,11 @@ def exception_handler(exc: Exception, context: dict) -> Response | None:
     if is_unavailability(exc):
         logger.warning("dependency unavailable: %s", type(exc).__name__, exc_info=exc)
         exc = Unavailable(MSG_UNAVAILABLE)
+    elif isinstance(exc, ImproperlyConfigured):
+        # A setting found wrong while answering (a master key removed too early): nothing is
+        # decided or handed out; the operator reads why in the log (no key material in it).
+        logger.error("configuration problem: %s", exc)
+        exc = Unavailable(MSG_MISCONFIGURED)
 
     _record_refusal(context.get("request"), exc)
 

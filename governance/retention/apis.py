@@ -205,7 +205,14 @@ class PolicyApi(APIView):
         connection = serializers.CharField(
             required=False, default="", allow_blank=True, max_length=100
         )
-        subject_namespace = serializers.CharField(required=False, default="default", max_length=64)
+        subject_namespace = serializers.CharField(
+            required=False,
+            default="",
+            allow_blank=True,
+            max_length=64,
+            help_text="The consent namespace of the dataset's subject ids; default: the "
+            "dataset's own (catalog), else 'default'.",
+        )
         enabled = serializers.BooleanField(required=False, default=True)
 
     @extend_schema(operation_id="retention_policy_get", responses=PolicySerializer)

@@ -35,7 +35,7 @@ def _write_events(folder) -> None:
     rows_by_month: dict[str, list[list[str]]] = {}
     for i in range(1200):
         moment = now - timedelta(hours=rng.randrange(0, 24 * 730))
-        customer = f"c-{rng.randrange(1, 80):03d}"
+        customer = f"c-{rng.randrange(1, 80):06d}"
         rows_by_month.setdefault(moment.strftime("%Y-%m"), []).append(
             [
                 customer,
@@ -68,7 +68,8 @@ def seed(*, stdout) -> None:
     services.policy_set(dataset=dataset, actor=alice, max_age_days=540, grace_days=7)
     services.erasure_request_create(
         actor=petra,
-        external_id="c-042",
+        namespace=dataset.subject_namespace,
+        external_id="c-000042",
         received_on=timezone.now().date() - timedelta(days=20),
         datasets=[dataset],
         reference="DSR-2026-0042",
@@ -76,14 +77,15 @@ def seed(*, stdout) -> None:
     # A litigation hold keeps one customer's events; their erasure request waits on it.
     services.hold_place(
         actor=petra,
-        namespace="default",
-        external_id="c-007",
+        namespace=dataset.subject_namespace,
+        external_id="c-000007",
         reason="Litigation hold: order dispute, keep all records of this customer.",
         reference="LEGAL-2026-11",
     )
     services.erasure_request_create(
         actor=petra,
-        external_id="c-007",
+        namespace=dataset.subject_namespace,
+        external_id="c-000007",
         received_on=timezone.now().date() - timedelta(days=3),
         datasets=[dataset],
         reference="DSR-2026-0051",

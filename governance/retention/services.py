@@ -183,18 +183,19 @@ def policy_set(
     expires_on: date | None = None,
     action: str = RetentionPolicy.Action.DELETE,
     connection: str = "",
-    subject_namespace: str = "default",
+    subject_namespace: str = "",
     enabled: bool = True,
 ) -> RetentionPolicy:
     """Create or replace the dataset's retention policy; every change is in the ledger.
-    ``connection``, if given, must be the dataset's own (the catalog says where it lives)."""
+    ``connection``, if given, must be the dataset's own (the catalog says where it lives).
+    ``subject_namespace`` left empty is the dataset's own (the catalog's), else "default"."""
     require(policy.may_manage(actor, dataset))
     fields = {
         "max_age_days": max_age_days,
         "grace_days": grace_days,
         "expires_on": expires_on,
         "action": action,
-        "subject_namespace": subject_namespace or "default",
+        "subject_namespace": subject_namespace or dataset.subject_namespace or "default",
         "enabled": enabled,
     }
     problems = _policy_problems(dataset, {**fields, "connection": connection or ""})

@@ -83,6 +83,8 @@ def dataset_retention(request, slug):
                 "enabled",
             )
         }
+    elif dataset.subject_namespace:
+        initial = {"subject_namespace": dataset.subject_namespace}
     form = PolicyForm(request.POST or None, initial=initial) if can_manage else None
     status = 200
     if request.method == "POST":

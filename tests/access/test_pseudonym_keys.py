@@ -170,3 +170,58 @@ def test_the_python_client_makes_the_same_tokens_as_the_registry():
         assert governance_client.pseudonym(secret, 3, value) == pseudonyms.pseudonym(
             secret, 3, value
         )
+
+
+NEW_SECRET_KEY = "a-rotated-secret-key-for-tests-0123456789-abcdefghijklmnopqrstuvwxyz"
+
+
+def test_moving_from_the_derived_master_key_to_configured_ones_needs_no_downtime(
+    api_client, job, settings
+):
+    # the embedded setup: no PSEUDONYM_MASTER_KEYS, the master key derived from SECRET_KEY
+    settings.PSEUDONYM_MASTER_KEYS = {}
+    secret = secret_of(keys_for(api_client, job).json())
+    assert PurposeKey.objects.get().master_kid.startswith("derived-")
+    # production sets master keys: the derived key still decrypts until reencrypt
+    settings.PSEUDONYM_MASTER_KEYS = {"m2": master()}
+    assert secret_of(keys_for(api_client, job).json()) == secret
+    call_command("pseudonym_keys", "reencrypt")
+    assert set(PurposeKey.objects.values_list("master_kid", flat=True)) == {"m2"}
+    # and SECRET_KEY can then rotate without touching the secrets
+    settings.SECRET_KEY = NEW_SECRET_KEY
+    assert secret_of(keys_for(api_client, job).json()) == secret
+
+
+def test_rotating_secret_key_keeps_derived_secrets_through_the_fallbacks(api_client, job, settings):
+    settings.PSEUDONYM_MASTER_KEYS = {}
+    secret = secret_of(keys_for(api_client, job).json())
+    old = settings.SECRET_KEY
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = NEW_SECRET_KEY, [old]
+    assert secret_of(keys_for(api_client, job).json()) == secret
+    assert call_command("pseudonym_keys", "reencrypt") is None
+    settings.SECRET_KEY_FALLBACKS = []
+    assert secret_of(keys_for(api_client, job).json()) == secret
+
+
+def test_secrets_written_under_the_unnamed_derived_key_still_decrypt(db, settings):
+    settings.PSEUDONYM_MASTER_KEYS = {}
+    pseudonyms.purpose_keys("legacy-purpose")
+    row = PurposeKey.objects.get(purpose_slug="legacy-purpose")
+    secret = pseudonyms.purpose_keys("legacy-purpose")[0].secret
+    PurposeKey.objects.filter(pk=row.pk).update(master_kid=pseudonyms.DERIVED_KID)
+    old = settings.SECRET_KEY
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = NEW_SECRET_KEY, [old]
+    assert pseudonyms.purpose_keys("legacy-purpose")[0].secret == secret
+
+
+def test_a_secret_no_configured_key_decrypts_is_a_503_not_a_500_and_nothing_is_handed_out(
+    api_client, job, settings
+):
+    keys_for(api_client, job)
+    settings.PSEUDONYM_MASTER_KEYS = {"m9": master()}  # m1 removed before reencrypt
+    response = keys_for(api_client, job)
+    assert response.status_code == 503, response.content[:300]
+    body = response.json()
+    assert body["error"]["code"] == "unavailable"
+    assert "keys" not in body
+    assert response["Retry-After"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.hashers import check_password
 from django.core.management import CommandError, call_command
@@ -167,3 +169,29 @@ def test_seed_demo_is_idempotent_and_refuses_without_debug(db, settings, capsys)
         "admin": ["admin"],
     }
     assert User.objects.get(username="admin").is_staff
+
+
+def test_the_demo_retention_speaks_the_namespace_and_ids_of_the_demo_consent(
+    db, settings, tmp_path
+):
+    """A withdrawal of a demo subject can reach the demo files: same namespace, same ids."""
+    import csv
+
+    from consent.models import Subject
+    from datasets.models import Dataset
+    from governance.retention.models import ErasureRequest, LegalHold, RetentionPolicy
+
+    settings.DEBUG = True
+    settings.RETENTION_FILE_ROOTS = [tmp_path]
+    call_command("seed_demo")
+    dataset = Dataset.objects.get(slug="customer-events")
+    policy = RetentionPolicy.objects.get(dataset=dataset)
+    assert policy.subject_namespace == dataset.subject_namespace == "shop"
+    assert set(LegalHold.objects.values_list("namespace", flat=True)) <= {"", "shop"}
+    assert set(ErasureRequest.objects.values_list("namespace", flat=True)) == {"shop"}
+    ids = set()
+    for path in Path(dataset.location).rglob("*.csv"):
+        with path.open() as handle:
+            ids |= {row["customer_id"] for row in csv.DictReader(handle)}
+    known = set(Subject.objects.filter(namespace="shop").values_list("external_id", flat=True))
+    assert ids and ids <= known

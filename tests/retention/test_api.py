@@ -896,3 +896,18 @@ def test_a_subject_hold_holds_the_request_until_it_is_released(
     client.post(f"{HOLDS}/{hold.pk}/release", {"reason": "Case closed"}, format="json")
     detail = client.get(f"{REQUESTS}/{created['id']}").json()
     assert detail["targets"] == [{"dataset": "shop-events", "status": "pending", "run": None}]
+
+
+def test_a_policy_without_a_namespace_takes_the_datasets_own(
+    api_client, store, events_dataset, alice
+):
+    # given the catalog says the dataset's subject ids live in the "crm" namespace
+    type(events_dataset).objects.filter(pk=events_dataset.pk).update(subject_namespace="crm")
+    body = policy_input(grace_days=7)
+    body.pop("subject_namespace", None)
+    # when the policy names none
+    put = as_user(api_client, alice).put(POLICY, body, format="json")
+    # then it is the dataset's, so erasure of a "crm" subject reaches this dataset
+    assert put.status_code == 200, put.content[:300]
+    assert put.json()["subject_namespace"] == "crm"
+    assert RetentionPolicy.objects.get(dataset=events_dataset).subject_namespace == "crm"
