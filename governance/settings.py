@@ -205,6 +205,8 @@ REQUEST_DEADLINES = env_seconds_mapping(
             "/o/introspect/": "3",
             "/api/v1/consent/filter": "5",
             "/api/v1/consent/export": "5",
+            # A batch of up to 10,000 events is one transaction of honest work.
+            "/api/v1/consent/events/batch": "30",
             # Every other API call and page: no request waits on the database for ever.
             "/api/": "10",
             "/": "30",

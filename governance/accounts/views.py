@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 
 from django import forms
@@ -31,6 +32,8 @@ from governance.audit.models import LedgerEntry
 from governance.audit.policy import may_read_ledger
 from governance.portal import attempt, domain_errors, refuse
 
+logger = logging.getLogger(__name__)
+
 
 class LoginView(auth_views.LoginView):
     form_class = LoginForm
@@ -40,9 +43,18 @@ class LoginView(auth_views.LoginView):
     def post(self, request, *args, **kwargs):
         # Per address, whatever username it tries (the lockout is per username and address):
         # rotating usernames from one place meets 429 too.
+        # The throttle counts in the cache; sign-in does not depend on the cache (sessions and
+        # the lockout live in the database), so a cache that is down skips this extra layer.
+        from governance.api.errors import is_unavailability
         from governance.api.throttling import AddressThrottle
 
-        wait = AddressThrottle("login").hit(request)
+        try:
+            wait = AddressThrottle("login").hit(request)
+        except Exception as error:  # only a dependency failure is tolerated
+            if not is_unavailability(error):
+                raise
+            logger.warning("login throttle skipped: the cache is unavailable (%s)", error)
+            wait = None
         if wait is not None:
             response = render(
                 request, "registration/locked_out.html", {"cooloff_time": "a minute"}, status=429
