@@ -12,6 +12,7 @@ import pytest
 from governance_client import (
     AccessDenied,
     BudgetExceeded,
+    LeaseMismatch,
     ObligationError,
     subjects_digest,
     verify_manifest,
@@ -22,7 +23,7 @@ SECRET = bytes(range(32))
 
 @pytest.fixture
 def world(registry):
-    state = {"claims": {}, "filters": []}
+    state: dict = {"claims": {}, "filters": []}
     snapshot = {
         "id": "snap-1",
         "purpose_version": 2,
@@ -71,7 +72,20 @@ def world(registry):
     }
 
     def check(request):
-        return httpx.Response(200, json={**decision, "lease": registry.lease()})
+        # The registry signs what it answers; state["tamper"] rewrites the body afterwards,
+        # as a proxy between the job and the registry could.
+        lease = registry.lease(
+            lease={
+                "principal": {"id": "service_account:job"},
+                "dataset": "events",
+                "purpose": "churn",
+                "fields": decision["fields"],
+                "obligations": decision["obligations"],
+            }
+        )
+        body = json.loads(json.dumps({**decision, "lease": lease}))
+        state.get("tamper", lambda b: None)(body)
+        return httpx.Response(200, json=body)
 
     def consent_filter(request):
         body = json.loads(request.read())
@@ -246,3 +260,54 @@ def test_the_manifest_is_logged_to_the_active_mlflow_run(client, world, tmp_path
     tags = mlflow.get_run(run.info.run_id).data.tags
     assert tags["governance.consent_snapshot"] == "snap-1"
     assert tags["governance.budget_status"] == "committed"
+
+
+def _keep_email(body):
+    body["obligations"]["fields"]["email"] = "keep"
+
+
+def _drop_budget(body):
+    del body["obligations"]["privacy_budget"]
+
+
+def _add_field(body):
+    body["fields"].append("salary")
+
+
+@pytest.mark.parametrize(
+    ("tamper", "differs"),
+    [(_keep_email, "obligations"), (_drop_budget, "obligations"), (_add_field, "fields")],
+)
+def test_an_answer_that_disagrees_with_its_signed_lease_is_refused_before_reading(
+    client, world, registry, tmp_path, tamper, differs
+):
+    # given a proxy that rewrites the check's body but cannot re-sign the lease
+    world["tamper"] = tamper
+    read = []
+    # when / then
+    with pytest.raises(LeaseMismatch, match=differs) as refused:
+        client.governed_read(
+            "events", "churn", lambda d: read.append(d) or FRAME, output_dir=tmp_path, epsilon=0.5
+        )
+    assert refused.value.differs == [differs]
+    assert read == []
+    assert "claim_body" not in world
+    assert not (tmp_path / "governance-manifest.json").exists()
+
+
+def test_the_manifest_records_the_leases_obligations_and_a_rewritten_one_fails_verification(
+    client, world, registry, tmp_path
+):
+    # given a governed read
+    with client.governed_read("events", "churn", FRAME, output_dir=tmp_path, epsilon=0.5):
+        pass
+    path = tmp_path / "governance-manifest.json"
+    manifest = json.loads(path.read_text())
+    claims = verify_manifest(path, keyset=registry.jwks())
+    assert manifest["decision"]["obligations"] == claims["lease"]["obligations"]
+    # when the manifest's obligations are rewritten afterwards
+    manifest["decision"]["obligations"]["fields"]["email"] = "keep"
+    path.write_text(json.dumps(manifest))
+    # then it no longer verifies
+    with pytest.raises(LeaseMismatch, match="obligations"):
+        verify_manifest(path, keyset=registry.jwks())

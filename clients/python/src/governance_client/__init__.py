@@ -19,6 +19,7 @@ from governance_client.decision import (
     Decision,
     FilterResult,
     PrivacyBudget,
+    bound_to_lease,
 )
 from governance_client.errors import (
     AccessDenied,
@@ -27,6 +28,7 @@ from governance_client.errors import (
     BudgetExceeded,
     GovernanceError,
     LeaseInvalid,
+    LeaseMismatch,
     ObligationError,
     RegistryUnavailable,
 )
@@ -55,11 +57,13 @@ __all__ = [
     "GovernanceError",
     "GovernedRead",
     "LeaseInvalid",
+    "LeaseMismatch",
     "ObligationError",
     "PrivacyBudget",
     "PurposeKeys",
     "RegistryUnavailable",
     "apply_obligations",
+    "bound_to_lease",
     "governed_read",
     "pseudonym",
     "subjects_digest",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+
+from governance_client.errors import LeaseMismatch
 
 TREATMENTS = ("keep", "drop", "mask", "generalize", "pseudonymize")
 
@@ -169,3 +172,45 @@ class FilterResult:
     snapshot: ConsentSnapshot
     namespace: str
     batch_snapshots: list[str]
+
+
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def lease_terms(claims: dict) -> dict:
+    """What a verified lease's claims decide, in the check answer's words."""
+    leased = claims.get("lease")
+    if not isinstance(leased, dict):
+        leased = {}
+    return {
+        "decision_id": claims.get("jti"),
+        "principal": claims.get("sub"),
+        "dataset": leased.get("dataset"),
+        "purpose": leased.get("purpose"),
+        "fields": leased.get("fields"),
+        "obligations": leased.get("obligations"),
+    }
+
+
+def bound_to_lease(decision: Decision, claims: dict) -> Decision:
+    """The decision exactly as its verified lease (``claims``) states it. LeaseMismatch when
+    the unsigned answer says anything else: the fields, treatments, consent filter and
+    privacy budget a job applies are the signed ones, never the body's."""
+    terms = lease_terms(claims)
+    answered = {
+        "decision_id": decision.decision_id,
+        "principal": decision.principal,
+        "dataset": decision.dataset,
+        "purpose": decision.purpose,
+        "fields": decision.fields,
+        "obligations": decision.obligations,
+    }
+    differs = [name for name in terms if _canonical(terms[name]) != _canonical(answered[name])]
+    if differs:
+        raise LeaseMismatch(differs)
+    return replace(
+        decision,
+        fields=list(terms["fields"]),
+        obligations=json.loads(_canonical(terms["obligations"])),
+    )

@@ -63,5 +63,20 @@ class LeaseInvalid(GovernanceError):
         self.reason = reason
 
 
+class LeaseMismatch(GovernanceError):
+    """The check's answer says something its signed lease does not (``differs``: which of
+    decision_id, principal, dataset, purpose, fields, obligations). The body is not signed and
+    anything between the job and the registry could have rewritten it; the lease is what the
+    registry decided, so nothing is read (fail closed)."""
+
+    def __init__(self, differs: list[str]):
+        self.differs = list(differs)
+        super().__init__(
+            "the check's answer disagrees with its signed lease on "
+            + ", ".join(self.differs)
+            + "; it may have been altered in transit, so nothing is read"
+        )
+
+
 class ObligationError(GovernanceError):
     """An obligation the client cannot apply exactly as the decision says: the read stops."""

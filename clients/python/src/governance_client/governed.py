@@ -28,8 +28,14 @@ from pathlib import Path
 from typing import Any
 
 from governance_client import __version__
-from governance_client.decision import BudgetClaim, Decision, FilterResult
-from governance_client.errors import ObligationError
+from governance_client.decision import (
+    BudgetClaim,
+    Decision,
+    FilterResult,
+    bound_to_lease,
+    lease_terms,
+)
+from governance_client.errors import LeaseInvalid, LeaseMismatch, ObligationError
 from governance_client.leases import ANY_AUDIENCE
 from governance_client.obligations import (
     _kind,
@@ -212,6 +218,8 @@ def governed_read(
     reads it (so it can read only ``decision.fields``)."""
     decision = client.check(dataset, purpose, fields)
     lease_claims = client.verify_lease(decision.lease, audience=ANY_AUDIENCE)
+    # Apply what the registry signed, not what the (unsigned) body says.
+    decision = bound_to_lease(decision, lease_claims)
     table = source(decision) if callable(source) else source
     rows_read = _row_count(table)
     content = fingerprint(table)
@@ -362,7 +370,20 @@ def verify_manifest(path: str | Path, *, keyset: dict | None = None, now: float 
         now=now,
     )
     if claims.get("jti") != manifest["decision"]["decision_id"]:
-        from governance_client.errors import LeaseInvalid
-
         raise LeaseInvalid("malformed")
+    # The manifest's account of the decision must be the lease's, word for word.
+    recorded = manifest["decision"]
+    terms = lease_terms(claims)
+    differs = [
+        name
+        for name, value in (
+            ("dataset", manifest.get("dataset")),
+            ("purpose", manifest.get("purpose")),
+            ("fields", recorded.get("fields")),
+            ("obligations", recorded.get("obligations")),
+        )
+        if json.dumps(value, sort_keys=True) != json.dumps(terms[name], sort_keys=True)
+    ]
+    if differs:
+        raise LeaseMismatch(differs)
     return claims
