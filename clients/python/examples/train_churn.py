@@ -128,9 +128,6 @@ def main(argv: list[str] | None = None) -> dict:
         model, releases = dp_gaussian_nb(frame, args.epsilon)
         features = frame[list(FEATURES)].to_numpy(dtype=float)
         accuracy = float((model.predict(features) == frame[LABEL].to_numpy()).mean())
-        out.mkdir(parents=True, exist_ok=True)
-        with (out / "model.pkl").open("wb") as handle:
-            pickle.dump(model, handle)
         summary = {
             "rows_used": len(frame),
             "columns": list(frame.columns),
@@ -144,7 +141,12 @@ def main(argv: list[str] | None = None) -> dict:
             "budget_claim": read.claim.id if read.claim else None,
             "manifest": str(read.manifest_path),
         }
-        (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    # Leaving the block committed the budget claim (or raised CommitFailed): only now may the
+    # model, computed with the claimed ε, be released. Nothing is written before that.
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "model.pkl").open("wb") as handle:
+        pickle.dump(model, handle)
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
     return summary
 

@@ -23,6 +23,7 @@ from governance_client.errors import (
     ApiError,
     AuthenticationFailed,
     BudgetExceeded,
+    CommitFailed,
     GovernanceError,
     LeaseInvalid,
     RegistryUnavailable,
@@ -56,6 +57,7 @@ class Client:
         issuer: str = "governance-registry",
         transport: httpx.BaseTransport | None = None,
         sleep=time.sleep,
+        clock=time.time,
     ):
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
@@ -65,6 +67,7 @@ class Client:
         self.max_backoff = max_backoff
         self.issuer = issuer
         self._sleep = sleep
+        self._clock = clock
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=timeout,
@@ -314,9 +317,36 @@ class Client:
             body["blocks"] = blocks
         return BudgetClaim.from_json(self._json("POST", "/api/v1/budget/claims", json=body))
 
+    def claim(self, claim_id: str) -> BudgetClaim:
+        return BudgetClaim.from_json(self._json("GET", f"/api/v1/budget/claims/{claim_id}"))
+
     def commit_claim(self, claim: BudgetClaim | str) -> BudgetClaim:
-        claim_id = claim if isinstance(claim, str) else claim.id
-        return BudgetClaim.from_json(self._json("POST", f"/api/v1/budget/claims/{claim_id}/commit"))
+        """Spend the claim for good. Committing is idempotent (a second commit of a committed
+        claim is answered 409 ``committed``, read as done), so an unavailable registry or a
+        lost answer is tried again, with backoff, until the claim's lock would lapse. When
+        it still could not commit: CommitFailed — the data was read, do not release results."""
+        if isinstance(claim, str):
+            claim = self.claim(claim)
+        until = claim.lock_expires_at.timestamp() if claim.lock_expires_at else self._clock()
+        path = f"/api/v1/budget/claims/{claim.id}/commit"
+        attempt = 0
+        while True:
+            try:
+                return BudgetClaim.from_json(self._json("POST", path))
+            except ApiError as error:
+                if error.status == 409 and error.details.get("status") == "committed":
+                    return self.claim(claim.id)  # an earlier try went through
+                raise CommitFailed(
+                    claim.id, f"{error.status} {error.code}: {error.message}"
+                ) from error
+            except RegistryUnavailable as error:
+                delay = self._wait(attempt, None)
+                if self._clock() + delay >= until:
+                    raise CommitFailed(
+                        claim.id, "the registry stayed unavailable until the lock lapsed"
+                    ) from error
+                self._sleep(delay)
+                attempt += 1
 
     def release_claim(self, claim: BudgetClaim | str) -> BudgetClaim:
         claim_id = claim if isinstance(claim, str) else claim.id

@@ -63,6 +63,22 @@ class LeaseInvalid(GovernanceError):
         self.reason = reason
 
 
+class CommitFailed(GovernanceError):
+    """The run's budget claim could not be committed before its lock lapsed. The data WAS read
+    under it: the registry will give the claim's budget back when the lock expires, so results
+    computed with it must not be released (publishing them would spend privacy budget the
+    ledger does not count). ``claim_id`` names the claim; the cause is chained."""
+
+    def __init__(self, claim_id: str, reason: str):
+        self.claim_id = claim_id
+        super().__init__(
+            f"The data was read under budget claim {claim_id}, but the claim could not be "
+            f"committed ({reason}). Its lock may lapse and its budget go back to the dataset: "
+            "do not release results computed in this run; rerun it, or ask the registry's "
+            "managers about the claim."
+        )
+
+
 class LeaseMismatch(GovernanceError):
     """The check's answer says something its signed lease does not (``differs``: which of
     decision_id, principal, dataset, purpose, fields, obligations). The body is not signed and

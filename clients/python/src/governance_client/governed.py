@@ -35,7 +35,13 @@ from governance_client.decision import (
     bound_to_lease,
     lease_terms,
 )
-from governance_client.errors import LeaseInvalid, LeaseMismatch, ObligationError
+from governance_client.errors import (
+    CommitFailed,
+    GovernanceError,
+    LeaseInvalid,
+    LeaseMismatch,
+    ObligationError,
+)
 from governance_client.leases import ANY_AUDIENCE
 from governance_client.obligations import (
     _kind,
@@ -114,11 +120,32 @@ class GovernedRead:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            if self.claim is not None and self.claim.status == "locked":
+                try:
+                    self.commit()
+                except CommitFailed:
+                    self._finish("commit_failed")
+                    raise
+            self._finish("complete")
+            return
         if self.claim is not None and self.claim.status == "locked":
-            if exc_type is None:
-                self.commit()
-            else:
+            try:
                 self.release()
+            except GovernanceError as error:
+                # Keep the job's own exception: it is what went wrong. The claim's lock will
+                # lapse back into the budget by itself.
+                if isinstance(exc, BaseException):
+                    exc.add_note(
+                        f"governance: budget claim {self.claim.id} could not be released "
+                        f"({error}); its lock lapses at {self.claim.lock_expires_at}."
+                    )
+        self._finish("failed")
+
+    def _finish(self, status: str) -> None:
+        self.manifest["status"] = status
+        write_manifest(self.manifest, self.manifest_path)
+        log_to_mlflow(self.manifest)
 
     def pseudonymize(self, value) -> str | None:
         if self.keys is None:
@@ -252,13 +279,22 @@ def governed_read(
         governed = apply_obligations(
             table, decision, keys=keys, generalizers=generalizers, widths=widths
         )
-    except BaseException:
+    except BaseException as failure:
         if claim is not None:
-            client.release_claim(claim)
+            try:
+                client.release_claim(claim)
+            except GovernanceError as error:
+                failure.add_note(
+                    f"governance: budget claim {claim.id} could not be released ({error}); its "
+                    f"lock lapses at {claim.lock_expires_at}."
+                )
         raise
 
     manifest = {
         "manifest_version": MANIFEST_VERSION,
+        # open while the run trains; complete once its budget claim is committed (or it has
+        # none); failed (claim released) or commit_failed (data read, claim not spent).
+        "status": "open",
         "created_at": datetime.now(UTC).isoformat(),
         "registry": client.base_url,
         "dataset": dataset,
