@@ -32,6 +32,7 @@ from governance_client.errors import (
     LeaseMismatch,
     ObligationError,
     RegistryUnavailable,
+    UnexpectedAnswer,
 )
 from governance_client.governed import (
     GovernedRead,
@@ -64,6 +65,7 @@ __all__ = [
     "PrivacyBudget",
     "PurposeKeys",
     "RegistryUnavailable",
+    "UnexpectedAnswer",
     "apply_obligations",
     "bound_to_lease",
     "governed_read",

@@ -27,6 +27,7 @@ from governance_client.errors import (
     GovernanceError,
     LeaseInvalid,
     RegistryUnavailable,
+    UnexpectedAnswer,
 )
 from governance_client.leases import verify_lease
 from governance_client.pseudonyms import PurposeKeys
@@ -138,6 +139,12 @@ class Client:
                 if response.status_code not in RETRY_STATUSES:
                     if response.status_code >= 400:
                         raise _api_error(response)
+                    if response.status_code >= 300:
+                        raise UnexpectedAnswer(
+                            f"{method} {path}: the registry answered with a redirect "
+                            f"({response.status_code} to {response.headers.get('Location')!r}), "
+                            "not the API's answer; check the base URL. Nothing is allowed."
+                        )
                     return response
                 last_status = response.status_code
                 last_error = None
@@ -163,13 +170,20 @@ class Client:
                 data={"grant_type": "client_credentials"},
                 auth=(self.client_id, self._secret),
             )
-            body = response.json()
-            self._token = body["access_token"]
-            self._token_expires = time.time() + float(body.get("expires_in", 300))
+            body = _object(response, "POST /o/token/")
+            token = body.get("access_token")
+            if not isinstance(token, str) or not token:
+                raise UnexpectedAnswer("POST /o/token/: the answer holds no access_token")
+            try:
+                lifetime = float(body.get("expires_in", 300))
+            except (TypeError, ValueError):
+                lifetime = 300.0
+            self._token = token
+            self._token_expires = time.time() + lifetime
             return self._token
 
     def _json(self, method: str, path: str, **kwargs) -> dict:
-        return self._send(method, path, **kwargs).json()
+        return _object(self._send(method, path, **kwargs), f"{method} {path}")
 
     # --- the check --------------------------------------------------------------------------
 
@@ -363,7 +377,7 @@ class Client:
             if self._keys is not None and fresh and not refresh:
                 return self._keys
             response = self._send("GET", KEYS_PATH, authenticated=False)
-            self._keys = response.json()
+            self._keys = _object(response, f"GET {KEYS_PATH}")
             self._keys_fetched = time.time()
             self._keys_max_age = _max_age(response.headers.get("Cache-Control"), default=300.0)
             return self._keys
@@ -389,6 +403,22 @@ class Client:
         from governance_client.governed import governed_read
 
         return governed_read(self, dataset, purpose, source, **options)
+
+
+def _object(response: httpx.Response, call: str) -> dict:
+    """The answer's JSON object; UnexpectedAnswer when it is something else (an HTML login or
+    error page from a proxy, say)."""
+    try:
+        body = response.json()
+    except ValueError:
+        kind = response.headers.get("Content-Type", "no Content-Type")
+        raise UnexpectedAnswer(
+            f"{call}: the answer is not JSON ({response.status_code}, {kind}); a proxy or login "
+            "page may stand in front of the registry. Nothing is allowed."
+        ) from None
+    if not isinstance(body, dict):
+        raise UnexpectedAnswer(f"{call}: the answer is not a JSON object")
+    return body
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -17,6 +17,11 @@ class RegistryUnavailable(GovernanceError):
         self.last_status = last_status
 
 
+class UnexpectedAnswer(GovernanceError):
+    """The registry's answer is not one the API gives: not JSON (a login page, a proxy's error
+    page), a redirect, or a member missing. Nothing is allowed on such an answer."""
+
+
 class ApiError(GovernanceError):
     """The registry refused the request: ``status``, and its error ``code``, ``message`` and
     ``details`` (the API's error shape)."""

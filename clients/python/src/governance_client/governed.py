@@ -263,9 +263,12 @@ def governed_read(
         consent_filter = decision.consent_filter
         if consent_filter is not None:
             column = consent_filter.subject_id_field
-            values = column_values(table, column) if rows_read else []
             if rows_read and column not in _columns(table):
-                raise ObligationError(f"the subject-id field {column!r} is not in the table")
+                raise ObligationError(
+                    f"the subject-id field {column!r} the consent filter needs is not in the "
+                    "table; read it too (it is among decision.fields)"
+                )
+            values = column_values(table, column) if rows_read else []
             consent = client.filter_subjects(decision, values)
             table = keep_rows(table, column, set(consent.kept))
         keys = None
