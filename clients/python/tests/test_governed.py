@@ -11,11 +11,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pandas as pd
 import pytest
+from conftest import FakeRegistry
 from governance_client import (
     AccessDenied,
     BudgetExceeded,
     Client,
     CommitFailed,
+    LeaseInvalid,
     LeaseMismatch,
     ObligationError,
     RegistryUnavailable,
@@ -175,7 +177,9 @@ FRAME = pd.DataFrame(
 )
 
 
-def test_a_governed_read_filters_treats_claims_and_writes_a_manifest(client, world, tmp_path):
+def test_a_governed_read_filters_treats_claims_and_writes_a_manifest(
+    client, world, registry, tmp_path
+):
     with client.governed_read(
         "events", "churn", FRAME, output_dir=tmp_path, epsilon=0.5, dataset_version="v42"
     ) as read:
@@ -213,9 +217,9 @@ def test_a_governed_read_filters_treats_claims_and_writes_a_manifest(client, wor
     assert manifest["dataset_version"]["version"] == "v42"
     assert manifest["dataset_version"]["rows_read"] == 4
     assert manifest["dataset_version"]["rows_kept"] == 2
-    # the lease verifies offline, with the keys in the manifest or keys kept elsewhere
-    assert verify_manifest(tmp_path / "governance-manifest.json")["jti"] == "dec-1"
-    assert verify_manifest(tmp_path / "governance-manifest.json", keyset=client.keys())
+    # the lease verifies offline against keys kept elsewhere, or the registry's published keys
+    assert verify_manifest(tmp_path / "governance-manifest.json", keyset=registry.jwks())
+    assert verify_manifest(tmp_path / "governance-manifest.json", keyset=client)["jti"] == "dec-1"
 
 
 def test_a_failed_run_releases_its_claim(client, world, tmp_path):
@@ -467,3 +471,26 @@ def test_when_the_job_fails_and_the_release_fails_too_the_jobs_exception_is_kept
     assert any("could not be released" in note for note in raised.value.__notes__)
     manifest = json.loads((tmp_path / "governance-manifest.json").read_text())
     assert manifest["status"] == "failed"
+
+
+def test_a_manifest_is_verified_only_against_keys_trusted_from_outside_it(
+    client, world, registry, tmp_path
+):
+    # given a manifest whose lease was replaced by a forgery signed with the forger's own key,
+    # which the forger also put in the manifest
+    with client.governed_read("events", "churn", FRAME, output_dir=tmp_path, epsilon=0.5):
+        pass
+    path = tmp_path / "governance-manifest.json"
+    forger = FakeRegistry()
+    manifest = json.loads(path.read_text())
+    manifest["lease"]["token"] = forger.lease(
+        lease=manifest["lease"]["claims"]["lease"], jti="dec-1"
+    )
+    manifest["lease"]["keys"] = forger.jwks()
+    path.write_text(json.dumps(manifest))
+    # then no keyset is no verification, and the registry's keys refuse the forgery
+    with pytest.raises(TypeError, match="keyset"):
+        verify_manifest(path)
+    for trusted in (registry.jwks(), client):
+        with pytest.raises(LeaseInvalid):
+            verify_manifest(path, keyset=trusted)

@@ -390,20 +390,27 @@ def _columns(table) -> list[str]:
     return list(dict.fromkeys(name for row in table for name in row))
 
 
-def verify_manifest(path: str | Path, *, keyset: dict | None = None, now: float | None = None):
-    """Verify the lease a manifest holds, offline: against ``keyset`` (keys you trust, kept
-    outside the run) or else the keys saved in the manifest. Returns the lease's claims;
-    LeaseInvalid otherwise. ``now`` defaults to the manifest's creation (a lease is verified
-    as of the run, not as of today)."""
+def verify_manifest(path: str | Path, *, keyset, now: float | None = None):
+    """Verify the lease a manifest holds against keys trusted from **outside** the manifest:
+    ``keyset`` is a JWK Set you kept (an auditor's copy of the registry's published keys) or a
+    ``Client``, whose registry's published keys are fetched. There is no default: the keys the
+    job saved in the manifest prove nothing, since whoever forges a lease saves their own key
+    beside it. Returns the lease's claims; LeaseInvalid, or LeaseMismatch when the manifest's
+    account of the decision differs from its lease. ``now`` defaults to the manifest's
+    creation (a lease is verified as of the run, not as of today)."""
     from governance_client.leases import verify_lease
 
+    if hasattr(keyset, "keys") and callable(keyset.keys) and not isinstance(keyset, dict):
+        keyset = keyset.keys()  # a Client: the registry's published keys
+    if not isinstance(keyset, dict):
+        raise TypeError("keyset must be a JWK Set ({'keys': [...]}) or a Client")
     manifest = json.loads(Path(path).read_text())
     lease = manifest["lease"]
     if now is None:
         now = datetime.fromisoformat(manifest["created_at"]).timestamp()
     claims = verify_lease(
         lease["token"],
-        keyset if keyset is not None else lease["keys"],
+        keyset,
         audience=ANY_AUDIENCE,
         issuer=lease["claims"]["iss"],
         now=now,
