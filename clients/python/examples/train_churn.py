@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import opendp.prelude as dp
 import pandas as pd
-from governance_client import Client
+from governance_client import AccessDenied, Client
 from sklearn.naive_bayes import GaussianNB
 
 HERE = Path(__file__).parent
@@ -115,15 +115,26 @@ def main(argv: list[str] | None = None) -> dict:
         return pd.read_csv(args.data, usecols=[c for c in decision.fields if c in header])
 
     out = Path(args.out)
-    with client.governed_read(
-        args.dataset,
-        args.purpose,
-        load,
-        output_dir=out,
-        epsilon=args.epsilon,
-        dataset_version=f"churn.csv sha256 via manifest; {Path(args.data).name}",
-        note="train_churn.py: DP Gaussian naive Bayes",
-    ) as read:
+    try:
+        read = client.governed_read(
+            args.dataset,
+            args.purpose,
+            load,
+            output_dir=out,
+            epsilon=args.epsilon,
+            dataset_version=f"churn.csv sha256 via manifest; {Path(args.data).name}",
+            note="train_churn.py: DP Gaussian naive Bayes",
+        )
+    except AccessDenied as denied:
+        print(
+            f"{denied}\nThe registry must hold dataset {args.dataset!r} (the columns of "
+            f"{Path(args.data).name}), purpose {args.purpose!r} approved for it, and an "
+            "acknowledged grant for this service account; seed_demo's demo data does not "
+            "include them yet (see clients/python/README.md, Example).",
+            file=sys.stderr,
+        )
+        return {}
+    with read:
         frame = read.data
         model, releases = dp_gaussian_nb(frame, args.epsilon)
         features = frame[list(FEATURES)].to_numpy(dtype=float)
