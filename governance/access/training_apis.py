@@ -19,11 +19,24 @@ from governance.api.schema import bounded
 from governance.errors import NotFound
 from governance.policy import require
 
+
+class AmountField(serializers.FloatField):
+    """A JSON number (or a plain ASCII decimal string), handed to the service as given so it
+    is parsed exactly (``budget.parse_epsilon``): a float conversion here would read ``true``
+    as 1.0 and ``"\u0661"`` (Arabic-Indic one) as 1."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or (isinstance(data, str) and not data.isascii()):
+            self.fail("invalid")
+        super().to_internal_value(data)  # finite, a number at all
+        return data
+
+
 # The bounds budget.parse_epsilon/parse_delta and set_requirement enforce, stated in the schema.
-EpsilonField = bounded(serializers.FloatField, minimum=0.000001, maximum=999999)
-DeltaField = bounded(serializers.FloatField, minimum=0, maximum=1, exclusiveMaximum=True)
-BlockDaysField = bounded(serializers.IntegerField, minimum=1)
-LockSecondsField = bounded(serializers.IntegerField, minimum=10)
+EpsilonField = bounded(AmountField, minimum=0.000001, maximum=999999)
+DeltaField = bounded(AmountField, minimum=0, maximum=1, exclusiveMaximum=True)
+BlockDaysField = bounded(serializers.IntegerField, minimum=1, maximum=budget.MAX_BLOCK_DAYS)
+LockSecondsField = bounded(serializers.IntegerField, minimum=10, maximum=budget.MAX_LOCK_SECONDS)
 
 MSG_CLAIM_NOT_FOUND = "There is no budget claim with this id."
 MSG_NO_BUDGET = "Dataset {slug} has no privacy budget."
@@ -98,7 +111,10 @@ class ClaimOutput(serializers.Serializer):
     epsilon = serializers.FloatField()
     delta = serializers.FloatField()
     blocks = serializers.ListField(child=serializers.IntegerField())
-    status = serializers.CharField()
+    status = serializers.SerializerMethodField(
+        help_text="locked, committed, released or expired (a lock past lock_expires_at reads "
+        "expired at once)"
+    )
     decision_id = serializers.CharField()
     note = serializers.CharField()
     created_at = serializers.DateTimeField()
@@ -108,6 +124,9 @@ class ClaimOutput(serializers.Serializer):
 
     def get_principal(self, obj) -> str:
         return Principal.of(user=obj.principal).label
+
+    def get_status(self, obj) -> str:
+        return budget.claim_status(obj)
 
 
 class BlockOutput(serializers.Serializer):

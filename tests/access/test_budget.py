@@ -360,3 +360,153 @@ def test_a_new_budget_carries_the_spending_over(job_client, alice, tickets, requ
     replaced = budget.budget_requirement_set(actor=alice, dataset=tickets, epsilon=0.5)
     assert budget.budget_blocks(replaced)[0].epsilon_remaining == Decimal("0.1")
     assert BudgetRequirement.objects.get(pk=requirement.pk).retired_at is not None
+
+
+def check(client, purpose="ticket-routing"):
+    return client.post(
+        "/api/v1/access/check",
+        {"dataset": "support-tickets", "purpose": purpose},
+        format="json",
+    ).json()
+
+
+def test_a_claim_names_an_allow_decision_of_its_own_principal_dataset_and_purpose(
+    job_client, requirement
+):
+    # given an allow of this job for this dataset and purpose
+    decision_id = check(job_client)["decision_id"]
+    # when it claims with that decision
+    response = acquire(job_client, 0.1, decision_id=decision_id)
+    # then the claim records it as its evidence
+    assert response.status_code == 201, response.content
+    assert response.json()["decision_id"] == decision_id
+
+
+def test_a_claim_with_someone_elses_or_a_made_up_decision_is_refused(
+    job_client, requirement, bob, api_client, consent_purpose
+):
+    from rest_framework.test import APIClient
+
+    # given decisions that are not this job's allow for this dataset and purpose
+    other, _ = make_service_account(bob, name="other-job")
+    stranger = APIClient()
+    stranger.credentials(HTTP_AUTHORIZATION=f"Bearer {_token_for(other)}")
+    someone_elses = check(stranger)["decision_id"]
+    other_purpose = check(job_client, purpose="churn-model")["decision_id"]
+    before = state()
+    for decision_id in (someone_elses, other_purpose, "not-a-real-decision"):
+        # when the job claims with one of them
+        response = acquire(job_client, 0.1, decision_id=decision_id)
+        # then it is refused and nothing changed but the refusal
+        assert response.status_code == 400, response.content
+        error = response.json()["error"]
+        assert error["message"] == budget.MSG_DECISION
+        assert error["details"] == {"field": "decision_id"}
+    assert state() == before
+    assert LedgerEntry.objects.filter(event="access.budget_claim_refused").count() == 3
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"block_days": 1099511627776}, "block_days"),
+        ({"block_days": 36501}, "block_days"),
+        ({"lock_seconds": 4611686018427387904}, "lock_seconds"),
+        ({"lock_seconds": 2592001}, "lock_seconds"),
+    ],
+)
+def test_out_of_range_block_days_or_lock_seconds_are_a_400_naming_the_field(
+    api_client, alice, tickets, body, field
+):
+    api_client.force_authenticate(alice)
+    before = state()
+    response = api_client.post(
+        "/api/v1/budget/requirements",
+        {"dataset": "support-tickets", "epsilon": 1.0, **body},
+        format="json",
+    )
+    assert response.status_code == 400, response.content
+    assert field in str(response.json()["error"]["details"])
+    assert state() == before
+
+
+def test_the_schema_states_the_maximums_of_block_days_and_lock_seconds(client, alice):
+    import yaml
+
+    client.force_login(alice)
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+    properties = schema["components"]["schemas"]["BudgetRequirementInputRequest"]["properties"]
+    assert properties["block_days"]["maximum"] == budget.MAX_BLOCK_DAYS
+    assert properties["lock_seconds"]["maximum"] == budget.MAX_LOCK_SECONDS
+
+
+@pytest.mark.parametrize(
+    "epsilon",
+    [True, False, "\u0661", "0.\u0661", "\uff11"],
+    ids=["true", "false", "arabic-indic", "arabic-indic-fraction", "fullwidth"],
+)
+def test_booleans_and_non_ascii_digits_are_not_amounts(job_client, requirement, epsilon):
+    before = state()
+    response = acquire(job_client, epsilon)
+    assert response.status_code == 400, response.content
+    assert "epsilon" in str(response.json()["error"]["details"])
+    assert state() == before
+
+
+def test_a_claim_is_rounded_up_to_the_quantum_never_down(job_client, requirement):
+    response = acquire(job_client, 1.0000004 - 0.9, delta=1.5e-18)
+    assert response.status_code == 201, response.content
+    claim = BudgetClaim.objects.get(pk=response.json()["id"])
+    assert claim.epsilon == Decimal("0.100001")
+    assert claim.delta == Decimal("0.000000000000000002")
+
+
+def test_a_claim_of_just_over_the_budget_is_refused(job_client, requirement):
+    response = acquire(job_client, "1.0000004")
+    assert response.status_code == 409, response.content
+
+
+def test_a_budget_is_rounded_down_to_the_quantum(alice, tickets):
+    requirement = budget.budget_requirement_set(actor=alice, dataset=tickets, epsilon="1.0000009")
+    assert requirement.epsilon == Decimal("1.000000")
+
+
+def test_a_lapsed_lock_reads_expired_before_the_sweeper_runs(job_client, alice, tickets, job):
+    budget.budget_requirement_set(actor=alice, dataset=tickets, epsilon=1.0, lock_seconds=60)
+    claim = acquire(job_client, 0.1).json()
+    assert job_client.get(f"{CLAIMS}/{claim['id']}").json()["status"] == "locked"
+    with time_machine.travel(timezone.now() + timedelta(seconds=61), tick=False):
+        assert job_client.get(f"{CLAIMS}/{claim['id']}").json()["status"] == "expired"
+    assert BudgetClaim.objects.get(pk=claim["id"]).status == "locked"  # the sweeper has not run
+
+
+def test_starts_at_can_be_corrected_while_no_claim_was_made(alice, tickets, requirement):
+    corrected = timezone.now() - timedelta(days=90)
+    replaced = budget.budget_requirement_set(
+        actor=alice, dataset=tickets, epsilon=1.0, block_days=30, starts_at=corrected
+    )
+    assert replaced.starts_at == corrected
+
+
+def test_starts_at_is_fixed_once_claims_were_made(job_client, alice, tickets, requirement):
+    assert acquire(job_client, 0.1).status_code == 201
+    with pytest.raises(Exception) as refused:
+        budget.budget_requirement_set(
+            actor=alice,
+            dataset=tickets,
+            epsilon=1.0,
+            starts_at=timezone.now() - timedelta(days=90),
+        )
+    assert refused.value.message == budget.MSG_BLOCKS_FIXED
+
+
+def test_a_budget_for_another_scope_says_what_to_do(alice, tickets, requirement):
+    with pytest.raises(Exception) as refused:
+        budget.budget_requirement_set(
+            actor=alice, dataset=tickets, epsilon=1.0, purpose_slug="ticket-routing"
+        )
+    assert refused.value.status_code == 409
+    assert "retire" not in refused.value.message
+    assert refused.value.message == budget.MSG_MIXED.format(
+        dataset="support-tickets", scope="every purpose", other="ticket-routing"
+    )

@@ -215,3 +215,38 @@ def test_a_wrong_secret_and_a_dead_server_never_allow(world):
     )
     with pytest.raises(governance_client.RegistryUnavailable):
         dead.check("churn-events", "churn-model")
+
+
+def test_the_example_job_denied_says_what_the_registry_must_hold_and_writes_nothing(
+    world, tmp_path
+):
+    # given a purpose the job holds no grant for (as against seed_demo's data today)
+    out = tmp_path / "out"
+    env = {
+        **os.environ,
+        "GOVERNANCE_URL": world["url"],
+        "GOVERNANCE_CLIENT_ID": world["client_id"],
+        "GOVERNANCE_CLIENT_SECRET": world["secret"],
+    }
+    # when
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(EXAMPLES / "train_churn.py"),
+            "--purpose",
+            "shop-analytics",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    # then it exits non-zero with the deny and what is missing, and writes nothing
+    assert completed.returncode == 1, completed.stderr
+    assert "denied (purpose_unknown)" in completed.stderr
+    assert "purpose 'shop-analytics' approved for it" in completed.stderr
+    assert not out.exists()
+    assert not BudgetClaim.objects.exists()

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import opendp.prelude as dp
 import pandas as pd
-from governance_client import Client
+from governance_client import AccessDenied, Client
 from sklearn.naive_bayes import GaussianNB
 
 HERE = Path(__file__).parent
@@ -115,22 +115,30 @@ def main(argv: list[str] | None = None) -> dict:
         return pd.read_csv(args.data, usecols=[c for c in decision.fields if c in header])
 
     out = Path(args.out)
-    with client.governed_read(
-        args.dataset,
-        args.purpose,
-        load,
-        output_dir=out,
-        epsilon=args.epsilon,
-        dataset_version=f"churn.csv sha256 via manifest; {Path(args.data).name}",
-        note="train_churn.py: DP Gaussian naive Bayes",
-    ) as read:
+    try:
+        read = client.governed_read(
+            args.dataset,
+            args.purpose,
+            load,
+            output_dir=out,
+            epsilon=args.epsilon,
+            dataset_version=f"churn.csv sha256 via manifest; {Path(args.data).name}",
+            note="train_churn.py: DP Gaussian naive Bayes",
+        )
+    except AccessDenied as denied:
+        print(
+            f"{denied}\nThe registry must hold dataset {args.dataset!r} (the columns of "
+            f"{Path(args.data).name}), purpose {args.purpose!r} approved for it, and an "
+            "acknowledged grant for this service account; seed_demo's demo data does not "
+            "include them yet (see clients/python/README.md, Example).",
+            file=sys.stderr,
+        )
+        return {}
+    with read:
         frame = read.data
         model, releases = dp_gaussian_nb(frame, args.epsilon)
         features = frame[list(FEATURES)].to_numpy(dtype=float)
         accuracy = float((model.predict(features) == frame[LABEL].to_numpy()).mean())
-        out.mkdir(parents=True, exist_ok=True)
-        with (out / "model.pkl").open("wb") as handle:
-            pickle.dump(model, handle)
         summary = {
             "rows_used": len(frame),
             "columns": list(frame.columns),
@@ -144,7 +152,12 @@ def main(argv: list[str] | None = None) -> dict:
             "budget_claim": read.claim.id if read.claim else None,
             "manifest": str(read.manifest_path),
         }
-        (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
+    # Leaving the block committed the budget claim (or raised CommitFailed): only now may the
+    # model, computed with the claimed ε, be released. Nothing is written before that.
+    out.mkdir(parents=True, exist_ok=True)
+    with (out / "model.pkl").open("wb") as handle:
+        pickle.dump(model, handle)
+    (out / "metrics.json").write_text(json.dumps(summary, indent=2) + "\n")
     print(json.dumps(summary, indent=2))
     return summary
 

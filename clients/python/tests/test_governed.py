@@ -5,14 +5,22 @@ from __future__ import annotations
 
 import base64
 import json
+import time
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pandas as pd
 import pytest
+from conftest import FakeRegistry
 from governance_client import (
     AccessDenied,
     BudgetExceeded,
+    Client,
+    CommitFailed,
+    LeaseInvalid,
+    LeaseMismatch,
     ObligationError,
+    RegistryUnavailable,
     subjects_digest,
     verify_manifest,
 )
@@ -22,7 +30,7 @@ SECRET = bytes(range(32))
 
 @pytest.fixture
 def world(registry):
-    state = {"claims": {}, "filters": []}
+    state: dict = {"claims": {}, "filters": []}
     snapshot = {
         "id": "snap-1",
         "purpose_version": 2,
@@ -71,7 +79,20 @@ def world(registry):
     }
 
     def check(request):
-        return httpx.Response(200, json={**decision, "lease": registry.lease()})
+        # The registry signs what it answers; state["tamper"] rewrites the body afterwards,
+        # as a proxy between the job and the registry could.
+        lease = registry.lease(
+            lease={
+                "principal": {"id": "service_account:job"},
+                "dataset": "events",
+                "purpose": "churn",
+                "fields": decision["fields"],
+                "obligations": decision["obligations"],
+            }
+        )
+        body = json.loads(json.dumps({**decision, "lease": lease}))
+        state.get("tamper", lambda b: None)(body)
+        return httpx.Response(200, json=body)
 
     def consent_filter(request):
         body = json.loads(request.read())
@@ -113,7 +134,7 @@ def world(registry):
             "delta": body["delta"],
             "blocks": [1],
             "status": "locked",
-            "lock_expires_at": "2026-12-01T01:00:00Z",
+            "lock_expires_at": state.get("lock_expires_at", "2026-12-01T01:00:00Z"),
         }
         state["claims"]["claim-1"] = made
         state["claim_body"] = body
@@ -132,6 +153,11 @@ def world(registry):
     registry.route("POST", "/api/v1/budget/claims", claim)
     registry.route("POST", "/api/v1/budget/claims/claim-1/commit", settle("committed"))
     registry.route("POST", "/api/v1/budget/claims/claim-1/release", settle("released"))
+    registry.route(
+        "GET",
+        "/api/v1/budget/claims/claim-1",
+        lambda r: httpx.Response(200, json=state["claims"]["claim-1"]),
+    )
     return state
 
 
@@ -151,7 +177,9 @@ FRAME = pd.DataFrame(
 )
 
 
-def test_a_governed_read_filters_treats_claims_and_writes_a_manifest(client, world, tmp_path):
+def test_a_governed_read_filters_treats_claims_and_writes_a_manifest(
+    client, world, registry, tmp_path
+):
     with client.governed_read(
         "events", "churn", FRAME, output_dir=tmp_path, epsilon=0.5, dataset_version="v42"
     ) as read:
@@ -189,9 +217,9 @@ def test_a_governed_read_filters_treats_claims_and_writes_a_manifest(client, wor
     assert manifest["dataset_version"]["version"] == "v42"
     assert manifest["dataset_version"]["rows_read"] == 4
     assert manifest["dataset_version"]["rows_kept"] == 2
-    # the lease verifies offline, with the keys in the manifest or keys kept elsewhere
-    assert verify_manifest(tmp_path / "governance-manifest.json")["jti"] == "dec-1"
-    assert verify_manifest(tmp_path / "governance-manifest.json", keyset=client.keys())
+    # the lease verifies offline against keys kept elsewhere, or the registry's published keys
+    assert verify_manifest(tmp_path / "governance-manifest.json", keyset=registry.jwks())
+    assert verify_manifest(tmp_path / "governance-manifest.json", keyset=client)["jti"] == "dec-1"
 
 
 def test_a_failed_run_releases_its_claim(client, world, tmp_path):
@@ -246,3 +274,223 @@ def test_the_manifest_is_logged_to_the_active_mlflow_run(client, world, tmp_path
     tags = mlflow.get_run(run.info.run_id).data.tags
     assert tags["governance.consent_snapshot"] == "snap-1"
     assert tags["governance.budget_status"] == "committed"
+
+
+def _keep_email(body):
+    body["obligations"]["fields"]["email"] = "keep"
+
+
+def _drop_budget(body):
+    del body["obligations"]["privacy_budget"]
+
+
+def _add_field(body):
+    body["fields"].append("salary")
+
+
+@pytest.mark.parametrize(
+    ("tamper", "differs"),
+    [(_keep_email, "obligations"), (_drop_budget, "obligations"), (_add_field, "fields")],
+)
+def test_an_answer_that_disagrees_with_its_signed_lease_is_refused_before_reading(
+    client, world, registry, tmp_path, tamper, differs
+):
+    # given a proxy that rewrites the check's body but cannot re-sign the lease
+    world["tamper"] = tamper
+    read = []
+    # when / then
+    with pytest.raises(LeaseMismatch, match=differs) as refused:
+        client.governed_read(
+            "events", "churn", lambda d: read.append(d) or FRAME, output_dir=tmp_path, epsilon=0.5
+        )
+    assert refused.value.differs == [differs]
+    assert read == []
+    assert "claim_body" not in world
+    assert not (tmp_path / "governance-manifest.json").exists()
+
+
+def test_the_manifest_records_the_leases_obligations_and_a_rewritten_one_fails_verification(
+    client, world, registry, tmp_path
+):
+    # given a governed read
+    with client.governed_read("events", "churn", FRAME, output_dir=tmp_path, epsilon=0.5):
+        pass
+    path = tmp_path / "governance-manifest.json"
+    manifest = json.loads(path.read_text())
+    claims = verify_manifest(path, keyset=registry.jwks())
+    assert manifest["decision"]["obligations"] == claims["lease"]["obligations"]
+    # when the manifest's obligations are rewritten afterwards
+    manifest["decision"]["obligations"]["fields"]["email"] = "keep"
+    path.write_text(json.dumps(manifest))
+    # then it no longer verifies
+    with pytest.raises(LeaseMismatch, match="obligations"):
+        verify_manifest(path, keyset=registry.jwks())
+
+
+class Clock:
+    """Time that passes only when the client sleeps."""
+
+    def __init__(self):
+        self.now = time.time()
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clocked(registry):
+    clock = Clock()
+    client = Client(
+        "https://registry.test",
+        "client-id",
+        "client-secret",
+        transport=httpx.MockTransport(registry.handle),
+        sleep=clock.sleep,
+        clock=clock,
+        retries=2,
+        backoff=0.5,
+    )
+    return client, clock
+
+
+def _lock_for(world, seconds):
+    moment = datetime.now(UTC) + timedelta(seconds=seconds)
+    world["lock_expires_at"] = moment.isoformat().replace("+00:00", "Z")
+
+
+def _failing(registry, path, answers, then):
+    """Answer ``answers`` (statuses, or exceptions to raise) in turn, then ``then``."""
+    pending = list(answers)
+
+    def handler(request):
+        if pending:
+            answer = pending.pop(0)
+            if isinstance(answer, int):
+                return httpx.Response(
+                    answer, json={"error": {"code": "unavailable", "message": "no"}}
+                )
+            raise answer("the answer was lost", request=request)
+        return then(request)
+
+    registry.route("POST", path, handler)
+
+
+def test_a_commit_that_meets_503s_is_retried_until_it_goes_through(
+    clocked, world, registry, tmp_path
+):
+    client, _ = clocked
+    _lock_for(world, 3600)
+    commit = registry.routes[("POST", "/api/v1/budget/claims/claim-1/commit")]
+    # given a registry that answers 503 to more tries than one call makes
+    _failing(registry, "/api/v1/budget/claims/claim-1/commit", [503] * 7, commit)
+    # when the run ends normally
+    with client.governed_read("events", "churn", FRAME, output_dir=tmp_path, epsilon=0.5):
+        pass
+    # then the claim is committed and the manifest says the run is complete
+    assert world["claims"]["claim-1"]["status"] == "committed"
+    manifest = json.loads((tmp_path / "governance-manifest.json").read_text())
+    assert (manifest["status"], manifest["budget"]["status"]) == ("complete", "committed")
+
+
+def test_a_commit_whose_answer_was_lost_is_retried_and_a_second_commit_counts_as_done(
+    clocked, world, registry, tmp_path
+):
+    client, _ = clocked
+    _lock_for(world, 3600)
+    commit = registry.routes[("POST", "/api/v1/budget/claims/claim-1/commit")]
+
+    def lost_after_commit(request):
+        commit(request)  # the registry committed, then the answer was lost
+        raise httpx.ReadError("the answer was lost", request=request)
+
+    answers = iter([lost_after_commit])
+
+    def twice(request):
+        step = next(answers, None)
+        if step is not None:
+            return step(request)
+        return httpx.Response(
+            409,
+            json={
+                "error": {
+                    "code": "conflict",
+                    "message": "This claim is committed (spent).",
+                    "details": {"status": "committed"},
+                }
+            },
+        )
+
+    registry.route("POST", "/api/v1/budget/claims/claim-1/commit", twice)
+    with client.governed_read("events", "churn", FRAME, output_dir=tmp_path, epsilon=0.5) as read:
+        pass
+    assert read.claim.status == "committed"
+    manifest = json.loads((tmp_path / "governance-manifest.json").read_text())
+    assert manifest["status"] == "complete"
+
+
+def test_a_commit_that_cannot_go_through_before_the_lock_lapses_says_the_data_was_read(
+    clocked, world, registry, tmp_path
+):
+    client, clock = clocked
+    _lock_for(world, 120)
+    # given a registry that answers 503 to every commit
+    _failing(registry, "/api/v1/budget/claims/claim-1/commit", [503] * 1000, None)
+    # when the run ends normally
+    with (
+        pytest.raises(CommitFailed) as failed,
+        client.governed_read("events", "churn", FRAME, output_dir=tmp_path, epsilon=0.5),
+    ):
+        pass
+    # then the job is told the data was read and the claim may lapse, not "nothing was allowed"
+    message = str(failed.value)
+    assert "was read" in message
+    assert "nothing was allowed" not in message
+    assert failed.value.claim_id == "claim-1"
+    assert isinstance(failed.value.__cause__, RegistryUnavailable)
+    # it tried until the lock would lapse, no longer
+    assert clock.now <= datetime.now(UTC).timestamp() + 120 + 31
+    manifest = json.loads((tmp_path / "governance-manifest.json").read_text())
+    assert manifest["status"] == "commit_failed"
+    assert manifest["budget"]["status"] == "locked"
+
+
+def test_when_the_job_fails_and_the_release_fails_too_the_jobs_exception_is_kept(
+    clocked, world, registry, tmp_path
+):
+    client, _ = clocked
+    _lock_for(world, 3600)
+    _failing(registry, "/api/v1/budget/claims/claim-1/release", [503] * 1000, None)
+    with (
+        pytest.raises(RuntimeError, match="training crashed") as raised,
+        client.governed_read("events", "churn", FRAME, output_dir=tmp_path, epsilon=0.5),
+    ):
+        raise RuntimeError("training crashed")
+    assert any("could not be released" in note for note in raised.value.__notes__)
+    manifest = json.loads((tmp_path / "governance-manifest.json").read_text())
+    assert manifest["status"] == "failed"
+
+
+def test_a_manifest_is_verified_only_against_keys_trusted_from_outside_it(
+    client, world, registry, tmp_path
+):
+    # given a manifest whose lease was replaced by a forgery signed with the forger's own key,
+    # which the forger also put in the manifest
+    with client.governed_read("events", "churn", FRAME, output_dir=tmp_path, epsilon=0.5):
+        pass
+    path = tmp_path / "governance-manifest.json"
+    forger = FakeRegistry()
+    manifest = json.loads(path.read_text())
+    manifest["lease"]["token"] = forger.lease(
+        lease=manifest["lease"]["claims"]["lease"], jti="dec-1"
+    )
+    manifest["lease"]["keys"] = forger.jwks()
+    path.write_text(json.dumps(manifest))
+    # then no keyset is no verification, and the registry's keys refuse the forgery
+    with pytest.raises(TypeError, match="keyset"):
+        verify_manifest(path)
+    for trusted in (registry.jwks(), client):
+        with pytest.raises(LeaseInvalid):
+            verify_manifest(path, keyset=trusted)

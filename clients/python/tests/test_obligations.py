@@ -20,6 +20,7 @@ DECISION = Decision.from_json(
         "purpose": "churn",
         "fields": ["customer_id", "email", "age", "postcode", "note", "phone", "joined"],
         "expires_at": None,
+        "lease": "x.y.z",
         "obligations": {
             "fields": {
                 "customer_id": "keep",

@@ -11,9 +11,10 @@ else)."""
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, InvalidOperation
 
 from django.db import transaction
 from django.db.models import Q
@@ -32,13 +33,22 @@ from governance.policy import require
 EPSILON_QUANTUM = Decimal("0.000001")
 DELTA_QUANTUM = Decimal("0.000000000000000001")
 MAX_EPSILON = Decimal("1000000")
+MAX_BLOCK_DAYS = 36500  # a hundred years
+MAX_LOCK_SECONDS = 30 * 24 * 3600  # thirty days
+# A plain decimal number in ASCII: Decimal() and float() also read "\u0661" (Arabic-Indic one),
+# full-width digits, "1_000" and surrounding spaces, none of which is an amount.
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
 MSG_EPSILON = "epsilon must be a finite number greater than 0 (at least 0.000001)."
 MSG_EPSILON_LARGE = "epsilon must be below 1,000,000."
 MSG_DELTA = "delta must be a finite number with 0 <= delta < 1."
-MSG_BLOCK_DAYS = "block_days must be a whole number of days, at least 1 (or left out)."
-MSG_LOCK_SECONDS = "lock_seconds must be at least 10."
+MSG_BLOCK_DAYS = "block_days must be a whole number of days from 1 to 36500 (or left out)."
+MSG_LOCK_SECONDS = "lock_seconds must be a whole number of seconds from 10 to 2592000 (30 days)."
 MSG_BLOCKS = "blocks must be a non-empty list of started data blocks (0 to {last})."
+MSG_DECISION = (
+    "decision_id must name an allow of the access check for this caller, dataset and purpose "
+    "(the decision_id of your check's answer), or be left out."
+)
 MSG_NOT_ALLOWED = (
     "The access check denies this dataset and purpose now, so no budget can be claimed; see "
     "details.reasons."
@@ -55,11 +65,13 @@ MSG_NO_ROOM = "No started data block has this much budget left; see details.rema
 MSG_NOT_LOCKED = "This claim is {status}; only a locked claim can be {verb}."
 MSG_LOCK_EXPIRED = "This claim's lock expired at {at}; its budget went back. Acquire a new claim."
 MSG_BLOCKS_FIXED = (
-    "Claims were made on this budget's data blocks; their length cannot change any more."
+    "Claims were made on this budget's data blocks; when they start and how long they are "
+    "cannot change any more."
 )
 MSG_MIXED = (
-    "Dataset {dataset} already has a privacy budget for {scope}; retire it before setting "
-    "one for {other}."
+    "Dataset {dataset} already has a privacy budget for {scope}, and a dataset has one live "
+    "budget: set the budget for {scope} again to change it (its claims carry over). A budget "
+    "cannot be moved to {other}."
 )
 
 
@@ -93,10 +105,12 @@ class Block:
         }
 
 
-def _decimal(value, *, quantum: Decimal, message: str, field: str) -> Decimal:
+def _decimal(value, *, message: str, field: str) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
         raise ApplicationError(message, {"field": field})
     if isinstance(value, float) and not math.isfinite(value):
+        raise ApplicationError(message, {"field": field})
+    if isinstance(value, str) and not _NUMBER.fullmatch(value):
         raise ApplicationError(message, {"field": field})
     try:
         number = Decimal(str(value))
@@ -104,23 +118,31 @@ def _decimal(value, *, quantum: Decimal, message: str, field: str) -> Decimal:
         raise ApplicationError(message, {"field": field}) from None
     if not number.is_finite():
         raise ApplicationError(message, {"field": field})
-    return number.quantize(quantum)
+    return number
 
 
-def parse_epsilon(value) -> Decimal:
-    epsilon = _decimal(value, quantum=EPSILON_QUANTUM, message=MSG_EPSILON, field="epsilon")
-    if epsilon <= 0:
+def parse_epsilon(value, *, rounding: str = ROUND_CEILING) -> Decimal:
+    """ε to the quantum (10⁻⁶). A claim rounds UP (``ROUND_CEILING``): the ledger never
+    charges less than was spent. A budget rounds down (``ROUND_FLOOR``): it never grants more
+    than was set."""
+    number = _decimal(value, message=MSG_EPSILON, field="epsilon")
+    if number < EPSILON_QUANTUM:
         raise ApplicationError(MSG_EPSILON, {"field": "epsilon"})
+    epsilon = number.quantize(EPSILON_QUANTUM, rounding=rounding)
     if epsilon >= MAX_EPSILON:
         raise ApplicationError(MSG_EPSILON_LARGE, {"field": "epsilon"})
     return epsilon
 
 
-def parse_delta(value) -> Decimal:
+def parse_delta(value, *, rounding: str = ROUND_CEILING) -> Decimal:
+    """δ to the quantum (10⁻¹⁸), rounded like ε (up for a claim, down for a budget)."""
     if value is None:
         return Decimal(0)
-    delta = _decimal(value, quantum=DELTA_QUANTUM, message=MSG_DELTA, field="delta")
-    if not Decimal(0) <= delta < Decimal(1):
+    number = _decimal(value, message=MSG_DELTA, field="delta")
+    if number < 0:
+        raise ApplicationError(MSG_DELTA, {"field": "delta"})
+    delta = number.quantize(DELTA_QUANTUM, rounding=rounding)
+    if delta >= Decimal(1):
         raise ApplicationError(MSG_DELTA, {"field": "delta"})
     return delta
 
@@ -140,6 +162,15 @@ def block_bounds(requirement: BudgetRequirement, index: int) -> tuple[datetime, 
     length = timedelta(days=requirement.block_days)
     start = requirement.starts_at + index * length
     return start, start + length
+
+
+def claim_status(claim: BudgetClaim, now: datetime | None = None) -> str:
+    """The claim's status as of ``now``: a lock past ``lock_expires_at`` is ``expired`` at
+    once (it counts for nothing and can no longer be committed), before the beat job marks it."""
+    now = now or timezone.now()
+    if claim.status == BudgetClaim.Status.LOCKED and claim.lock_expires_at <= now:
+        return BudgetClaim.Status.EXPIRED
+    return claim.status
 
 
 def live_claims(requirement: BudgetRequirement, now: datetime):
@@ -247,6 +278,10 @@ def budget_claim_acquire(
         raise NotPermitted(
             MSG_NOT_ALLOWED, {"reasons": [reason["code"] for reason in decision.reasons]}
         )
+    if decision_id and not _is_allow_of(
+        decision_id=decision_id, actor=actor, dataset=dataset, purpose_slug=purpose_slug
+    ):
+        raise ApplicationError(MSG_DECISION, {"field": "decision_id"})
     requirement = live_requirement(dataset=dataset, purpose_slug=purpose_slug)
     if requirement is None:
         raise NoBudgetRequirement(
@@ -306,6 +341,26 @@ def budget_claim_acquire(
         data=_claim_data(claim, grant=decision.grant_id, lock_expires_at=claim.lock_expires_at),
     )
     return claim
+
+
+def _is_allow_of(*, decision_id: str, actor: User, dataset: Dataset, purpose_slug: str) -> bool:
+    """Whether ``decision_id`` is an allow the check gave ``actor`` for this dataset and
+    purpose: the claim shows it as its evidence, so it must be one. The check records each
+    answer as one ``access.check`` ledger entry targeting the dataset (an indexed probe)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    from governance.audit.models import LedgerEntry
+
+    return LedgerEntry.objects.filter(
+        event="access.check",
+        content_type=ContentType.objects.get_for_model(Dataset),
+        object_pk=str(dataset.pk),
+        actor=actor,
+        additional_data__decision_id=decision_id,
+        additional_data__decision="allow",
+        additional_data__dataset=dataset.slug,
+        additional_data__purpose=purpose_slug,
+    ).exists()
 
 
 def _settle(*, actor: User, claim: BudgetClaim, to: str, verb: str) -> BudgetClaim:
@@ -405,16 +460,22 @@ def budget_requirement_set(
     ``starts_at`` is when the first data block begins (by the data's event time; default now):
     with ``block_days``, data older than it belongs to no block and is not read."""
     require(policy.may_set_budget(actor, dataset))
-    epsilon = parse_epsilon(epsilon)
-    delta = parse_delta(delta)
+    epsilon = parse_epsilon(epsilon, rounding=ROUND_FLOOR)
+    delta = parse_delta(delta, rounding=ROUND_FLOOR)
     if block_days is not None and (
-        isinstance(block_days, bool) or not isinstance(block_days, int) or block_days < 1
+        isinstance(block_days, bool)
+        or not isinstance(block_days, int)
+        or not 1 <= block_days <= MAX_BLOCK_DAYS
     ):
         raise ApplicationError(MSG_BLOCK_DAYS, {"field": "block_days"})
     from django.conf import settings
 
     lock_seconds = settings.BUDGET_CLAIM_LOCK_SECONDS if lock_seconds is None else lock_seconds
-    if isinstance(lock_seconds, bool) or not isinstance(lock_seconds, int) or lock_seconds < 10:
+    if (
+        isinstance(lock_seconds, bool)
+        or not isinstance(lock_seconds, int)
+        or not 10 <= lock_seconds <= MAX_LOCK_SECONDS
+    ):
         raise ApplicationError(MSG_LOCK_SECONDS, {"field": "lock_seconds"})
     Dataset.objects.select_for_update().get(pk=dataset.pk)  # one setter at a time
     previous = BudgetRequirement.objects.filter(dataset=dataset, retired_at=None).first()
@@ -426,20 +487,20 @@ def budget_requirement_set(
             MSG_MIXED.format(dataset=dataset.slug, scope=scope, other=other),
             {"field": "purpose"},
         )
-    if starts_at is not None and previous is not None and starts_at != previous.starts_at:
-        raise Conflict(MSG_BLOCKS_FIXED, {"field": "starts_at"})
-    starts_at = starts_at or now
-    if (
-        previous is not None
-        and previous.block_days != block_days
-        and previous.claims.exclude(status=BudgetClaim.Status.RELEASED).exists()
-    ):
-        raise Conflict(MSG_BLOCKS_FIXED, {"field": "block_days"})
     if previous is not None:
+        # The blocks (when they start, how long they are) may be corrected until a claim
+        # names one of them; a released claim counted for nothing.
+        moved = starts_at is not None and starts_at != previous.starts_at
+        resized = previous.block_days != block_days
+        if (moved or resized) and previous.claims.exclude(
+            status=BudgetClaim.Status.RELEASED
+        ).exists():
+            raise Conflict(MSG_BLOCKS_FIXED, {"field": "starts_at" if moved else "block_days"})
         previous.retired_at = now
         previous.retired_by = actor
         previous.save(update_fields=["retired_at", "retired_by"])
-        starts_at = previous.starts_at
+        starts_at = starts_at or previous.starts_at
+    starts_at = starts_at or now
     requirement = BudgetRequirement.objects.create(
         dataset=dataset,
         purpose_slug=purpose_slug,

@@ -23,9 +23,11 @@ from governance_client.errors import (
     ApiError,
     AuthenticationFailed,
     BudgetExceeded,
+    CommitFailed,
     GovernanceError,
     LeaseInvalid,
     RegistryUnavailable,
+    UnexpectedAnswer,
 )
 from governance_client.leases import verify_lease
 from governance_client.pseudonyms import PurposeKeys
@@ -56,6 +58,7 @@ class Client:
         issuer: str = "governance-registry",
         transport: httpx.BaseTransport | None = None,
         sleep=time.sleep,
+        clock=time.time,
     ):
         self.base_url = base_url.rstrip("/")
         self.client_id = client_id
@@ -65,6 +68,7 @@ class Client:
         self.max_backoff = max_backoff
         self.issuer = issuer
         self._sleep = sleep
+        self._clock = clock
         self._http = httpx.Client(
             base_url=self.base_url,
             timeout=timeout,
@@ -135,6 +139,12 @@ class Client:
                 if response.status_code not in RETRY_STATUSES:
                     if response.status_code >= 400:
                         raise _api_error(response)
+                    if response.status_code >= 300:
+                        raise UnexpectedAnswer(
+                            f"{method} {path}: the registry answered with a redirect "
+                            f"({response.status_code} to {response.headers.get('Location')!r}), "
+                            "not the API's answer; check the base URL. Nothing is allowed."
+                        )
                     return response
                 last_status = response.status_code
                 last_error = None
@@ -160,13 +170,20 @@ class Client:
                 data={"grant_type": "client_credentials"},
                 auth=(self.client_id, self._secret),
             )
-            body = response.json()
-            self._token = body["access_token"]
-            self._token_expires = time.time() + float(body.get("expires_in", 300))
+            body = _object(response, "POST /o/token/")
+            token = body.get("access_token")
+            if not isinstance(token, str) or not token:
+                raise UnexpectedAnswer("POST /o/token/: the answer holds no access_token")
+            try:
+                lifetime = float(body.get("expires_in", 300))
+            except (TypeError, ValueError):
+                lifetime = 300.0
+            self._token = token
+            self._token_expires = time.time() + lifetime
             return self._token
 
     def _json(self, method: str, path: str, **kwargs) -> dict:
-        return self._send(method, path, **kwargs).json()
+        return _object(self._send(method, path, **kwargs), f"{method} {path}")
 
     # --- the check --------------------------------------------------------------------------
 
@@ -314,9 +331,36 @@ class Client:
             body["blocks"] = blocks
         return BudgetClaim.from_json(self._json("POST", "/api/v1/budget/claims", json=body))
 
+    def claim(self, claim_id: str) -> BudgetClaim:
+        return BudgetClaim.from_json(self._json("GET", f"/api/v1/budget/claims/{claim_id}"))
+
     def commit_claim(self, claim: BudgetClaim | str) -> BudgetClaim:
-        claim_id = claim if isinstance(claim, str) else claim.id
-        return BudgetClaim.from_json(self._json("POST", f"/api/v1/budget/claims/{claim_id}/commit"))
+        """Spend the claim for good. Committing is idempotent (a second commit of a committed
+        claim is answered 409 ``committed``, read as done), so an unavailable registry or a
+        lost answer is tried again, with backoff, until the claim's lock would lapse. When
+        it still could not commit: CommitFailed — the data was read, do not release results."""
+        if isinstance(claim, str):
+            claim = self.claim(claim)
+        until = claim.lock_expires_at.timestamp() if claim.lock_expires_at else self._clock()
+        path = f"/api/v1/budget/claims/{claim.id}/commit"
+        attempt = 0
+        while True:
+            try:
+                return BudgetClaim.from_json(self._json("POST", path))
+            except ApiError as error:
+                if error.status == 409 and error.details.get("status") == "committed":
+                    return self.claim(claim.id)  # an earlier try went through
+                raise CommitFailed(
+                    claim.id, f"{error.status} {error.code}: {error.message}"
+                ) from error
+            except RegistryUnavailable as error:
+                delay = self._wait(attempt, None)
+                if self._clock() + delay >= until:
+                    raise CommitFailed(
+                        claim.id, "the registry stayed unavailable until the lock lapsed"
+                    ) from error
+                self._sleep(delay)
+                attempt += 1
 
     def release_claim(self, claim: BudgetClaim | str) -> BudgetClaim:
         claim_id = claim if isinstance(claim, str) else claim.id
@@ -333,7 +377,7 @@ class Client:
             if self._keys is not None and fresh and not refresh:
                 return self._keys
             response = self._send("GET", KEYS_PATH, authenticated=False)
-            self._keys = response.json()
+            self._keys = _object(response, f"GET {KEYS_PATH}")
             self._keys_fetched = time.time()
             self._keys_max_age = _max_age(response.headers.get("Cache-Control"), default=300.0)
             return self._keys
@@ -359,6 +403,22 @@ class Client:
         from governance_client.governed import governed_read
 
         return governed_read(self, dataset, purpose, source, **options)
+
+
+def _object(response: httpx.Response, call: str) -> dict:
+    """The answer's JSON object; UnexpectedAnswer when it is something else (an HTML login or
+    error page from a proxy, say)."""
+    try:
+        body = response.json()
+    except ValueError:
+        kind = response.headers.get("Content-Type", "no Content-Type")
+        raise UnexpectedAnswer(
+            f"{call}: the answer is not JSON ({response.status_code}, {kind}); a proxy or login "
+            "page may stand in front of the registry. Nothing is allowed."
+        ) from None
+    if not isinstance(body, dict):
+        raise UnexpectedAnswer(f"{call}: the answer is not a JSON object")
+    return body
 
 
 def _retry_after(value: str | None) -> float | None:

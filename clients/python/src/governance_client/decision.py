@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
+
+from governance_client.errors import LeaseMismatch, ObligationError, UnexpectedAnswer
 
 TREATMENTS = ("keep", "drop", "mask", "generalize", "pseudonymize")
 
@@ -12,7 +15,20 @@ TREATMENTS = ("keep", "drop", "mask", "generalize", "pseudonymize")
 def _time(value: str | None) -> datetime | None:
     if not value:
         return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        raise UnexpectedAnswer(f"{value!r} is not a date and time") from None
+
+
+def _members(data, names: tuple[str, ...], what: str, error=UnexpectedAnswer) -> dict:
+    """``data`` as an object holding every one of ``names``; ``error`` naming what is missing."""
+    if not isinstance(data, dict):
+        raise error(f"{what} is not a JSON object")
+    missing = [name for name in names if data.get(name) in (None, "")]
+    if missing:
+        raise error(f"{what} lacks {', '.join(missing)}")
+    return data
 
 
 @dataclass(frozen=True)
@@ -26,6 +42,7 @@ class ConsentSnapshot:
 
     @classmethod
     def from_json(cls, data: dict) -> ConsentSnapshot:
+        _members(data, ("id",), "the consent_filter obligation's snapshot", ObligationError)
         return cls(
             id=data["id"],
             purpose_version=data.get("purpose_version"),
@@ -47,13 +64,19 @@ class ConsentFilter:
 
     @classmethod
     def from_json(cls, data: dict) -> ConsentFilter:
+        _members(
+            data,
+            ("purpose", "namespace", "subject_id_field", "snapshot", "filter_endpoint"),
+            "the consent_filter obligation (it cannot be applied)",
+            ObligationError,
+        )
         return cls(
             purpose=data["purpose"],
             namespace=data["namespace"],
             subject_id_field=data["subject_id_field"],
             snapshot=ConsentSnapshot.from_json(data["snapshot"]),
             filter_endpoint=data["filter_endpoint"],
-            export_endpoint=data["export_endpoint"],
+            export_endpoint=data.get("export_endpoint", ""),
         )
 
 
@@ -70,10 +93,16 @@ class PrivacyBudget:
 
     @classmethod
     def from_json(cls, data: dict) -> PrivacyBudget:
+        _members(
+            data,
+            ("requirement", "epsilon", "composition", "claims_endpoint"),
+            "the privacy_budget obligation (it cannot be applied)",
+            ObligationError,
+        )
         return cls(
             requirement=data["requirement"],
             epsilon=data["epsilon"],
-            delta=data["delta"],
+            delta=data.get("delta") or 0.0,
             composition=data["composition"],
             block_days=data.get("block_days"),
             blocks_start=_time(data.get("blocks_start")),
@@ -99,6 +128,16 @@ class Decision:
 
     @classmethod
     def from_json(cls, data: dict) -> Decision:
+        what = "the check's answer"
+        _members(data, ("decision", "decision_id", "dataset", "purpose"), what)
+        if data["decision"] not in ("allow", "deny"):
+            raise UnexpectedAnswer(f"{what} has decision {data['decision']!r}, not allow or deny")
+        if not isinstance(data.get("obligations") or {}, dict):
+            raise UnexpectedAnswer(f"{what} has obligations that are not a JSON object")
+        if not isinstance(data.get("fields") or [], list):
+            raise UnexpectedAnswer(f"{what} has fields that are not a list")
+        if data["decision"] == "allow" and not isinstance(data.get("lease"), str):
+            raise UnexpectedAnswer(f"{what} is an allow without a lease")
         return cls(
             decision=data["decision"],
             decision_id=data["decision_id"],
@@ -147,13 +186,14 @@ class BudgetClaim:
 
     @classmethod
     def from_json(cls, data: dict) -> BudgetClaim:
+        _members(data, ("id", "dataset", "purpose", "epsilon", "status"), "the budget claim")
         return cls(
             id=data["id"],
             dataset=data["dataset"],
             purpose=data["purpose"],
             epsilon=data["epsilon"],
-            delta=data["delta"],
-            blocks=list(data["blocks"]),
+            delta=data.get("delta") or 0.0,
+            blocks=list(data.get("blocks") or []),
             status=data["status"],
             lock_expires_at=_time(data.get("lock_expires_at")),
             raw=data,
@@ -169,3 +209,45 @@ class FilterResult:
     snapshot: ConsentSnapshot
     namespace: str
     batch_snapshots: list[str]
+
+
+def _canonical(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def lease_terms(claims: dict) -> dict:
+    """What a verified lease's claims decide, in the check answer's words."""
+    leased = claims.get("lease")
+    if not isinstance(leased, dict):
+        leased = {}
+    return {
+        "decision_id": claims.get("jti"),
+        "principal": claims.get("sub"),
+        "dataset": leased.get("dataset"),
+        "purpose": leased.get("purpose"),
+        "fields": leased.get("fields"),
+        "obligations": leased.get("obligations"),
+    }
+
+
+def bound_to_lease(decision: Decision, claims: dict) -> Decision:
+    """The decision exactly as its verified lease (``claims``) states it. LeaseMismatch when
+    the unsigned answer says anything else: the fields, treatments, consent filter and
+    privacy budget a job applies are the signed ones, never the body's."""
+    terms = lease_terms(claims)
+    answered = {
+        "decision_id": decision.decision_id,
+        "principal": decision.principal,
+        "dataset": decision.dataset,
+        "purpose": decision.purpose,
+        "fields": decision.fields,
+        "obligations": decision.obligations,
+    }
+    differs = [name for name in terms if _canonical(terms[name]) != _canonical(answered[name])]
+    if differs:
+        raise LeaseMismatch(differs)
+    return replace(
+        decision,
+        fields=list(terms["fields"]),
+        obligations=json.loads(_canonical(terms["obligations"])),
+    )

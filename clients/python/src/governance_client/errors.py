@@ -17,6 +17,11 @@ class RegistryUnavailable(GovernanceError):
         self.last_status = last_status
 
 
+class UnexpectedAnswer(GovernanceError):
+    """The registry's answer is not one the API gives: not JSON (a login page, a proxy's error
+    page), a redirect, or a member missing. Nothing is allowed on such an answer."""
+
+
 class ApiError(GovernanceError):
     """The registry refused the request: ``status``, and its error ``code``, ``message`` and
     ``details`` (the API's error shape)."""
@@ -61,6 +66,37 @@ class LeaseInvalid(GovernanceError):
     def __init__(self, reason: str):
         super().__init__(reason)
         self.reason = reason
+
+
+class CommitFailed(GovernanceError):
+    """The run's budget claim could not be committed before its lock lapsed. The data WAS read
+    under it: the registry will give the claim's budget back when the lock expires, so results
+    computed with it must not be released (publishing them would spend privacy budget the
+    ledger does not count). ``claim_id`` names the claim; the cause is chained."""
+
+    def __init__(self, claim_id: str, reason: str):
+        self.claim_id = claim_id
+        super().__init__(
+            f"The data was read under budget claim {claim_id}, but the claim could not be "
+            f"committed ({reason}). Its lock may lapse and its budget go back to the dataset: "
+            "do not release results computed in this run; rerun it, or ask the registry's "
+            "managers about the claim."
+        )
+
+
+class LeaseMismatch(GovernanceError):
+    """The check's answer says something its signed lease does not (``differs``: which of
+    decision_id, principal, dataset, purpose, fields, obligations). The body is not signed and
+    anything between the job and the registry could have rewritten it; the lease is what the
+    registry decided, so nothing is read (fail closed)."""
+
+    def __init__(self, differs: list[str]):
+        self.differs = list(differs)
+        super().__init__(
+            "the check's answer disagrees with its signed lease on "
+            + ", ".join(self.differs)
+            + "; it may have been altered in transit, so nothing is read"
+        )
 
 
 class ObligationError(GovernanceError):

@@ -28,8 +28,20 @@ from pathlib import Path
 from typing import Any
 
 from governance_client import __version__
-from governance_client.decision import BudgetClaim, Decision, FilterResult
-from governance_client.errors import ObligationError
+from governance_client.decision import (
+    BudgetClaim,
+    Decision,
+    FilterResult,
+    bound_to_lease,
+    lease_terms,
+)
+from governance_client.errors import (
+    CommitFailed,
+    GovernanceError,
+    LeaseInvalid,
+    LeaseMismatch,
+    ObligationError,
+)
 from governance_client.leases import ANY_AUDIENCE
 from governance_client.obligations import (
     _kind,
@@ -108,11 +120,32 @@ class GovernedRead:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            if self.claim is not None and self.claim.status == "locked":
+                try:
+                    self.commit()
+                except CommitFailed:
+                    self._finish("commit_failed")
+                    raise
+            self._finish("complete")
+            return
         if self.claim is not None and self.claim.status == "locked":
-            if exc_type is None:
-                self.commit()
-            else:
+            try:
                 self.release()
+            except GovernanceError as error:
+                # Keep the job's own exception: it is what went wrong. The claim's lock will
+                # lapse back into the budget by itself.
+                if isinstance(exc, BaseException):
+                    exc.add_note(
+                        f"governance: budget claim {self.claim.id} could not be released "
+                        f"({error}); its lock lapses at {self.claim.lock_expires_at}."
+                    )
+        self._finish("failed")
+
+    def _finish(self, status: str) -> None:
+        self.manifest["status"] = status
+        write_manifest(self.manifest, self.manifest_path)
+        log_to_mlflow(self.manifest)
 
     def pseudonymize(self, value) -> str | None:
         if self.keys is None:
@@ -212,6 +245,8 @@ def governed_read(
     reads it (so it can read only ``decision.fields``)."""
     decision = client.check(dataset, purpose, fields)
     lease_claims = client.verify_lease(decision.lease, audience=ANY_AUDIENCE)
+    # Apply what the registry signed, not what the (unsigned) body says.
+    decision = bound_to_lease(decision, lease_claims)
     table = source(decision) if callable(source) else source
     rows_read = _row_count(table)
     content = fingerprint(table)
@@ -228,9 +263,12 @@ def governed_read(
         consent_filter = decision.consent_filter
         if consent_filter is not None:
             column = consent_filter.subject_id_field
-            values = column_values(table, column) if rows_read else []
             if rows_read and column not in _columns(table):
-                raise ObligationError(f"the subject-id field {column!r} is not in the table")
+                raise ObligationError(
+                    f"the subject-id field {column!r} the consent filter needs is not in the "
+                    "table; read it too (it is among decision.fields)"
+                )
+            values = column_values(table, column) if rows_read else []
             consent = client.filter_subjects(decision, values)
             table = keep_rows(table, column, set(consent.kept))
         keys = None
@@ -244,13 +282,22 @@ def governed_read(
         governed = apply_obligations(
             table, decision, keys=keys, generalizers=generalizers, widths=widths
         )
-    except BaseException:
+    except BaseException as failure:
         if claim is not None:
-            client.release_claim(claim)
+            try:
+                client.release_claim(claim)
+            except GovernanceError as error:
+                failure.add_note(
+                    f"governance: budget claim {claim.id} could not be released ({error}); its "
+                    f"lock lapses at {claim.lock_expires_at}."
+                )
         raise
 
     manifest = {
         "manifest_version": MANIFEST_VERSION,
+        # open while the run trains; complete once its budget claim is committed (or it has
+        # none); failed (claim released) or commit_failed (data read, claim not spent).
+        "status": "open",
         "created_at": datetime.now(UTC).isoformat(),
         "registry": client.base_url,
         "dataset": dataset,
@@ -343,26 +390,46 @@ def _columns(table) -> list[str]:
     return list(dict.fromkeys(name for row in table for name in row))
 
 
-def verify_manifest(path: str | Path, *, keyset: dict | None = None, now: float | None = None):
-    """Verify the lease a manifest holds, offline: against ``keyset`` (keys you trust, kept
-    outside the run) or else the keys saved in the manifest. Returns the lease's claims;
-    LeaseInvalid otherwise. ``now`` defaults to the manifest's creation (a lease is verified
-    as of the run, not as of today)."""
+def verify_manifest(path: str | Path, *, keyset, now: float | None = None):
+    """Verify the lease a manifest holds against keys trusted from **outside** the manifest:
+    ``keyset`` is a JWK Set you kept (an auditor's copy of the registry's published keys) or a
+    ``Client``, whose registry's published keys are fetched. There is no default: the keys the
+    job saved in the manifest prove nothing, since whoever forges a lease saves their own key
+    beside it. Returns the lease's claims; LeaseInvalid, or LeaseMismatch when the manifest's
+    account of the decision differs from its lease. ``now`` defaults to the manifest's
+    creation (a lease is verified as of the run, not as of today)."""
     from governance_client.leases import verify_lease
 
+    if hasattr(keyset, "keys") and callable(keyset.keys) and not isinstance(keyset, dict):
+        keyset = keyset.keys()  # a Client: the registry's published keys
+    if not isinstance(keyset, dict):
+        raise TypeError("keyset must be a JWK Set ({'keys': [...]}) or a Client")
     manifest = json.loads(Path(path).read_text())
     lease = manifest["lease"]
     if now is None:
         now = datetime.fromisoformat(manifest["created_at"]).timestamp()
     claims = verify_lease(
         lease["token"],
-        keyset if keyset is not None else lease["keys"],
+        keyset,
         audience=ANY_AUDIENCE,
         issuer=lease["claims"]["iss"],
         now=now,
     )
     if claims.get("jti") != manifest["decision"]["decision_id"]:
-        from governance_client.errors import LeaseInvalid
-
         raise LeaseInvalid("malformed")
+    # The manifest's account of the decision must be the lease's, word for word.
+    recorded = manifest["decision"]
+    terms = lease_terms(claims)
+    differs = [
+        name
+        for name, value in (
+            ("dataset", manifest.get("dataset")),
+            ("purpose", manifest.get("purpose")),
+            ("fields", recorded.get("fields")),
+            ("obligations", recorded.get("obligations")),
+        )
+        if json.dumps(value, sort_keys=True) != json.dumps(terms[name], sort_keys=True)
+    ]
+    if differs:
+        raise LeaseMismatch(differs)
     return claims
