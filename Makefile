@@ -62,7 +62,7 @@ test-client: $(STAMP)
 
 # The full schemathesis run (CI runs a bounded one inside `make test`).
 test-api: $(STAMP) services
-	$(TEST_ENV) SCHEMATHESIS_PRINCIPALS=job,stw,adm SCHEMATHESIS_EXAMPLES=25 \
+	$(TEST_ENV) SCHEMATHESIS_PRINCIPALS=job,stw,adm SCHEMATHESIS_EXAMPLES=25 SCHEMATHESIS_LIGHT_PHASES=all \
 		$(BIN)/pytest -p no:cacheprovider tests/api
 
 lint: $(STAMP)

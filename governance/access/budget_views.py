@@ -178,6 +178,9 @@ def budget_detail(request, slug):
             claims=[
                 {
                     "claim": claim,
+                    # a lapsed lock reads "expired" at once, as the API says (one rule)
+                    "status": (status := budget.claim_status(claim)),
+                    "status_label": BudgetClaim.Status(status).label,
                     "principal": Principal.of(user=claim.principal).label,
                     "owner": getattr(
                         Principal.of(user=claim.principal).accountable, "username", ""

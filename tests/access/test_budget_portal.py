@@ -108,3 +108,18 @@ def test_the_budget_list_costs_the_same_queries_for_one_budget_or_many(
     with django_assert_max_num_queries(len(one.captured_queries)):
         response = client.get("/access/budgets/")
     assert response.content.decode().count("/access/budgets/more-") == 5
+
+
+def test_a_lapsed_lock_reads_expired_on_the_page_before_the_sweeper_runs(client, alice, spent):
+    from governance.access.models import BudgetClaim
+
+    locked = BudgetClaim.objects.get(status=BudgetClaim.Status.LOCKED)
+    client.force_login(alice)
+    later = locked.lock_expires_at + timedelta(seconds=1)
+    with time_machine.travel(later, tick=False):
+        html = client.get("/access/budgets/support-tickets/").content.decode()
+    row = re.search(rf'<tr data-claim="{locked.pk}">.*?</tr>', html, re.S).group(0)
+    assert 'class="claim-status-expired"' in row and "Lock expired" in row
+    assert "until" not in row
+    locked.refresh_from_db()
+    assert locked.status == BudgetClaim.Status.LOCKED  # the sweeper has not run
