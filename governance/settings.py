@@ -435,6 +435,14 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
+# Benchmark-only endpoints (bench/run.py): the floors the check API is measured against, served
+# by the same process. Never on in production; the bench's gunicorn sets it.
+BENCH_ENDPOINTS = env_bool(
+    "BENCH_ENDPOINTS",
+    False,
+    "Serve the benchmark floors under /bench/ (make bench only; never in production).",
+)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Data governance & consent registry API",
     "DESCRIPTION": "Check access before reading data; record consent; read the audit trail. "
