@@ -727,8 +727,9 @@ CONSENT_FILTER_MAX_IDS = env_int(
 )
 RETENTION_BATCH_SIZE = env_int(
     "RETENTION_BATCH_SIZE",
-    1000,
-    "Rows per delete/update statement on PostgreSQL tables (keeps locks short).",
+    10_000,
+    "Rows per delete/update statement on PostgreSQL tables (keeps locks short: 10,000 rows "
+    "by primary key take tens of milliseconds).",
     minimum=1,
 )
 RETENTION_BATCH_PAUSE_MS = env_int(
