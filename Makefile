@@ -80,7 +80,7 @@ eval-scanner: $(STAMP)
 
 # Speed against floors (issue 14): a throwaway database (BENCH_DATABASE_URL, governance_bench…),
 # gunicorn + wrk for the check API; writes bench/results.json and bench/results.md.
-# BENCH_SCALE=smoke|default|large, BENCH_ONLY=check,append,seal,retention,consent,scanner.
+# BENCH_SCALE=smoke|default|large, BENCH_ONLY=check,append,seal,retention,consent,scanner,csv.
 wrk:
 	@command -v wrk >/dev/null 2>&1 || { \
 		echo "Installing Debian's wrk for the check API benchmark"; \

@@ -53,6 +53,7 @@ SIZES = {
         "filter_ids": 1_000,
         "repeat": 1,
         "scaling": (),
+        "seal_scaling": (),
     },
     "default": {
         "check_seconds": 10,
@@ -60,12 +61,13 @@ SIZES = {
         "appends": 2_000,
         "seal": 20_000,
         "retention_rows": 200_000,
-        "subjects": 1_000_000,
+        "subjects": 200_000,
         "ingest_batch": 10_000,
         "ingest_batches": 3,
         "filter_ids": 10_000,
         "repeat": 3,
         "scaling": (10_000, 100_000),
+        "seal_scaling": (),
     },
     "large": {
         "check_seconds": 20,
@@ -79,6 +81,7 @@ SIZES = {
         "filter_ids": 10_000,
         "repeat": 3,
         "scaling": (10_000, 100_000, 1_000_000),
+        "seal_scaling": (10_000, 100_000),
     },
 }
 if SCALE not in SIZES:
@@ -105,6 +108,12 @@ os.environ["EMAIL_BACKEND"] = "django.core.mail.backends.locmem.EmailBackend"
 # The benchmark's own principals call far above the production per-account rate; the throttle
 # still runs (same cost), it just never refuses.
 os.environ["API_THROTTLE_PRINCIPAL"] = "100000000/min"
+# The production deadlines, plus room for the 10,000-event batch: under load it passes the
+# 10 s of "/api/" and answers 503 (see the ingest row), and a benchmark must finish to measure.
+os.environ["REQUEST_DEADLINES"] = (
+    "/api/v1/access/check=3;/o/token/=3;/o/introspect/=3;/api/v1/consent/filter=5;"
+    "/api/v1/consent/export=5;/api/v1/consent/events/batch=120;/api/=10;/=30"
+)
 KEYS = Path(tempfile.mkdtemp(prefix="governance-bench-keys-"))
 os.environ["ACCESS_LEASE_KEY_FILE"] = str(KEYS / "lease.jwks.json")
 os.environ["AUDIT_CHECKPOINT_KEY_FILE"] = str(KEYS / "checkpoint.jwks.json")
@@ -112,10 +121,52 @@ os.environ["AUDIT_CHECKPOINT_KEY_FILE"] = str(KEYS / "checkpoint.jwks.json")
 import psycopg  # noqa: E402
 
 
-def _recreate_database() -> None:
+def _code_fingerprint() -> str:
+    """What the migrated, seeded registry depends on: the application's code."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for folder in ("governance", "consent", "datasets"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            digest.update(str(path.relative_to(ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+# A migrated, seeded registry is kept as a template database for the same code (migrating
+# takes most of a smoke run); any change to the code builds it again.
+TEMPLATE_PREFIX = f"{BENCH_DB}_tpl_"
+TEMPLATE_DB = TEMPLATE_PREFIX + _code_fingerprint()
+
+
+def _recreate_database() -> bool:
+    """A fresh bench database; True when it was copied from an up-to-date template."""
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        found = conn.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (TEMPLATE_DB,)
+        ).fetchone()
+        if found:
+            conn.execute(f'CREATE DATABASE "{BENCH_DB}" TEMPLATE "{TEMPLATE_DB}"')
+            return True
         conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
+        return False
+
+
+def _save_template() -> None:
+    from django.db import connections
+
+    for wrapper in connections.all():
+        wrapper.close()
+        if hasattr(wrapper, "close_pool"):
+            wrapper.close_pool()
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        stale = conn.execute(
+            "SELECT datname FROM pg_database WHERE datname LIKE %s",
+            (TEMPLATE_PREFIX.replace("_", r"\_") + "%",),
+        ).fetchall()
+        for (name,) in stale:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{TEMPLATE_DB}" TEMPLATE "{BENCH_DB}"')
 
 
 def _drop_database(name: str = BENCH_DB) -> None:
@@ -123,7 +174,7 @@ def _drop_database(name: str = BENCH_DB) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-_recreate_database()
+FROM_TEMPLATE = _recreate_database()
 
 import django  # noqa: E402
 
@@ -157,7 +208,10 @@ def profile_top(function, limit: int = 8) -> list[str]:
         profiler.disable()
     stats = pstats.Stats(profiler)
     total = sum(row[2] for row in stats.stats.values()) or 1.0
-    rows = sorted(stats.stats.items(), key=lambda item: item[1][2], reverse=True)[:limit]
+    # BENCH_PROFILE_SORT=cumulative shows where the time goes from the top down instead.
+    column = 3 if os.environ.get("BENCH_PROFILE_SORT") == "cumulative" else 2
+    limit = int(os.environ.get("BENCH_PROFILE_LINES", limit))
+    rows = sorted(stats.stats.items(), key=lambda item: item[1][column], reverse=True)[:limit]
     lines = []
     for (filename, line, name), (_cc, calls, own, cumulative, _callers) in rows:
         where = filename.replace(str(ROOT) + "/", "").replace(sys.prefix + "/", "")
@@ -207,17 +261,73 @@ def row(
 
 # Profile-backed explanations for rows that miss their target (bench/results.md prints them
 # with the profile of this run). Update them when the code or the figures change.
-EXPLANATIONS: dict[str, str] = {}
+EXPLANATIONS: dict[str, str] = {
+    "check": (
+        "The check's own work costs more than a whole authenticated no-op: about ten "
+        "statements through the ORM (grant, acknowledgement, purpose approval, fields, "
+        "purpose, privacy budget, training, the owner's roles, the ledger insert) and a commit, "
+        "then an Ed25519 lease. The profile is one round trip per statement (psycopg wait/send) "
+        "and Django query compilation. A token cache would not move this ratio: the bare floor "
+        "authenticates the same way. Meeting it needs a versioned cache of catalog facts "
+        "(bumped by a trigger in the same transaction as any change), the per-principal facts "
+        "in one statement, and group commit of ledger entries (ADR 0015, section 5). Absolute "
+        "rates in this run are depressed by another test suite on the same 2 cores (see the "
+        "'whole machine' column)."
+    ),
+    "append": (
+        "One transaction per entry means one commit (WAL flush) per entry, for us and for the "
+        "floor alike, and this disk under load allows a few hundred a second. "
+        "2,000/s needs group commit: several decisions' entries in one commit, each answer "
+        "released after its commit (ADR 0015, section 5)."
+    ),
+    "seal": (
+        "Building each entry's canonical JSON (json.dumps with sorted keys of the decoded row, "
+        "the timestamp format) costs several times the two SHA-256 calls the floor makes over "
+        "bytes already in memory; reading the rows adds the rest. Meeting 0.5x needs the hash "
+        "computed at append time into the row, so sealing reads 64 hex digits per entry "
+        "(ADR 0015, section 2)."
+    ),
+    "verify": (
+        "As for sealing: the canonical JSON of every entry is rebuilt from the decoded row "
+        "(which is the point of verifying), and the links are read beside the entries."
+    ),
+    "retention": (
+        "A run has fixed costs a raw DELETE does not: policy, holds and location checks, the "
+        "plan, the journal row and hold lock of each batch, the verification count after the "
+        "last batch, the certificate and its ledger events. They shrink with table size (see "
+        "the scaling points); per row, the batch delete itself is close to the floor's."
+    ),
+    "ingest": (
+        "Per event: DRF validation of every item, creating and locking every subject (SELECT "
+        "... FOR UPDATE in key order, against lost updates), the events and states through the "
+        "ORM, and per-item checks; the floor copies prepared rows into one table. Meeting 0.2x "
+        "needs a set-based path (one validation pass, COPY into a temporary table, subjects and "
+        "states derived in SQL). Under load a 10,000-event batch also passes the 10 s deadline "
+        "of /api/ (503): the bench gives the batch path 120 s; until the set-based path exists, "
+        "send batches of at most 2,000 events or raise REQUEST_DEADLINES for the batch path."
+    ),
+    "filter": (
+        "Around the same query the filter takes the consent watermark (two statements), checks "
+        "every id for direct identifiers, walks the body in the input guard, hashes the asked "
+        "and answered lists, and writes a snapshot and a ledger entry before answering. The "
+        "DRF per-id validation is gone (plain lists are taken as they are); what remains is in "
+        "the profile below."
+    ),
+}
 
 # --- the data --------------------------------------------------------------------------------
 
 
 def build_registry() -> dict:
     """Migrations and the demo data (its service account holds the demo grant)."""
+    if FROM_TEMPLATE:
+        log(f"registry copied from {TEMPLATE_DB}")
+        return {}
     started = time.perf_counter()
     call_command("migrate", interactive=False, verbosity=0)
     call_command("seed_demo", allow_without_debug=True, stdout=open(os.devnull, "w"))  # noqa: SIM115
-    log(f"registry built in {time.perf_counter() - started:.1f} s")
+    _save_template()
+    log(f"registry built in {time.perf_counter() - started:.1f} s (kept as {TEMPLATE_DB})")
     return {}
 
 
@@ -618,7 +728,7 @@ def bench_seal() -> list[dict]:
     _bench_entries(min(count, 5000))
     seal_profile = profile_top(lambda: chain.seal_all(limit=5000))
     scaling = []
-    for size in SIZE["scaling"]:
+    for size in SIZE["seal_scaling"]:
         ours, floor = _seal_once(size)
         scaling.append(
             {"entries": size, "per_s": round(size / ours), "floor_per_s": round(size / floor)}
@@ -987,7 +1097,8 @@ def bench_export(setup: dict) -> list[dict]:
     return [
         row(
             key="export",
-            path=f"consent export: {count:,} valid of {SIZE['subjects']:,} subjects, NDJSON "
+            path=f"consent export: {count:,} subjects with valid consent "
+            f"({SIZE['subjects']:,} loaded, some withdrawn, plus the ingested), NDJSON "
             f"(CSV {per_s['csv']:,.0f} rows/s, ratio {per_s['csv'] / per_s['floor']:.2f})",
             figure=per_s["ndjson"],
             unit="rows/s",
@@ -1081,6 +1192,66 @@ def bench_scanner() -> dict:
     from bench import scanner
 
     return scanner.bench_scanner()
+
+
+def bench_retention_csv() -> dict:
+    """A retention run rewriting a 100,000-row CSV file without its expired half (memory
+    must not grow with the file)."""
+    import csv
+    import tracemalloc
+    from datetime import UTC, datetime, timedelta
+
+    from datasets import services as catalog
+    from governance.accounts.models import User
+    from governance.retention import runner, services
+    from tests.datasets.factories import ANSWERS, make_dataset
+
+    rows, times, peak, deleted = 100_000, [], 0, 0
+    steward = User.objects.get(username="alice")
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder).resolve()
+        settings.RETENTION_FILE_ROOTS = [root]
+        path = root / "events.csv"
+        dataset = make_dataset(
+            steward,
+            slug="bench-csv",
+            fields={"customer_id": ("user.unique_id.pseudonymous", "quasi_identifier", "", "keep")},
+            storage_kind="csv",
+            location=str(path),
+            subject_id_field="customer_id",
+            event_time_field="event_time",
+        )
+        catalog.dataset_submit(actor=steward, dataset=dataset, **ANSWERS)
+        catalog.dataset_approve(
+            actor=User.objects.get(username="petra"), dataset=dataset, note="Benchmark file."
+        )
+        dataset.refresh_from_db()
+        services.policy_set(dataset=dataset, actor=steward, max_age_days=365)
+        now = datetime.now(UTC)
+        for attempt in range(4):
+            with path.open("w", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(["id", "customer_id", "event_time", "amount"])
+                for g in range(1, rows + 1):
+                    moment = now - timedelta(days=g % 730)
+                    writer.writerow([g, f"c-{g % 1000}", moment.isoformat(), g % 97])
+            traced = attempt == 3  # the last run measures memory (tracing slows it down)
+            if traced:
+                tracemalloc.start()
+            started = time.perf_counter()
+            run = runner.run_execute(run_id=services.run_start(dataset=dataset, actor=steward).pk)
+            if traced:
+                _, peak = tracemalloc.get_traced_memory()
+                tracemalloc.stop()
+            else:
+                times.append(time.perf_counter() - started)
+            deleted = run.rows_deleted
+    return {
+        "name": f"retention: run rewriting a {rows:,}-row CSV file ({deleted:,} rows due)",
+        "target": "> 20,000 rows/s, memory independent of file size",
+        "rows_per_s": round(rows / statistics.median(times)),
+        "peak_mib": round(peak / 2**20, 1),
+    }
 
 
 # --- report ----------------------------------------------------------------------------------
@@ -1197,7 +1368,7 @@ def main() -> int:
     (ROOT / "var").mkdir(exist_ok=True)
     rows: list[dict] = []
     extra: dict = {}
-    wanted = ONLY or {"check", "append", "seal", "retention", "consent", "scanner"}
+    wanted = ONLY or {"check", "append", "seal", "retention", "consent", "scanner", "csv"}
     try:
         build_registry()
         benches = [
@@ -1226,6 +1397,9 @@ def main() -> int:
         if "scanner" in wanted and SCALE != "smoke":
             log("scanner …")
             extra["scanner"] = bench_scanner()
+        if "csv" in wanted and SCALE != "smoke":
+            log("retention on a CSV file …")
+            extra["retention_csv"] = bench_retention_csv()
     finally:
         connection.close()
         from django.db import connections
