@@ -89,7 +89,7 @@ wrk:
 bench: $(STAMP) services wrk
 	$(TEST_ENV) $(BIN)/python bench/run.py
 
-# Seconds, small sizes: every benchmark runs and no ratio is 10x worse than its target.
+# Small sizes: every benchmark runs and no ratio is 10x worse than in bench/results.json.
 bench-smoke: $(STAMP) services wrk
 	$(TEST_ENV) BENCH_SCALE=smoke $(BIN)/python bench/run.py
 
