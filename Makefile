@@ -17,7 +17,7 @@ TEST_ENV := DEBUG=false \
 	STATIC_ROOT=$(CURDIR)/var/test-static \
 	DJANGO_ALLOW_ASYNC_UNSAFE=true
 
-.PHONY: help install run test test-api test-client lint format services chromium bench eval-scanner clean
+.PHONY: help install run test test-api test-client lint format services chromium wrk bench bench-smoke eval-scanner clean
 
 help:
 	@echo "make run    - the app with demo data on http://127.0.0.1:$(PORT) (SQLite, no servers)"
@@ -25,6 +25,7 @@ help:
 	@echo "make test-api - schemathesis against a live server as a job, a steward and an admin"
 	@echo "make test-client - the Python client's own tests (clients/python)"
 	@echo "make lint   - ruff check and format check"
+	@echo "make bench  - hot paths against their floors -> bench/results.md (make bench-smoke: seconds)"
 	@echo "make eval-scanner - the PII scanner's accuracy on the labelled corpus (tests/data)"
 
 # The Python client for training jobs (clients/python) is its own package with its own tests;
@@ -77,8 +78,20 @@ format: $(STAMP)
 eval-scanner: $(STAMP)
 	$(BIN)/python -m datasets.scanner.evaluate
 
-bench: $(STAMP) services
+# Speed against floors (issue 14): a throwaway database (BENCH_DATABASE_URL, governance_bench…),
+# gunicorn + wrk for the check API; writes bench/results.json and bench/results.md.
+# BENCH_SCALE=smoke|default|large, BENCH_ONLY=check,append,seal,retention,consent,scanner,csv.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+		echo "Installing Debian's wrk for the check API benchmark"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
+bench: $(STAMP) services wrk
 	$(TEST_ENV) $(BIN)/python bench/run.py
+
+# Small sizes: every benchmark runs and no ratio is 10x worse than in bench/results.json.
+bench-smoke: $(STAMP) services wrk
+	$(TEST_ENV) BENCH_SCALE=smoke $(BIN)/python bench/run.py
 
 clean:
 	rm -rf $(VENV) var/test-static staticfiles .pytest_cache .ruff_cache

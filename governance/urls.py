@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
@@ -84,6 +85,11 @@ urlpatterns = [
     path("subject-access/", include("governance.subject_access.urls")),
     path("audit/", include("governance.audit.urls")),
 ]
+
+if settings.BENCH_ENDPOINTS:  # make bench only: the check API's floors (governance/api/floors.py)
+    from governance.api import floors
+
+    urlpatterns += floors.urlpatterns
 
 handler400 = "governance.api.errors.handler400"
 handler404 = "governance.api.errors.handler404"

@@ -35,6 +35,34 @@ MSG_SNAPSHOT_FORBIDDEN = policy.MSG_SNAPSHOT_FORBIDDEN
 MSG_PURPOSE_REQUIRED = "Name the purpose, or the snapshot to ask at."
 
 
+class SubjectIdListField(serializers.ListField):
+    """A list of subject ids, each a string of at most 256 characters. A list of plain strings
+    (what clients send: ASCII, no surrounding whitespace, no NUL) is taken as it is; anything
+    else gets ListField's item-by-item CharField validation, with its conversions and its
+    messages. Validating 100,000 ids through a CharField each cost more than the query
+    (issue 14); the fast path accepts exactly what that validation would return unchanged."""
+
+    MAX_ID = 256
+
+    def __init__(self, **kwargs):
+        super().__init__(child=serializers.CharField(max_length=self.MAX_ID), **kwargs)
+
+    def to_internal_value(self, data):
+        if type(data) is list and data and all(map(_plain_id, data)):
+            return list(data)
+        return super().to_internal_value(data)
+
+
+def _plain_id(value) -> bool:
+    return (
+        type(value) is str
+        and 0 < len(value) <= SubjectIdListField.MAX_ID
+        and value.isascii()
+        and "\x00" not in value
+        and value.strip() == value
+    )
+
+
 def _purpose_or_snapshot(values: dict) -> None:
     if not values.get("purpose") and not values.get("snapshot"):
         raise ApplicationError(MSG_PURPOSE_REQUIRED, {"field": "purpose"})
@@ -86,9 +114,7 @@ class ConsentFilterApi(APIView):
             help_text="Ask at this snapshot (an access decision's): its purpose version, "
             "namespace, as_of and known_at.",
         )
-        subject_ids = serializers.ListField(
-            child=serializers.CharField(max_length=256), allow_empty=False, min_length=1
-        )
+        subject_ids = SubjectIdListField(allow_empty=False, min_length=1)
         as_of = serializers.DateTimeField(required=False, allow_null=True)
         known_at = serializers.DateTimeField(
             required=False,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
@@ -19,6 +21,16 @@ from governance.api.pagination import PAGE_PARAMETERS, page_of, paginated
 from governance.errors import ApplicationError, NotFound, NotPermitted
 
 MSG_OTHER_PRINCIPAL = "You can only check your own access."
+
+
+def _iso(moment) -> str | None:
+    """A datetime as DRF's DateTimeField writes it (ISO 8601 in UTC, "Z" for +00:00)."""
+    if moment is None:
+        return None
+    text = moment.astimezone(UTC).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
 MSG_UNKNOWN_PERSON = "No active person named {username!r}."
 
 
@@ -86,22 +98,22 @@ class CheckApi(APIView):
             fields=values.get("fields"),
         )
         decision = result.decision
+        # Built directly (the hot path, issue 14): the same JSON OutputSerializer documents
+        # and would produce, without a serializer field per value.
         return Response(
-            self.OutputSerializer(
-                {
-                    "decision": decision.decision,
-                    "decision_id": result.decision_id,
-                    "reasons": list(decision.reasons),
-                    "principal": result.principal,
-                    "dataset": result.dataset,
-                    "purpose": result.purpose,
-                    "grant": decision.grant_id,
-                    "fields": list(decision.fields),
-                    "expires_at": decision.expires_at,
-                    "obligations": decision.obligations,
-                    "lease": result.lease,
-                }
-            ).data
+            {
+                "decision": decision.decision,
+                "decision_id": result.decision_id,
+                "reasons": [dict(reason) for reason in decision.reasons],
+                "principal": result.principal,
+                "dataset": result.dataset,
+                "purpose": result.purpose,
+                "grant": decision.grant_id,
+                "fields": [str(name) for name in decision.fields],
+                "expires_at": _iso(decision.expires_at),
+                "obligations": dict(decision.obligations),
+                "lease": result.lease,
+            }
         )
 
 

@@ -330,13 +330,16 @@ def _drain(
             newly_held = {h.external_id for h in subject_holds} - criteria.keep_subject_ids
             if not dataset_holds and not newly_held:
                 changed = connector.apply(batch, criteria)
+                # In the hold lock's transaction: one registry commit per batch, not two. If
+                # it does not commit after the store did, the batch stays pending and the next
+                # attempt counts it through ``applied`` (step 3 of the module docstring).
+                _mark_done(run, journal, changed, batch.files)
         if changed is None:
             connector.discard(batch)
             _mark_discarded(journal)
             if dataset_holds:
                 raise _Held(dataset_holds)
             raise _HoldsChanged(newly_held)
-        _mark_done(run, journal, changed, batch.files)
         if pause:
             time.sleep(pause)
 

@@ -283,3 +283,53 @@ def test_only_holders_of_query_consent_may_filter(purpose, alice, audrey, bob, p
 def test_unknown_subjects_are_not_created_by_a_filter(purpose):
     _filter(["c-404"])
     assert Subject.objects.count() == 0
+
+
+def _api_filter(client, ids):
+    from tests.accounts.factories import UserFactory
+    from tests.consent.factories import grant
+
+    job = UserFactory(username="input-job", roles=["engineer"])
+    grant(job, "query_consent")
+    client.force_login(job)
+    return client.post(
+        "/api/v1/consent/filter",
+        {"purpose": "churn-model", "namespace": "shop", "subject_ids": ids},
+        content_type="application/json",
+    )
+
+
+def test_plain_ids_and_ids_needing_conversion_get_the_same_answer(purpose, client):
+    """Plain string ids skip the per-item field (issue 14); anything else is still converted
+    and checked item by item as before: surrounding whitespace is trimmed."""
+    # given
+    record("c-1", "given", occurred_at=at(2026, 1, 1))
+    record("42", "given", occurred_at=at(2026, 1, 1))
+    # when
+    plain = _api_filter(client, ["c-1", "42"])
+    converted = _api_filter(client, [" c-1 ", "42\t"])
+    # then
+    assert (plain.status_code, converted.status_code) == (200, 200), converted.content
+    assert plain.json()["subject_ids"] == converted.json()["subject_ids"] == ["42", "c-1"]
+
+
+@pytest.mark.parametrize(
+    ("ids", "index", "message"),
+    [
+        (["c-1", ""], "1", "This field may not be blank."),
+        (["c-1", "x" * 257], "1", "Ensure this field has no more than 256 characters."),
+        ([None, "c-1"], "0", "This field may not be null."),
+        ([{"id": 1}], "0", "Not a valid string."),
+        (["c-1", 42], "1", "Not a valid string."),
+    ],
+)
+def test_ids_that_are_not_plain_strings_are_refused_by_position(
+    purpose, client, ids, index, message
+):
+    # when
+    response = _api_filter(client, ids)
+    # then
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["details"]["subject_ids"][index] == [message]
+    assert ConsentSnapshot.objects.count() == 0
