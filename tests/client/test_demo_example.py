@@ -14,11 +14,19 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from governance.access.models import BudgetClaim
+from consent.models import ConsentEvent, Purpose
+from datasets.models import Dataset
+from governance.access.models import BudgetClaim, BudgetRequirement, Grant
+from governance.audit.models import LedgerEntry
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "clients" / "python" / "examples"
+
+
+def _counts() -> list[int]:
+    models = (Dataset, Purpose, ConsentEvent, Grant, BudgetRequirement, LedgerEntry)
+    return [model.objects.count() for model in models]
 
 
 def test_the_example_job_trains_against_the_seeded_demo(live_server, settings, tmp_path, capsys):
@@ -30,8 +38,10 @@ def test_the_example_job_trains_against_the_seeded_demo(live_server, settings, t
     settings.SCANNER_FILE_ROOTS = [tmp_path / "scanner"]
     call_command("seed_demo")
     first = capsys.readouterr().out
+    counts = _counts()
     call_command("seed_demo")
     again = capsys.readouterr().out
+    assert _counts() == counts
     exports = dict(
         re.findall(r"export (GOVERNANCE_CLIENT_ID|GOVERNANCE_CLIENT_SECRET)=(\S+)", first)
     )
