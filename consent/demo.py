@@ -6,10 +6,14 @@ Purposes go through the services (their activation is in the ledger, by the demo
 officer). The histories are bulk-inserted with their states computed here, as a migration
 from a legacy consent tool would do it; one ledger event records the import. Idempotent: it
 does nothing when the demo purposes exist.
+
+The Python client's example job (clients/python/examples/train_churn.py) gets its own purpose,
+`churn-model`, with consent from most customers in its data file and some withdrawals.
 """
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import random
 import sys
@@ -145,9 +149,101 @@ def _between(rng, start, end):
     return start + (end - start) * rng.random()
 
 
+EXAMPLE_PURPOSE = "churn-model"
+
+
 @transaction.atomic
 def seed(stdout=None) -> None:
     stdout = stdout or sys.stdout
+    _seed_histories(stdout)
+    _seed_example(stdout)
+
+
+def _seed_example(stdout) -> None:
+    """`churn-model`: consent given by every customer in the example's data file but the last
+    ten (never asked), then withdrawn by every tenth of them: 531 of 600 may be used."""
+    from datasets.demo import CHURN_DATA
+
+    if Purpose.objects.filter(slug=EXAMPLE_PURPOSE).exists():
+        stdout.write(f"Consent demo data: {EXAMPLE_PURPOSE} exists")
+        return
+    owner, officer = _people()
+    if owner is None:
+        return
+    now = timezone.now()
+    rng = random.Random(16)  # noqa: S311 (the same demo every time, not a secret)
+    purpose = _purpose(
+        owner,
+        officer,
+        slug=EXAMPLE_PURPOSE,
+        name="Churn model (example training job)",
+        description="The Python client's example job: a differentially private churn model "
+        "trained on the churn-events dataset.",
+        legal_basis="consent",
+        consent_validity_months=24,
+        withdrawal_method="Account → Privacy settings → 'Use my data for model training', or "
+        f"write to {CONTACT}. One click, no reason needed.",
+        data_categories=[
+            "user.unique_id",
+            "user.contact",
+            "user.demographic",
+            "user.behavior",
+            "user.content",
+        ],
+        data_subject_categories=["customer"],
+        recipients=["Internal ML platform"],
+        retention_days=730,
+        activate_months_ago=3,
+        notices=[(3, _notice_text("train a churn model", 1))],
+        controller=CONTROLLER,
+        controller_contact=CONTACT,
+    )
+    with CHURN_DATA.open(newline="") as data:
+        ids = [row["customer_id"] for row in csv.DictReader(data)]
+    existing = set(
+        Subject.objects.filter(namespace=NAMESPACE, external_id__in=ids).values_list(
+            "external_id", flat=True
+        )
+    )
+    Subject.objects.bulk_create(
+        [
+            Subject(namespace=NAMESPACE, external_id=i, created_at=now)
+            for i in ids
+            if i not in existing
+        ]
+    )
+    subjects = {
+        s.external_id: s for s in Subject.objects.filter(namespace=NAMESPACE, external_id__in=ids)
+    }
+    notice = NoticeVersion.objects.get(purpose=purpose, version=1)
+    history = _History(now, rng)
+    asked = ids[:-10]
+    withdrawn = set(asked[::10])
+    for external_id in asked:
+        given = _between(rng, add_months(now, -3), now - timedelta(days=2))
+        history.add(subjects[external_id], purpose, ConsentStatus.GIVEN, given, notice)
+        if external_id in withdrawn:
+            history.add(
+                subjects[external_id],
+                purpose,
+                ConsentStatus.WITHDRAWN,
+                _between(rng, given, now - timedelta(days=1)),
+            )
+    ConsentEvent.objects.bulk_create(history.events, batch_size=1000)
+    ConsentState.objects.bulk_create(history.states(), batch_size=1000)
+    audit.record(
+        action="consent.demo_seeded",
+        actor=None,
+        object_repr=f"consent demo data ({EXAMPLE_PURPOSE})",
+        data={"subjects": len(asked), "events": len(history.events)},
+    )
+    stdout.write(
+        f"Consent demo data: {EXAMPLE_PURPOSE}, {len(asked) - len(withdrawn)} of {len(ids)} "
+        "customers of the example's data consenting"
+    )
+
+
+def _seed_histories(stdout) -> None:
     if Purpose.objects.filter(slug="churn-model-training").exists():
         stdout.write("Consent demo data: exists")
         return

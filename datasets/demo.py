@@ -1,5 +1,7 @@
 """Demo catalog for `manage.py seed_demo`: three realistic datasets, one of them approved, one
-in review, one a draft with a completed scan waiting for review. Idempotent."""
+in review, one a draft with a completed scan waiting for review; and `churn-events`, approved,
+over the data of the Python client's example job (clients/python/examples/train_churn.py).
+Idempotent."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import csv
 import json
 import random
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -119,8 +122,64 @@ def _classify(dataset, actor, spec: dict[str, tuple]) -> None:
         )
 
 
+# The example job's data and its classification (as in tests/client/test_training_job_live.py):
+# name -> (data type, category, role, special category, treatment).
+CHURN_DATA = Path(settings.BASE_DIR) / "clients" / "python" / "examples" / "data" / "churn.csv"
+CHURN_FIELDS = {
+    "customer_id": ("string", "user.unique_id.pseudonymous", "quasi_identifier", "", "keep"),
+    "email": ("string", "user.contact.email", "direct_identifier", "", "pseudonymize"),
+    "phone": ("string", "user.contact.phone_number", "direct_identifier", "", "drop"),
+    "age": ("integer", "user.demographic.age_range", "quasi_identifier", "", "generalize"),
+    "country": ("string", "user.contact.address.country", "quasi_identifier", "", "keep"),
+    "tenure_months": ("integer", "user.behavior.purchase_history", "non_personal", "", "keep"),
+    "monthly_spend": ("number", "user.behavior.purchase_history", "non_personal", "", "keep"),
+    "support_calls": ("integer", "user.behavior", "non_personal", "", "keep"),
+    "support_notes": ("string", "user.content.private", "sensitive", "", "mask"),
+    "event_time": ("timestamp", None, "non_personal", "", "keep"),
+    "churned": ("integer", None, "non_personal", "", "keep"),
+}
+
+
 @transaction.atomic
 def seed(*, stdout) -> None:
+    _seed_catalog(stdout=stdout)
+    _seed_churn_events(stdout=stdout)
+
+
+def _seed_churn_events(*, stdout) -> None:
+    if Dataset.objects.filter(slug="churn-events").exists():
+        stdout.write("Demo catalog: churn-events exists")
+        return
+    alice = User.objects.get(username="alice")
+    petra = User.objects.get(username="petra")
+    dataset = services.dataset_create(
+        actor=alice,
+        slug="churn-events",
+        name="Churn events",
+        description="One row per shop customer: tenure, spend, support contacts and whether "
+        "they left. The data of the Python client's example training job.",
+        storage_kind="csv",
+        location=str(CHURN_DATA),
+        subject_id_field="customer_id",
+        subject_namespace="shop",
+        event_time_field="event_time",
+        tags=["shop", "churn", "example"],
+    )
+    _classify(dataset, alice, CHURN_FIELDS)
+    services.dataset_submit(
+        actor=alice,
+        dataset=dataset,
+        personal_fields_need="customer_id filters the rows by consent; age, tenure, spend and "
+        "support calls are the model's features.",
+        anonymization="Email pseudonymized per purpose, phone dropped, age generalized to "
+        "decades, support notes masked; the model sees only differentially private statistics.",
+        access_and_duration="The churn-training service account, 30 days per grant.",
+    )
+    services.dataset_approve(actor=petra, dataset=dataset, note="Obligations as described.")
+    stdout.write("Demo catalog: churn-events (approved; the example job's data)")
+
+
+def _seed_catalog(*, stdout) -> None:
     if Dataset.objects.filter(
         slug__in=["customer-events", "support-tickets", "health-survey"]
     ).exists():

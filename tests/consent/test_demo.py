@@ -34,13 +34,14 @@ def test_the_demo_seeds_purposes_in_every_status_and_consistent_histories(alice,
         ("newsletter-propensity", 2): "active",
         ("recommendations-personalisation", 1): "submitted",
         ("order-volume-forecasting", 1): "draft",
+        ("churn-model", 1): "active",  # the Python client's example job's
     }
     assert set(Purpose.objects.values_list("legal_basis", flat=True)) == {
         "consent",
         "legitimate_interests",
         "contract",
     }
-    assert Subject.objects.count() == demo.SUBJECTS
+    assert Subject.objects.count() == demo.SUBJECTS + 600  # and the example's customers
     assert set(ConsentEvent.objects.values_list("status", flat=True)) >= {
         "given",
         "renewed",
@@ -64,6 +65,9 @@ def test_the_demo_seeds_purposes_in_every_status_and_consistent_histories(alice,
     assert summary["withdrawn"] > 0
     assert Purpose.objects.get(slug="churn-model-training").activated_by == petra
     assert "3000 subjects" in out.getvalue()
+    # the example job's purpose: most of its customers consented, some withdrew since
+    example = selectors.state_summary(purpose=Purpose.objects.get(slug="churn-model"))
+    assert (example["valid"], example["withdrawn"]) == (531, 59)
 
 
 def test_the_demo_is_idempotent(alice, petra):
@@ -72,7 +76,7 @@ def test_the_demo_is_idempotent(alice, petra):
     out = io.StringIO()
     demo.seed(stdout=out)
     assert (Purpose.objects.count(), ConsentEvent.objects.count()) == counts
-    assert out.getvalue() == "Consent demo data: exists"
+    assert out.getvalue() == "Consent demo data: existsConsent demo data: churn-model exists"
 
 
 def test_a_job_can_filter_demo_subjects_as_of_the_past(alice, petra, bob):

@@ -1,8 +1,11 @@
 """Train a churn model on the demo dataset through the registry, as a training job should.
 
     export GOVERNANCE_URL=http://127.0.0.1:8000
-    export GOVERNANCE_CLIENT_ID=... GOVERNANCE_CLIENT_SECRET=...   # a service account's
+    export GOVERNANCE_CLIENT_ID=... GOVERNANCE_CLIENT_SECRET=...   # as `make run` printed them
     python train_churn.py --dataset churn-events --purpose churn-model --epsilon 1.0 --out out/
+
+`make run`'s demo data (seed_demo) holds the dataset, the purpose, a privacy budget and the
+service account `churn-training` with its grant; see clients/python/README.md, Example.
 
 One call (``governed_read``) checks access, keeps only the customers whose consent was valid
 at the decision's snapshot, applies the field obligations (the e-mail pseudonymized, the phone
@@ -129,8 +132,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(
             f"{denied}\nThe registry must hold dataset {args.dataset!r} (the columns of "
             f"{Path(args.data).name}), purpose {args.purpose!r} approved for it, and an "
-            "acknowledged grant for this service account; seed_demo's demo data does not "
-            "include them yet (see clients/python/README.md, Example).",
+            "acknowledged grant for this service account; seed_demo's demo data has them "
+            "for churn-events, churn-model and churn-training (see clients/python/README.md, "
+            "Example).",
             file=sys.stderr,
         )
         return {}
