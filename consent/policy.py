@@ -24,7 +24,14 @@ from governance.accounts.models import User
 from governance.accounts.policy import holds_role, role_holders, sign_off_refusal
 from governance.accounts.roles import Role
 from governance.errors import ApplicationError
-from governance.policy import Refusal, forbidden, holds_permission, invalid
+from governance.policy import (
+    Refusal,
+    fingerprint,
+    forbidden,
+    holds_permission,
+    invalid,
+    stale_signoff,
+)
 
 MSG_VIEW_FORBIDDEN = "You do not have permission to see purposes."
 MSG_CREATE_FORBIDDEN = "Only stewards and privacy officers can register purposes."
@@ -347,6 +354,51 @@ def may_grant_capabilities(user: User | None) -> Refusal | None:
     if user is None or holds_role(user, Role.ADMIN):
         return None
     return forbidden(MSG_CAPABILITY_FORBIDDEN)
+
+
+_SIGNED_FIELDS = (
+    "name",
+    "description",
+    "legal_basis",
+    "special_categories",
+    "special_category_condition",
+    "data_categories",
+    "data_subject_categories",
+    "recipients",
+    "retention_days",
+    "dpia_reference",
+    "controller",
+    "controller_contact",
+    "withdrawal_method",
+    "consent_validity_months",
+    "owner_id",
+    "submitted_at",
+)
+
+
+def signoff_subject(purpose) -> tuple[int, str]:
+    """What a privacy officer activates: this version with these contents and notices (a
+    resubmission counts as a change). ``purpose_activate`` refuses a sign-off of others."""
+    from consent.models import NoticeVersion
+
+    notices = list(
+        NoticeVersion.objects.filter(purpose=purpose).order_by("pk").values_list("pk", "text")
+    )
+    document = {name: getattr(purpose, name) for name in _SIGNED_FIELDS}
+    document["notices"] = notices
+    return purpose.version, fingerprint(document)
+
+
+def stale_activation_refusal(purpose, *, seen_fingerprint: str | None) -> Refusal | None:
+    """An activation made on the purpose as it was before a change is refused (409)."""
+    version, digest = signoff_subject(purpose)
+    return stale_signoff(
+        seen_version=None,
+        seen_fingerprint=seen_fingerprint,
+        version=version,
+        current_fingerprint=digest,
+        what="purpose",
+    )
 
 
 def activation_checklist(purpose) -> list[tuple[str, str]]:

@@ -29,7 +29,7 @@ from consent.models import Purpose
 from consent.taxonomy import category_names
 from consent.vocab import WITHDRAWALS
 from governance.errors import ApplicationError, NotFound, NotPermitted
-from governance.portal import attempt, domain_errors, refuse
+from governance.portal import attempt, domain_errors, form_error, refuse
 from governance.tables import listing
 
 
@@ -118,6 +118,13 @@ def _detail_page(request, purpose, *, signoff_form=None, status=200):
         (v for v in versions if v.status in (Purpose.Status.DRAFT, Purpose.Status.SUBMITTED)),
         None,
     )
+    can_activate = (
+        purpose.status == Purpose.Status.SUBMITTED and policy.may_activate(user, purpose) is None
+    )
+    if signoff_form is None and can_activate:
+        signoff_form = SignOffForm(
+            items=policy.activation_checklist(purpose), subject=policy.signoff_subject(purpose)
+        )
     return render(
         request,
         "consent/purpose_detail.html",
@@ -128,8 +135,7 @@ def _detail_page(request, purpose, *, signoff_form=None, status=200):
             "open_version": open_version,
             "can_edit": can_change and purpose.status == Purpose.Status.DRAFT,
             "can_submit": can_change and purpose.status == Purpose.Status.DRAFT,
-            "can_activate": purpose.status == Purpose.Status.SUBMITTED
-            and policy.may_activate(user, purpose) is None,
+            "can_activate": can_activate,
             "can_return": purpose.status == Purpose.Status.SUBMITTED
             and policy.may_return(user) is None,
             "can_retire": can_change and purpose.status != Purpose.Status.RETIRED,
@@ -140,7 +146,7 @@ def _detail_page(request, purpose, *, signoff_form=None, status=200):
             and purpose.status != Purpose.Status.RETIRED,
             "can_see_stats": policy.may_see_stats(user) is None and purpose.is_consent_based,
             "reason_form": ReasonForm(),
-            "signoff_form": signoff_form or SignOffForm(items=policy.activation_checklist(purpose)),
+            "signoff_form": signoff_form,
             "category_names": category_names(purpose.data_categories),
         },
         status=status,
@@ -220,20 +226,30 @@ def purpose_activate(request, slug, version):
     form = SignOffForm(request.POST, items=policy.activation_checklist(purpose))
     form.is_valid()
     data = form.cleaned_data
-    done, _ = attempt(
-        request,
-        lambda: services.purpose_activate(
+    try:
+        services.purpose_activate(
             purpose=purpose,
             actor=request.user,
             note=data.get("note", ""),
             checklist=data.get("checklist") or [],
-        ),
-        success=f"{purpose} is active.",
-        form=form,
-    )
-    if done:
-        return redirect(_detail_url(purpose))
-    return _detail_page(request, purpose, signoff_form=form, status=400)
+            fingerprint=data.get("fingerprint") or None,
+        )
+    except (NotFound, NotPermitted):
+        raise
+    except ApplicationError as error:
+        if error.extra.get("stale_signoff"):
+            purpose.refresh_from_db()
+            form = SignOffForm.again(
+                request.POST,
+                items=policy.activation_checklist(purpose),
+                subject=policy.signoff_subject(purpose),
+                error=error.message,
+            )
+            return _detail_page(request, purpose, signoff_form=form, status=409)
+        form_error(form, error)
+        return _detail_page(request, purpose, signoff_form=form, status=400)
+    messages.success(request, f"{purpose} is active.")
+    return redirect(_detail_url(purpose))
 
 
 @login_required

@@ -22,10 +22,12 @@ from governance.accounts.roles import Role
 from governance.policy import (
     Refusal,
     conflict,
+    fingerprint,
     forbidden,
     holds_permission,
     invalid,
     not_found,
+    stale_signoff,
 )
 
 MSG_NOT_FOUND = "No such dataset."
@@ -245,6 +247,39 @@ def signoff_checklist(dataset: Dataset) -> list[tuple[str, str]]:
             )
         )
     return items
+
+
+def signoff_subject(dataset: Dataset) -> tuple[int, str]:
+    """What a privacy officer signs off: the latest review's version and a fingerprint of its
+    answers and of the classification of every field as it is now (``dataset_approve`` refuses
+    a sign-off made on another version or another classification)."""
+    review = dataset.reviews.order_by("-version").first()
+    fields = list(
+        dataset.fields.order_by("name").values_list(
+            "name", "category__key", "role", "special_category", "treatment"
+        )
+    )
+    answers = (
+        [review.personal_fields_need, review.anonymization, review.access_and_duration]
+        if review
+        else []
+    )
+    version = review.version if review else 0
+    return version, fingerprint({"version": version, "answers": answers, "fields": fields})
+
+
+def stale_signoff_refusal(
+    dataset: Dataset, *, version: int | None, seen_fingerprint: str | None
+) -> Refusal | None:
+    """A sign-off of a review version (or classification) that is no longer the one in review."""
+    current, digest = signoff_subject(dataset)
+    return stale_signoff(
+        seen_version=version,
+        seen_fingerprint=seen_fingerprint,
+        version=current,
+        current_fingerprint=digest,
+        what="review",
+    )
 
 
 def approval_note_required(dataset: Dataset) -> bool:

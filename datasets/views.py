@@ -18,9 +18,9 @@ from datasets.models import Dataset, Field, Suggestion
 from datasets.services.scans import suggestions_accept
 from datasets.taxonomy import Role
 from governance.audit.humanize import readable
-from governance.errors import ApplicationError
+from governance.errors import ApplicationError, NotFound, NotPermitted
 from governance.forms import SignOffForm
-from governance.portal import attempt, domain_errors, refuse
+from governance.portal import attempt, domain_errors, form_error, refuse
 from governance.tables import listing
 
 
@@ -146,7 +146,15 @@ def _detail_page(request, dataset, *, signoff_form=None, status=200):
             "stewards_form": forms.StewardsForm(
                 initial={"stewards": services.dataset_stewards(dataset)}
             ),
-            "signoff_form": signoff_form or SignOffForm(items=policy.signoff_checklist(dataset)),
+            "signoff_form": signoff_form
+            or (
+                SignOffForm(
+                    items=policy.signoff_checklist(dataset),
+                    subject=policy.signoff_subject(dataset),
+                )
+                if allowed.get("can_approve")
+                else None
+            ),
             "note_required": policy.approval_note_required(dataset),
             "actions": actions,
         },
@@ -330,23 +338,37 @@ def _approve(request, dataset):
     """The legal sign-off: a note and every item of ``policy.signoff_checklist``; what is
     missing comes back on the dataset page, all at once, and nothing changes."""
     # The service checks who may sign off first (and records a refusal) before the checklist.
-    form = SignOffForm(request.POST, items=policy.signoff_checklist(dataset))
+    items = policy.signoff_checklist(dataset)
+    form = SignOffForm(request.POST, items=items)
     form.is_valid()
     data = form.cleaned_data
-    done, _ = attempt(
-        request,
-        lambda: services.dataset_approve(
+    try:
+        services.dataset_approve(
             actor=request.user,
             dataset=dataset,
             note=data.get("note", ""),
             checklist=data.get("checklist") or [],
-        ),
-        success="Dataset is now approved.",
-        form=form,
-    )
-    if done:
-        return redirect("datasets:detail", slug=dataset.slug)
-    return _detail_page(request, dataset, signoff_form=form, status=400)
+            # What the page showed (our form always carries both): a page of an earlier
+            # version or classification is refused.
+            version=data.get("version"),
+            fingerprint=data.get("fingerprint") or None,
+        )
+    except (NotFound, NotPermitted):
+        raise
+    except ApplicationError as error:
+        if error.extra.get("stale_signoff"):
+            dataset.refresh_from_db()
+            form = SignOffForm.again(
+                request.POST,
+                items=policy.signoff_checklist(dataset),
+                subject=policy.signoff_subject(dataset),
+                error=error.message,
+            )
+            return _detail_page(request, dataset, signoff_form=form, status=409)
+        form_error(form, error)
+        return _detail_page(request, dataset, signoff_form=form, status=400)
+    messages.success(request, "Dataset is now approved.")
+    return redirect("datasets:detail", slug=dataset.slug)
 
 
 @login_required

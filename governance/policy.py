@@ -104,3 +104,45 @@ def signoff_problems(items: list[tuple[str, str]], *, note: str, confirmed: Any)
     if {key for key, _ in items} - set(confirmed or ()):
         problems["checklist"] = MSG_SIGNOFF_CHECKLIST
     return problems
+
+
+MSG_SIGNOFF_STALE = (
+    "What you reviewed changed: below is {what} version {version} as it is now. Read it again "
+    "before you sign off."
+)
+
+
+def fingerprint(document: Any) -> str:
+    """A digest of what a person saw (a review's classification, a purpose's contents): a
+    sign-off or confirmation carries it so that it is of *that*, not of whatever is there when
+    the form arrives."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(
+        json.dumps(document, sort_keys=True, default=str, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def stale_signoff(
+    *,
+    seen_version: int | None,
+    seen_fingerprint: str | None,
+    version: int,
+    current_fingerprint: str,
+    what: str,
+) -> Refusal | None:
+    """A sign-off names the version (and fingerprint) it was made on; when either is given and
+    differs from what is there now, it is refused (409) — the signer must look again. Neither
+    given (an API client that names nothing) is not stale."""
+    if seen_version is None and not seen_fingerprint:
+        return None
+    if (seen_version is not None and seen_version != version) or (
+        seen_fingerprint and seen_fingerprint != current_fingerprint
+    ):
+        return conflict(
+            MSG_SIGNOFF_STALE.format(what=what, version=version),
+            version=version,
+            stale_signoff=True,
+        )
+    return None

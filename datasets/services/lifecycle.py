@@ -125,13 +125,22 @@ def dataset_submit(
 @audit.records_refusal("dataset.approval_refused", target="dataset", actor="actor")
 @transaction.atomic
 def dataset_approve(
-    *, actor: User, dataset: Dataset, note: str = "", checklist: Iterable[str] | None = None
+    *,
+    actor: User,
+    dataset: Dataset,
+    note: str = "",
+    checklist: Iterable[str] | None = None,
+    version: int | None = None,
+    fingerprint: str | None = None,
 ) -> Dataset:
     """Legal sign-off by a privacy officer, never by the person who submitted the review.
     Restricted data needs a note; through the portal every item of
-    ``policy.signoff_checklist`` is confirmed too (``checklist``), and both go on record."""
+    ``policy.signoff_checklist`` is confirmed too (``checklist``), and both go on record.
+    ``version`` and ``fingerprint`` name what was reviewed (the portal always gives both, the
+    API the version if its client names one): a sign-off of anything else is refused (409)."""
     dataset = _lock(dataset)
     require(policy.may_approve(actor, dataset))
+    require(policy.stale_signoff_refusal(dataset, version=version, seen_fingerprint=fingerprint))
     note = (note or "").strip()
     problems = {}
     if checklist is not None:
