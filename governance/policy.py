@@ -146,3 +146,20 @@ def stale_signoff(
             stale_signoff=True,
         )
     return None
+
+
+# --- free text ---------------------------------------------------------------------------------
+
+# How much a person may write where others must read it (approvers' inboxes, request pages):
+# long enough for any honest reason, short enough that a page of them stays a page.
+MAX_JUSTIFICATION = 4_000
+MAX_NOTE = 2_000  # comments, approval notes, reasons
+MSG_TEXT_TOO_LONG = "Keep it to {limit:,} characters or fewer (this has {length:,})."
+
+
+def text_too_long(value: str | None, *, limit: int) -> str | None:
+    """The message when ``value`` (as it will be stored: stripped) is longer than ``limit``."""
+    length = len((value or "").strip())
+    if length > limit:
+        return MSG_TEXT_TOO_LONG.format(limit=limit, length=length)
+    return None

@@ -35,6 +35,7 @@ from governance.accounts import selectors as accounts
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import Role
+from governance.policy import MAX_JUSTIFICATION
 from governance.portal import attempt, domain_errors, refuse
 
 MSG_DATASET_ACCESS_FORBIDDEN = policy.MSG_DATASET_ACCESS_FORBIDDEN
@@ -159,9 +160,10 @@ class AccessRequestForm(forms.Form):
     )
     justification = forms.CharField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="What you will train or analyse, and why these fields (at least 20 "
-        "characters). Approvers read this.",
+        # The browser stops at the limit; the service (``MAX_JUSTIFICATION``) refuses more.
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": MAX_JUSTIFICATION}),
+        help_text=f"What you will train or analyse, and why these fields (20 to "
+        f"{MAX_JUSTIFICATION:,} characters). Approvers read this.",
     )
     principal = forms.ChoiceField(label="Access for")
 
@@ -457,7 +459,7 @@ def _picker_context(
 def inbox(request):
     """Pending requests that wait for this user's approval."""
     waiting = selectors.requests_inbox(user=request.user).select_related(
-        "principal_user__service_account", "steward_approved_by", "privacy_approved_by"
+        "principal_user__service_account", "steward_approved_by", "privacy_approved_by", "renews"
     )
     return render(request, "access/inbox.html", {"requests": _with_principals(waiting)})
 
@@ -754,6 +756,7 @@ def grant_renew(request, pk):
             duration_days=min(original.duration_days, limit),
             justification=f"Renewal of grant #{grant.pk}: {original.justification}"[:4000],
             principal=_principal_value(user, Principal.of_row(grant)) or "self",
+            renews=grant,
         ),
         success=lambda r: f"Renewal requested: request {r.pk} waits for the approvers.",
     )
