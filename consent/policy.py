@@ -26,6 +26,7 @@ from governance.accounts.roles import Role
 from governance.errors import ApplicationError
 from governance.policy import (
     Refusal,
+    conflict,
     fingerprint,
     forbidden,
     holds_permission,
@@ -147,6 +148,27 @@ def is_valid_at(*, status: str, valid_until: datetime | None, at: datetime) -> b
     """Consent is valid at ``at`` when its deciding record is given or renewed and its
     validity has not run out by then."""
     return status in VALID_FOR_PROCESSING and (valid_until is None or valid_until > at)
+
+
+MSG_NOTHING_TO_WITHDRAW = "There is no given consent to withdraw: it is {status}."
+
+
+def withdrawal_refusal(state, *, at: datetime) -> Refusal | None:
+    """A withdrawal on a person's request (``consent_withdraw``: the portal) is of consent that
+    is given now; consent already withdrawn, refused, expired or never recorded for the
+    purpose's active version has nothing to withdraw (409). Events a source reports through the
+    API keep their own order (``consent_record``): this rule is for the person in front of us."""
+    if state is None:
+        return conflict(MSG_NOTHING_TO_WITHDRAW.format(status="not recorded"), status=None)
+    if state.purpose.status != "active":
+        return conflict(
+            MSG_NOTHING_TO_WITHDRAW.format(status="recorded for an earlier version only"),
+            status=None,
+        )
+    if not is_valid_at(status=state.status, valid_until=state.valid_until, at=at):
+        status = effective_status(status=state.status, valid_until=state.valid_until, at=at)
+        return conflict(MSG_NOTHING_TO_WITHDRAW.format(status=status), status=status)
+    return None
 
 
 def effective_status(*, status: str, valid_until: datetime | None, at: datetime) -> str:

@@ -28,7 +28,7 @@ from consent.forms import (
 from consent.models import Purpose
 from consent.taxonomy import category_names
 from consent.vocab import WITHDRAWALS
-from governance.errors import ApplicationError, NotFound, NotPermitted
+from governance.errors import ApplicationError, Conflict, NotFound, NotPermitted
 from governance.portal import attempt, domain_errors, form_error, refuse
 from governance.tables import listing
 
@@ -452,11 +452,12 @@ def subject_withdraw(request, namespace, subject_id, slug):
         request.POST if request.method == "POST" else None,
         initial={"idempotency_key": f"portal-{uuid.uuid4().hex}"},
     )
+    status = 400 if form.is_bound else 200
+    nothing = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        done, result = attempt(
-            request,
-            lambda: services.consent_withdraw(
+        try:
+            result = services.consent_withdraw(
                 namespace=namespace,
                 subject_id=subject_id,
                 purpose=slug,
@@ -464,13 +465,23 @@ def subject_withdraw(request, namespace, subject_id, slug):
                 collection_method=data["channel"],
                 idempotency_key=data["idempotency_key"] or None,
                 evidence={"reference": data["reference"]},
-            ),
-            form=form,
-        )
-        if done:
+            )
+        except (NotFound, NotPermitted):
+            raise
+        except Conflict as error:  # nothing to withdraw (any more): say so, without the form
+            nothing, status = error.message, 409
+        except ApplicationError as error:
+            form_error(form, error)
+        else:
             if not result.replayed:
                 messages.success(request, f"Consent for {slug} withdrawn.")
             return redirect(detail)
+    if request.method == "GET":
+        state = next(
+            (s for s in selectors.subject_states(subject=subject) if s.purpose.slug == slug), None
+        )
+        refusal = policy.withdrawal_refusal(state, at=timezone.now())
+        nothing = refusal.message if refusal else None
     return render(
         request,
         "consent/withdraw_confirm.html",
@@ -478,9 +489,10 @@ def subject_withdraw(request, namespace, subject_id, slug):
             "subject": subject,
             "purpose": purpose,
             "form": form,
-            "impacts": _withdrawal_impacts(subject, purpose),
+            "nothing": nothing,
+            "impacts": _withdrawal_impacts(subject, purpose) if not nothing else [],
         },
-        status=400 if form.is_bound else 200,
+        status=status,
     )
 
 

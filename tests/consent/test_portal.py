@@ -354,3 +354,24 @@ def test_a_stale_activation_form_is_refused_after_the_purpose_changed(client, al
     assert _hidden(page)["fingerprint"] != seen["fingerprint"]
     assert Purpose.objects.get().status == "submitted"
     assert not LedgerEntry.objects.filter(event="purpose.activated").exists()
+
+
+def test_a_withdrawal_from_a_second_tab_or_of_withdrawn_consent_is_refused(client, alice):
+    # given consent that was given, and two tabs on the withdrawal page
+    make_purpose("churn-model", owner=alice)
+    record("c-1", "given", occurred_at=at(2026, 1, 1))
+    client.force_login(alice)
+    url = "/consent/subjects/shop/c-1/withdraw/churn-model/"
+    form = {"channel": "email", "reference": "TICKET-4711", "understood": "on"}
+    # when the first tab withdraws, then the second
+    first = client.post(url, {**form, "idempotency_key": "portal-tab-1"})
+    second = client.post(url, {**form, "idempotency_key": "portal-tab-2"})
+    # then one withdrawal is recorded and the second tab is told there is nothing to withdraw
+    assert first.status_code == 302
+    assert second.status_code == 409
+    assert "There is no given consent to withdraw: it is withdrawn." in second.content.decode()
+    assert ConsentEvent.objects.filter(status="withdrawn").count() == 1
+    # and the page for withdrawn consent says so instead of offering the form
+    page = client.get(url).content.decode()
+    assert "There is no given consent to withdraw: it is withdrawn." in page
+    assert 'data-testid="withdraw-form"' not in page
