@@ -249,6 +249,34 @@ def signoff_checklist(dataset: Dataset) -> list[tuple[str, str]]:
     return items
 
 
+MAX_FIELD_NAME = 200
+MSG_FIELD_NAME_EMPTY = "Give the field a name (it cannot start with a space)."
+MSG_FIELD_NAME_LENGTH = "A field name is 1 to {limit} characters (this has {length})."
+MSG_FIELD_NAME_SLASH = "A field name cannot contain “/” or “\\”."
+MSG_FIELD_NAME_DOTS = "A field name cannot be “.” or “..”."
+MSG_FIELD_NAME_HIDDEN = "A field name cannot contain control or text-direction characters."
+
+
+def field_name_problem(name: str) -> str | None:
+    """What is wrong with a field name, or None. A field's name is part of its address
+    (``/datasets/<slug>/fields/<name>/edit/``) and is shown to approvers, so it is never a path
+    (no "/", not "." or "..", which browsers resolve to another address) and hides nothing
+    (no control characters, no bidi overrides or other invisible format characters)."""
+    import unicodedata
+
+    if not name or name[0].isspace():
+        return MSG_FIELD_NAME_EMPTY
+    if len(name) > MAX_FIELD_NAME:
+        return MSG_FIELD_NAME_LENGTH.format(limit=MAX_FIELD_NAME, length=len(name))
+    if "/" in name or "\\" in name:
+        return MSG_FIELD_NAME_SLASH
+    if name in (".", ".."):
+        return MSG_FIELD_NAME_DOTS
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
+        return MSG_FIELD_NAME_HIDDEN
+    return None
+
+
 def signoff_subject(dataset: Dataset) -> tuple[int, str]:
     """What a privacy officer signs off: the latest review's version and a fingerprint of its
     answers and of the classification of every field as it is now (``dataset_approve`` refuses

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from datasets import forms, policy, selectors, services
 from datasets.models import Dataset, Field, Suggestion
 from datasets.services.scans import suggestions_accept
-from datasets.taxonomy import Role
+from datasets.taxonomy import Role, Special
 from governance.audit.humanize import readable
 from governance.errors import ApplicationError, NotFound, NotPermitted
 from governance.forms import SignOffForm
@@ -113,7 +113,7 @@ def dataset_detail(request, slug):
     return _detail_page(request, _dataset(request, slug))
 
 
-def _detail_page(request, dataset, *, signoff_form=None, status=200):
+def _detail_page(request, dataset, *, signoff_form=None, field_form=None, status=200):
     fields = list(selectors.dataset_fields(dataset=dataset))
     blocker = policy.ready_for_review(fields) if dataset.status == Dataset.Status.DRAFT else None
     allowed = selectors.dataset_permissions(viewer=request.user, dataset=dataset)
@@ -141,7 +141,7 @@ def _detail_page(request, dataset, *, signoff_form=None, status=200):
             "latest_scan": latest_scan,
             "links": links,
             "pending": selectors.suggestion_queue(viewer=request.user, dataset=dataset).count(),
-            "field_form": forms.FieldForm(),
+            "field_form": field_form or forms.FieldForm(),
             "note_form": forms.NoteForm(),
             "stewards_form": forms.StewardsForm(
                 initial={"stewards": services.dataset_stewards(dataset)}
@@ -232,15 +232,23 @@ def field_create(request, slug):
     dataset = _dataset(request, slug)
     refuse(policy.may_manage(request.user, dataset))
     form = forms.FieldForm(request.POST)
-    if form.is_valid():
-        attempt(
-            request,
-            lambda: services.field_create(actor=request.user, dataset=dataset, **form.cleaned_data),
-            success=f"Field {form.cleaned_data['name']} added.",
-        )
-    else:
-        messages.error(request, "Give the field a name.")
-    return redirect("datasets:detail", slug=slug)
+    form.is_valid()
+    # The service owns the rules for a name (datasets.policy.field_name_problem): its message,
+    # next to what was typed, instead of a generic one.
+    data = {
+        "name": form.cleaned_data.get("name", ""),
+        "data_type": form.cleaned_data.get("data_type", ""),
+        "description": form.cleaned_data.get("description", ""),
+    }
+    done, _ = attempt(
+        request,
+        lambda: services.field_create(actor=request.user, dataset=dataset, **data),
+        success=f"Field {data['name'].strip()} added.",
+        form=form,
+    )
+    if done:
+        return redirect("datasets:detail", slug=slug)
+    return _detail_page(request, dataset, field_form=form, status=400)
 
 
 @login_required
@@ -520,6 +528,7 @@ def _accept_selected(request, dataset):
 
 ROLE_LABELS = dict(Role.CHOICES)
 TREATMENT_LABELS = dict(Field.Treatment.choices)
+SPECIAL_LABELS = dict(Special.CHOICES)
 
 
 def _with_decisions(queue) -> list[Suggestion]:
@@ -530,6 +539,8 @@ def _with_decisions(queue) -> list[Suggestion]:
         suggestion.chosen = decision and {
             "category": decision.get("category"),
             "role": ROLE_LABELS.get(decision.get("role"), ""),
+            "non_personal": decision.get("role") == Role.NON_PERSONAL,
+            "special": SPECIAL_LABELS.get(decision.get("special_category") or "", ""),
             "treatment": TREATMENT_LABELS.get(decision.get("treatment"), ""),
         }
     return suggestions

@@ -88,6 +88,15 @@ def first(*refusals: Refusal | None) -> Refusal | None:
     return next((r for r in refusals if r is not None), None)
 
 
+def visible_text(value: str | None) -> str:
+    """What a reader sees of ``value``: without invisible format characters (zero-width spaces
+    and joiners, bidi marks, BOM: Unicode category Cf) and without surrounding whitespace. A
+    note that is only invisible characters is no note; the stored text is left as written."""
+    import unicodedata
+
+    return "".join(c for c in (value or "") if unicodedata.category(c) != "Cf").strip()
+
+
 # --- sign-offs ---------------------------------------------------------------------------------
 
 MSG_SIGNOFF_NOTE = "Write the note that goes on record with your sign-off."
@@ -99,7 +108,7 @@ def signoff_problems(items: list[tuple[str, str]], *, note: str, confirmed: Any)
     approval and purpose activation): a note, and every item of the checklist confirmed.
     ``items`` come from the app's own rule (``signoff_checklist``); empty when complete."""
     problems: dict[str, str] = {}
-    if not (note or "").strip():
+    if not visible_text(note):
         problems["note"] = MSG_SIGNOFF_NOTE
     if {key for key, _ in items} - set(confirmed or ()):
         problems["checklist"] = MSG_SIGNOFF_CHECKLIST

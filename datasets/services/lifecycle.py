@@ -15,7 +15,7 @@ from datasets.services.common import lock_locations
 from governance.accounts.models import User
 from governance.audit import services as audit
 from governance.errors import ApplicationError, Conflict
-from governance.policy import require, signoff_problems
+from governance.policy import require, signoff_problems, visible_text
 
 MIN_ANSWER = 10
 MSG_TRANSITION = "A dataset that is {status} cannot be {verb}."
@@ -148,7 +148,7 @@ def dataset_approve(
         problems = signoff_problems(
             policy.signoff_checklist(dataset), note=note, confirmed=checklist
         )
-    elif policy.approval_note_required(dataset) and not note:
+    elif policy.approval_note_required(dataset) and not visible_text(note):
         problems = {"note": policy.MSG_RESTRICTED_NOTE}
     if problems:
         field, message = next(iter(problems.items()))

@@ -114,3 +114,52 @@ def test_a_sign_off_of_a_review_version_that_was_replaced_is_refused_with_the_ne
     )
     assert api.status_code == 409
     assert Dataset.objects.get(slug="survey").status == "in_review"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("bad name/../x", "A field name cannot contain “/” or “\\”."),
+        ("..", "A field name cannot be “.” or “..”."),
+        ("evil\u202etxt", "A field name cannot contain control or text-direction characters."),
+        ("tab\there", "A field name cannot contain control or text-direction characters."),
+        ("n" * 300, "A field name is 1 to 200 characters (this has 300)."),
+    ],
+)
+def test_a_field_name_that_could_be_a_path_or_hide_text_is_refused_and_the_input_kept(
+    client, alice, name, message
+):
+    # given
+    make_dataset(alice, slug="draft-data")
+    client.force_login(alice)
+    # when
+    response = client.post("/datasets/draft-data/fields/new/", {"name": name})
+    # then the page names the problem, keeps what was typed, and adds nothing
+    assert response.status_code == 400
+    page = html.unescape(response.content.decode())
+    assert message in page
+    assert f'value="{name}"' in page
+    assert not Dataset.objects.get(slug="draft-data").fields.exists()
+
+
+def test_a_note_of_invisible_characters_is_no_note_through_the_api_or_the_portal(
+    client, petra, restricted
+):
+    client.force_login(petra)
+    # the API
+    response = client.post(
+        "/api/v1/datasets/survey/approve",
+        {"note": "\u200b\u2060 \ufeff"},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["details"]["field"] == "note"
+    # the portal
+    seen = hidden_inputs(client.get("/datasets/survey/").content.decode())
+    items = ["classification", "answers", "minimisation", "special"]
+    page = client.post(
+        "/datasets/survey/transition/approve/", {**seen, "checklist": items, "note": "\u200b"}
+    )
+    assert page.status_code == 400
+    assert 'data-testid="note-error"' in page.content.decode()
+    assert Dataset.objects.get(slug="survey").status == "in_review"
