@@ -365,15 +365,32 @@ def request_create(request):
         datasets=datasets,
         principals=_principal_choices(user),
     )
-    if request.method == "POST" and form.is_valid() and not form.cleaned_data["dataset"]:
-        form.add_error("dataset", MSG_CHOOSE_DATASET)
+    picking = request.method == "POST" and "pick" in request.POST
+    if picking:
+        # Without JavaScript, "Show its fields and purposes" posts the form back: the same
+        # page, filled in as it was, with the chosen dataset's fields and purposes (no errors).
+        form = AccessRequestForm(
+            initial={
+                "dataset": request.POST.get("dataset", ""),
+                "purpose": request.POST.get("purpose", ""),
+                "fields": request.POST.getlist("fields"),
+                "principal": request.POST.get("principal", "self"),
+                "duration_days": request.POST.get("duration_days", ""),
+                "justification": request.POST.get("justification", ""),
+            },
+            datasets=datasets,
+            principals=_principal_choices(user),
+        )
     elif request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         done, created = attempt(
             request,
             lambda: services.access_request_create(
                 requester=user,
-                dataset=catalog.dataset_get_for(viewer=user, slug=data["dataset"]),
+                # No dataset: the service reports that and every other problem at once.
+                dataset=catalog.dataset_get_for(viewer=user, slug=data["dataset"])
+                if data["dataset"]
+                else None,
                 purpose_slug=data["purpose"],
                 fields=data["fields"],
                 duration_days=_whole_number(data["duration_days"]),
@@ -407,7 +424,7 @@ def request_create(request):
     )
 
 
-MSG_CHOOSE_DATASET = "Choose the dataset you need."
+MSG_CHOOSE_DATASET = services.grants.MSG_CHOOSE_DATASET
 
 
 def _whole_number(value) -> int | None:

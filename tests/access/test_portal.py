@@ -762,3 +762,28 @@ def test_long_justifications_and_comments_are_refused_naming_the_limit(
     assert refused.value.extra["field"] == "note"
     created.refresh_from_db()
     assert created.status == "pending"
+
+
+def test_without_javascript_choosing_a_dataset_shows_its_fields_and_purposes_and_every_error(
+    client, bob, tickets, approved_for_routing
+):
+    client.force_login(bob)
+    # when the form is sent with nothing chosen, every problem shows at once
+    empty = client.post("/access/request/", {"principal": "self", "justification": "short"})
+    assert empty.status_code == 400
+    page = text(empty)
+    for message in ("Choose the dataset you need.", MSG_JUSTIFICATION, "No active purpose"):
+        assert message in page
+    # when "Show its fields and purposes" is pressed (no htmx), the same page lists them
+    picked = client.post(
+        "/access/request/",
+        {"dataset": "support-tickets", "pick": "1", "justification": "kept as typed"},
+    )
+    assert picked.status_code == 200
+    page = text(picked)
+    assert '<input type="checkbox" name="fields" value="email"' in page
+    assert '<select name="purpose" id="id_purpose" data-testid="purpose-select" >' in page
+    assert '<option value="ticket-routing"' in page
+    assert "kept as typed" in page
+    assert 'data-testid="error-summary"' not in page
+    assert not AccessRequest.objects.exists()

@@ -754,3 +754,14 @@ def test_a_stale_run_now_page_is_refused_with_the_new_counts_and_a_posted_form_r
     assert replay.status_code == 409
     assert "What you confirmed changed" in text(replay)
     assert RetentionRun.objects.count() == 1
+
+
+def test_the_preview_button_is_a_plain_get_form_that_works_without_javascript(
+    client, store, events_dataset, policy, alice
+):
+    from django.urls import reverse
+
+    url = reverse("retention:preview", args=["shop-events"])
+    page = text(logged_in(client, alice).get(PAGE))
+    assert f'<form method="get" action="{url}" class="inline-form"><button type="submit"' in page
+    assert "<h1>Dry run of" in text(client.get(url))

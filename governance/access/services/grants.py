@@ -49,6 +49,8 @@ MSG_FIELDS_UNCLASSIFIED = (
     "stewards classify them (in a new review) first."
 )
 MSG_DURATION = "The duration must be 1-{max} days for a {sensitivity} dataset."
+MSG_DURATION_ANY = "The duration is a whole number of days, at least 1."
+MSG_CHOOSE_DATASET = "Choose the dataset you need."
 MSG_JUSTIFICATION = "Explain why you need this access (at least 20 characters)."
 MSG_DUPLICATE_PENDING = (
     "Request {id} for this principal, dataset and purpose is still waiting for approval; "
@@ -74,6 +76,12 @@ MSG_REVOKE_FORBIDDEN = policy.MSG_REVOKE_FORBIDDEN
 MSG_GRANT_NOT_ACTIVE = "This grant is {status}."
 MSG_ACK_FORBIDDEN = policy.MSG_ACK_FORBIDDEN
 MSG_RETIRED = "The dataset is retired."
+
+
+def _justification_problem(justification: str) -> str | None:
+    if len((justification or "").strip()) < 20:
+        return MSG_JUSTIFICATION
+    return text_too_long(justification, limit=MAX_JUSTIFICATION)
 
 
 def _max_days(dataset: Dataset) -> int:
@@ -153,7 +161,7 @@ def _approvers(request: AccessRequest) -> list[User]:
 def access_request_create(
     *,
     requester: User,
-    dataset: Dataset,
+    dataset: Dataset | None,
     purpose_slug: str,
     fields: list[str],
     duration_days: int,
@@ -174,6 +182,18 @@ def access_request_create(
         len(idempotency_key) <= 200 and idempotency_key.isascii() and idempotency_key.isprintable()
     ):
         raise ApplicationError(MSG_IDEMPOTENCY_KEY, {"field": "idempotency_key"})
+    if dataset is None:  # the portal's form sent without a dataset: say what else is missing
+        problems = {"dataset": MSG_CHOOSE_DATASET}
+        purpose = purpose_current(purpose_slug) if purpose_slug else None
+        if purpose is None or purpose.status != Purpose.Status.ACTIVE:
+            problems["purpose"] = MSG_PURPOSE
+        if not [f for f in fields or [] if f and f.strip()]:
+            problems["fields"] = MSG_FIELDS_EMPTY
+        if not isinstance(duration_days, int) or duration_days < 1:
+            problems["duration_days"] = MSG_DURATION_ANY
+        if problem := _justification_problem(justification):
+            problems["justification"] = problem
+        raise ApplicationError(problems["dataset"], {"field": "dataset", "fields": problems})
     fingerprint = _fingerprint(
         dataset.slug, purpose_slug, fields, duration_days, justification, principal
     )
@@ -213,10 +233,8 @@ def access_request_create(
     limit = _max_days(dataset)
     if not isinstance(duration_days, int) or not 1 <= duration_days <= limit:
         problems["duration_days"] = MSG_DURATION.format(max=limit, sensitivity=dataset.sensitivity)
-    if len((justification or "").strip()) < 20:
-        problems["justification"] = MSG_JUSTIFICATION
-    elif too_long := text_too_long(justification, limit=MAX_JUSTIFICATION):
-        problems["justification"] = too_long
+    if problem := _justification_problem(justification):
+        problems["justification"] = problem
     if renews is not None and (
         renews.dataset_id != dataset.pk or renews.purpose_slug != purpose_slug
     ):
