@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 import pytest
 from django.contrib.auth.hashers import check_password
 from django.core.management import CommandError, call_command
@@ -167,3 +169,19 @@ def test_seed_demo_is_idempotent_and_refuses_without_debug(db, settings, capsys)
         "admin": ["admin"],
     }
     assert User.objects.get(username="admin").is_staff
+
+
+@pytest.mark.django_db
+def test_a_service_account_request_shows_every_problem_at_once_and_keeps_the_input(client, bob):
+    from governance.accounts.models import ServiceAccountRequest
+    from governance.accounts.services import MSG_NAME_INVALID, MSG_SA_REQUEST_DESCRIPTION
+
+    client.force_login(bob)
+    response = client.post(
+        "/accounts/service-accounts/request/", {"name": "Bad Name!", "description": ""}
+    )
+    assert response.status_code == 400
+    page = html.unescape(response.content.decode())
+    assert MSG_NAME_INVALID in page and MSG_SA_REQUEST_DESCRIPTION in page
+    assert 'value="Bad Name!"' in page
+    assert not ServiceAccountRequest.objects.exists()
