@@ -145,7 +145,9 @@ def _detail_page(request, purpose, *, signoff_form=None, status=200):
             "can_publish_notice": policy.may_publish_notice(user, purpose) is None
             and purpose.status != Purpose.Status.RETIRED,
             "can_see_stats": policy.may_see_stats(user) is None and purpose.is_consent_based,
-            "reason_form": ReasonForm(),
+            # Two forms on the page ask for a reason: distinct ids for their labels.
+            "return_form": ReasonForm(auto_id="id_return_%s"),
+            "retire_form": ReasonForm(auto_id="id_retire_%s"),
             "signoff_form": signoff_form,
             "category_names": category_names(purpose.data_categories),
         },

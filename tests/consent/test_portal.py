@@ -375,3 +375,15 @@ def test_a_withdrawal_from_a_second_tab_or_of_withdrawn_consent_is_refused(clien
     page = client.get(url).content.decode()
     assert "There is no given consent to withdraw: it is withdrawn." in page
     assert 'data-testid="withdraw-form"' not in page
+
+
+def test_the_purpose_page_has_no_duplicate_ids(client, alice, petra):
+    import re
+    from collections import Counter
+
+    make_purpose("churn-model", status="submitted", owner=alice)
+    client.force_login(petra)
+    page = client.get("/consent/purposes/churn-model/v1/").content.decode()
+    ids = Counter(re.findall(r'\sid="([^"]+)"', page))
+    assert "id_return_reason" in ids and "id_retire_reason" in ids
+    assert [i for i, n in ids.items() if n > 1] == []
