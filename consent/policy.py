@@ -24,7 +24,15 @@ from governance.accounts.models import User
 from governance.accounts.policy import holds_role, role_holders, sign_off_refusal
 from governance.accounts.roles import Role
 from governance.errors import ApplicationError
-from governance.policy import Refusal, forbidden, holds_permission, invalid
+from governance.policy import (
+    Refusal,
+    conflict,
+    fingerprint,
+    forbidden,
+    holds_permission,
+    invalid,
+    stale_signoff,
+)
 
 MSG_VIEW_FORBIDDEN = "You do not have permission to see purposes."
 MSG_CREATE_FORBIDDEN = "Only stewards and privacy officers can register purposes."
@@ -140,6 +148,27 @@ def is_valid_at(*, status: str, valid_until: datetime | None, at: datetime) -> b
     """Consent is valid at ``at`` when its deciding record is given or renewed and its
     validity has not run out by then."""
     return status in VALID_FOR_PROCESSING and (valid_until is None or valid_until > at)
+
+
+MSG_NOTHING_TO_WITHDRAW = "There is no given consent to withdraw: it is {status}."
+
+
+def withdrawal_refusal(state, *, at: datetime) -> Refusal | None:
+    """A withdrawal on a person's request (``consent_withdraw``: the portal) is of consent that
+    is given now; consent already withdrawn, refused, expired or never recorded for the
+    purpose's active version has nothing to withdraw (409). Events a source reports through the
+    API keep their own order (``consent_record``): this rule is for the person in front of us."""
+    if state is None:
+        return conflict(MSG_NOTHING_TO_WITHDRAW.format(status="not recorded"), status=None)
+    if state.purpose.status != "active":
+        return conflict(
+            MSG_NOTHING_TO_WITHDRAW.format(status="recorded for an earlier version only"),
+            status=None,
+        )
+    if not is_valid_at(status=state.status, valid_until=state.valid_until, at=at):
+        status = effective_status(status=state.status, valid_until=state.valid_until, at=at)
+        return conflict(MSG_NOTHING_TO_WITHDRAW.format(status=status), status=status)
+    return None
 
 
 def effective_status(*, status: str, valid_until: datetime | None, at: datetime) -> str:
@@ -347,6 +376,51 @@ def may_grant_capabilities(user: User | None) -> Refusal | None:
     if user is None or holds_role(user, Role.ADMIN):
         return None
     return forbidden(MSG_CAPABILITY_FORBIDDEN)
+
+
+_SIGNED_FIELDS = (
+    "name",
+    "description",
+    "legal_basis",
+    "special_categories",
+    "special_category_condition",
+    "data_categories",
+    "data_subject_categories",
+    "recipients",
+    "retention_days",
+    "dpia_reference",
+    "controller",
+    "controller_contact",
+    "withdrawal_method",
+    "consent_validity_months",
+    "owner_id",
+    "submitted_at",
+)
+
+
+def signoff_subject(purpose) -> tuple[int, str]:
+    """What a privacy officer activates: this version with these contents and notices (a
+    resubmission counts as a change). ``purpose_activate`` refuses a sign-off of others."""
+    from consent.models import NoticeVersion
+
+    notices = list(
+        NoticeVersion.objects.filter(purpose=purpose).order_by("pk").values_list("pk", "text")
+    )
+    document = {name: getattr(purpose, name) for name in _SIGNED_FIELDS}
+    document["notices"] = notices
+    return purpose.version, fingerprint(document)
+
+
+def stale_activation_refusal(purpose, *, seen_fingerprint: str | None) -> Refusal | None:
+    """An activation made on the purpose as it was before a change is refused (409)."""
+    version, digest = signoff_subject(purpose)
+    return stale_signoff(
+        seen_version=None,
+        seen_fingerprint=seen_fingerprint,
+        version=version,
+        current_fingerprint=digest,
+        what="purpose",
+    )
 
 
 def activation_checklist(purpose) -> list[tuple[str, str]]:

@@ -28,8 +28,8 @@ from consent.forms import (
 from consent.models import Purpose
 from consent.taxonomy import category_names
 from consent.vocab import WITHDRAWALS
-from governance.errors import ApplicationError, NotFound, NotPermitted
-from governance.portal import attempt, domain_errors, refuse
+from governance.errors import ApplicationError, Conflict, NotFound, NotPermitted
+from governance.portal import attempt, domain_errors, form_error, refuse
 from governance.tables import listing
 
 
@@ -118,6 +118,13 @@ def _detail_page(request, purpose, *, signoff_form=None, status=200):
         (v for v in versions if v.status in (Purpose.Status.DRAFT, Purpose.Status.SUBMITTED)),
         None,
     )
+    can_activate = (
+        purpose.status == Purpose.Status.SUBMITTED and policy.may_activate(user, purpose) is None
+    )
+    if signoff_form is None and can_activate:
+        signoff_form = SignOffForm(
+            items=policy.activation_checklist(purpose), subject=policy.signoff_subject(purpose)
+        )
     return render(
         request,
         "consent/purpose_detail.html",
@@ -128,8 +135,7 @@ def _detail_page(request, purpose, *, signoff_form=None, status=200):
             "open_version": open_version,
             "can_edit": can_change and purpose.status == Purpose.Status.DRAFT,
             "can_submit": can_change and purpose.status == Purpose.Status.DRAFT,
-            "can_activate": purpose.status == Purpose.Status.SUBMITTED
-            and policy.may_activate(user, purpose) is None,
+            "can_activate": can_activate,
             "can_return": purpose.status == Purpose.Status.SUBMITTED
             and policy.may_return(user) is None,
             "can_retire": can_change and purpose.status != Purpose.Status.RETIRED,
@@ -139,8 +145,10 @@ def _detail_page(request, purpose, *, signoff_form=None, status=200):
             "can_publish_notice": policy.may_publish_notice(user, purpose) is None
             and purpose.status != Purpose.Status.RETIRED,
             "can_see_stats": policy.may_see_stats(user) is None and purpose.is_consent_based,
-            "reason_form": ReasonForm(),
-            "signoff_form": signoff_form or SignOffForm(items=policy.activation_checklist(purpose)),
+            # Two forms on the page ask for a reason: distinct ids for their labels.
+            "return_form": ReasonForm(auto_id="id_return_%s"),
+            "retire_form": ReasonForm(auto_id="id_retire_%s"),
+            "signoff_form": signoff_form,
             "category_names": category_names(purpose.data_categories),
         },
         status=status,
@@ -220,20 +228,30 @@ def purpose_activate(request, slug, version):
     form = SignOffForm(request.POST, items=policy.activation_checklist(purpose))
     form.is_valid()
     data = form.cleaned_data
-    done, _ = attempt(
-        request,
-        lambda: services.purpose_activate(
+    try:
+        services.purpose_activate(
             purpose=purpose,
             actor=request.user,
             note=data.get("note", ""),
             checklist=data.get("checklist") or [],
-        ),
-        success=f"{purpose} is active.",
-        form=form,
-    )
-    if done:
-        return redirect(_detail_url(purpose))
-    return _detail_page(request, purpose, signoff_form=form, status=400)
+            fingerprint=data.get("fingerprint") or None,
+        )
+    except (NotFound, NotPermitted):
+        raise
+    except ApplicationError as error:
+        if error.extra.get("stale_signoff"):
+            purpose.refresh_from_db()
+            form = SignOffForm.again(
+                request.POST,
+                items=policy.activation_checklist(purpose),
+                subject=policy.signoff_subject(purpose),
+                error=error.message,
+            )
+            return _detail_page(request, purpose, signoff_form=form, status=409)
+        form_error(form, error)
+        return _detail_page(request, purpose, signoff_form=form, status=400)
+    messages.success(request, f"{purpose} is active.")
+    return redirect(_detail_url(purpose))
 
 
 @login_required
@@ -436,11 +454,12 @@ def subject_withdraw(request, namespace, subject_id, slug):
         request.POST if request.method == "POST" else None,
         initial={"idempotency_key": f"portal-{uuid.uuid4().hex}"},
     )
+    status = 400 if form.is_bound else 200
+    nothing = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        done, result = attempt(
-            request,
-            lambda: services.consent_withdraw(
+        try:
+            result = services.consent_withdraw(
                 namespace=namespace,
                 subject_id=subject_id,
                 purpose=slug,
@@ -448,13 +467,23 @@ def subject_withdraw(request, namespace, subject_id, slug):
                 collection_method=data["channel"],
                 idempotency_key=data["idempotency_key"] or None,
                 evidence={"reference": data["reference"]},
-            ),
-            form=form,
-        )
-        if done:
+            )
+        except (NotFound, NotPermitted):
+            raise
+        except Conflict as error:  # nothing to withdraw (any more): say so, without the form
+            nothing, status = error.message, 409
+        except ApplicationError as error:
+            form_error(form, error)
+        else:
             if not result.replayed:
                 messages.success(request, f"Consent for {slug} withdrawn.")
             return redirect(detail)
+    if request.method == "GET":
+        state = next(
+            (s for s in selectors.subject_states(subject=subject) if s.purpose.slug == slug), None
+        )
+        refusal = policy.withdrawal_refusal(state, at=timezone.now())
+        nothing = refusal.message if refusal else None
     return render(
         request,
         "consent/withdraw_confirm.html",
@@ -462,9 +491,10 @@ def subject_withdraw(request, namespace, subject_id, slug):
             "subject": subject,
             "purpose": purpose,
             "form": form,
-            "impacts": _withdrawal_impacts(subject, purpose),
+            "nothing": nothing,
+            "impacts": _withdrawal_impacts(subject, purpose) if not nothing else [],
         },
-        status=400 if form.is_bound else 200,
+        status=status,
     )
 
 

@@ -382,10 +382,33 @@ def _transition_api(name: str, call, *, note_required: bool = False):
     return TransitionApi
 
 
-DatasetApproveApi = _transition_api(
-    "approve",
-    lambda actor, dataset, text: services.dataset_approve(actor=actor, dataset=dataset, note=text),
-)
+class DatasetApproveApi(APIView):
+    """The legal sign-off. ``version`` names the review version the client approves: a version
+    that is no longer the one in review is refused (409)."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "DatasetApproveInput"
+
+        note = serializers.CharField(required=False, allow_blank=True, default="")
+        version = serializers.IntegerField(required=False, min_value=1)
+
+    @extend_schema(
+        operation_id="datasets_approve", request=InputSerializer, responses=DatasetDetailOutput
+    )
+    def post(self, request: Request, slug: str) -> Response:
+        dataset = _dataset(request, slug)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.dataset_approve(
+            actor=request.user,
+            dataset=dataset,
+            note=data.validated_data["note"],
+            version=data.validated_data.get("version"),
+        )
+        return Response(_detail(dataset))
+
+
 DatasetReturnApi = _transition_api(
     "return",
     lambda actor, dataset, text: services.dataset_return(actor=actor, dataset=dataset, note=text),

@@ -84,7 +84,8 @@ class DatasetEditForm(DatasetForm):
 
 
 class FieldForm(forms.Form):
-    name = forms.CharField(max_length=200)
+    # The name's rules are the service's (datasets.policy.field_name_problem).
+    name = forms.CharField(required=False, strip=False)
     data_type = forms.CharField(max_length=50, required=False)
     description = forms.CharField(required=False)
 

@@ -22,10 +22,12 @@ from governance.accounts.roles import Role
 from governance.policy import (
     Refusal,
     conflict,
+    fingerprint,
     forbidden,
     holds_permission,
     invalid,
     not_found,
+    stale_signoff,
 )
 
 MSG_NOT_FOUND = "No such dataset."
@@ -245,6 +247,67 @@ def signoff_checklist(dataset: Dataset) -> list[tuple[str, str]]:
             )
         )
     return items
+
+
+MAX_FIELD_NAME = 200
+MSG_FIELD_NAME_EMPTY = "Give the field a name (it cannot start with a space)."
+MSG_FIELD_NAME_LENGTH = "A field name is 1 to {limit} characters (this has {length})."
+MSG_FIELD_NAME_SLASH = "A field name cannot contain “/” or “\\”."
+MSG_FIELD_NAME_DOTS = "A field name cannot be “.” or “..”."
+MSG_FIELD_NAME_HIDDEN = "A field name cannot contain control or text-direction characters."
+
+
+def field_name_problem(name: str) -> str | None:
+    """What is wrong with a field name, or None. A field's name is part of its address
+    (``/datasets/<slug>/fields/<name>/edit/``) and is shown to approvers, so it is never a path
+    (no "/", not "." or "..", which browsers resolve to another address) and hides nothing
+    (no control characters, no bidi overrides or other invisible format characters)."""
+    import unicodedata
+
+    if not name or name[0].isspace():
+        return MSG_FIELD_NAME_EMPTY
+    if len(name) > MAX_FIELD_NAME:
+        return MSG_FIELD_NAME_LENGTH.format(limit=MAX_FIELD_NAME, length=len(name))
+    if "/" in name or "\\" in name:
+        return MSG_FIELD_NAME_SLASH
+    if name in (".", ".."):
+        return MSG_FIELD_NAME_DOTS
+    if any(unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp") for c in name):
+        return MSG_FIELD_NAME_HIDDEN
+    return None
+
+
+def signoff_subject(dataset: Dataset) -> tuple[int, str]:
+    """What a privacy officer signs off: the latest review's version and a fingerprint of its
+    answers and of the classification of every field as it is now (``dataset_approve`` refuses
+    a sign-off made on another version or another classification)."""
+    review = dataset.reviews.order_by("-version").first()
+    fields = list(
+        dataset.fields.order_by("name").values_list(
+            "name", "category__key", "role", "special_category", "treatment"
+        )
+    )
+    answers = (
+        [review.personal_fields_need, review.anonymization, review.access_and_duration]
+        if review
+        else []
+    )
+    version = review.version if review else 0
+    return version, fingerprint({"version": version, "answers": answers, "fields": fields})
+
+
+def stale_signoff_refusal(
+    dataset: Dataset, *, version: int | None, seen_fingerprint: str | None
+) -> Refusal | None:
+    """A sign-off of a review version (or classification) that is no longer the one in review."""
+    current, digest = signoff_subject(dataset)
+    return stale_signoff(
+        seen_version=version,
+        seen_fingerprint=seen_fingerprint,
+        version=current,
+        current_fingerprint=digest,
+        what="review",
+    )
 
 
 def approval_note_required(dataset: Dataset) -> bool:

@@ -16,11 +16,11 @@ from django.views.decorators.http import require_http_methods, require_POST
 from datasets import forms, policy, selectors, services
 from datasets.models import Dataset, Field, Suggestion
 from datasets.services.scans import suggestions_accept
-from datasets.taxonomy import Role
+from datasets.taxonomy import Role, Special
 from governance.audit.humanize import readable
-from governance.errors import ApplicationError
+from governance.errors import ApplicationError, NotFound, NotPermitted
 from governance.forms import SignOffForm
-from governance.portal import attempt, domain_errors, refuse
+from governance.portal import attempt, domain_errors, form_error, refuse
 from governance.tables import listing
 
 
@@ -113,7 +113,7 @@ def dataset_detail(request, slug):
     return _detail_page(request, _dataset(request, slug))
 
 
-def _detail_page(request, dataset, *, signoff_form=None, status=200):
+def _detail_page(request, dataset, *, signoff_form=None, field_form=None, status=200):
     fields = list(selectors.dataset_fields(dataset=dataset))
     blocker = policy.ready_for_review(fields) if dataset.status == Dataset.Status.DRAFT else None
     allowed = selectors.dataset_permissions(viewer=request.user, dataset=dataset)
@@ -141,12 +141,20 @@ def _detail_page(request, dataset, *, signoff_form=None, status=200):
             "latest_scan": latest_scan,
             "links": links,
             "pending": selectors.suggestion_queue(viewer=request.user, dataset=dataset).count(),
-            "field_form": forms.FieldForm(),
+            "field_form": field_form or forms.FieldForm(),
             "note_form": forms.NoteForm(),
             "stewards_form": forms.StewardsForm(
                 initial={"stewards": services.dataset_stewards(dataset)}
             ),
-            "signoff_form": signoff_form or SignOffForm(items=policy.signoff_checklist(dataset)),
+            "signoff_form": signoff_form
+            or (
+                SignOffForm(
+                    items=policy.signoff_checklist(dataset),
+                    subject=policy.signoff_subject(dataset),
+                )
+                if allowed.get("can_approve")
+                else None
+            ),
             "note_required": policy.approval_note_required(dataset),
             "actions": actions,
         },
@@ -224,15 +232,23 @@ def field_create(request, slug):
     dataset = _dataset(request, slug)
     refuse(policy.may_manage(request.user, dataset))
     form = forms.FieldForm(request.POST)
-    if form.is_valid():
-        attempt(
-            request,
-            lambda: services.field_create(actor=request.user, dataset=dataset, **form.cleaned_data),
-            success=f"Field {form.cleaned_data['name']} added.",
-        )
-    else:
-        messages.error(request, "Give the field a name.")
-    return redirect("datasets:detail", slug=slug)
+    form.is_valid()
+    # The service owns the rules for a name (datasets.policy.field_name_problem): its message,
+    # next to what was typed, instead of a generic one.
+    data = {
+        "name": form.cleaned_data.get("name", ""),
+        "data_type": form.cleaned_data.get("data_type", ""),
+        "description": form.cleaned_data.get("description", ""),
+    }
+    done, _ = attempt(
+        request,
+        lambda: services.field_create(actor=request.user, dataset=dataset, **data),
+        success=f"Field {data['name'].strip()} added.",
+        form=form,
+    )
+    if done:
+        return redirect("datasets:detail", slug=slug)
+    return _detail_page(request, dataset, field_form=form, status=400)
 
 
 @login_required
@@ -330,23 +346,37 @@ def _approve(request, dataset):
     """The legal sign-off: a note and every item of ``policy.signoff_checklist``; what is
     missing comes back on the dataset page, all at once, and nothing changes."""
     # The service checks who may sign off first (and records a refusal) before the checklist.
-    form = SignOffForm(request.POST, items=policy.signoff_checklist(dataset))
+    items = policy.signoff_checklist(dataset)
+    form = SignOffForm(request.POST, items=items)
     form.is_valid()
     data = form.cleaned_data
-    done, _ = attempt(
-        request,
-        lambda: services.dataset_approve(
+    try:
+        services.dataset_approve(
             actor=request.user,
             dataset=dataset,
             note=data.get("note", ""),
             checklist=data.get("checklist") or [],
-        ),
-        success="Dataset is now approved.",
-        form=form,
-    )
-    if done:
-        return redirect("datasets:detail", slug=dataset.slug)
-    return _detail_page(request, dataset, signoff_form=form, status=400)
+            # What the page showed (our form always carries both): a page of an earlier
+            # version or classification is refused.
+            version=data.get("version"),
+            fingerprint=data.get("fingerprint") or None,
+        )
+    except (NotFound, NotPermitted):
+        raise
+    except ApplicationError as error:
+        if error.extra.get("stale_signoff"):
+            dataset.refresh_from_db()
+            form = SignOffForm.again(
+                request.POST,
+                items=policy.signoff_checklist(dataset),
+                subject=policy.signoff_subject(dataset),
+                error=error.message,
+            )
+            return _detail_page(request, dataset, signoff_form=form, status=409)
+        form_error(form, error)
+        return _detail_page(request, dataset, signoff_form=form, status=400)
+    messages.success(request, "Dataset is now approved.")
+    return redirect("datasets:detail", slug=dataset.slug)
 
 
 @login_required
@@ -498,6 +528,7 @@ def _accept_selected(request, dataset):
 
 ROLE_LABELS = dict(Role.CHOICES)
 TREATMENT_LABELS = dict(Field.Treatment.choices)
+SPECIAL_LABELS = dict(Special.CHOICES)
 
 
 def _with_decisions(queue) -> list[Suggestion]:
@@ -508,6 +539,8 @@ def _with_decisions(queue) -> list[Suggestion]:
         suggestion.chosen = decision and {
             "category": decision.get("category"),
             "role": ROLE_LABELS.get(decision.get("role"), ""),
+            "non_personal": decision.get("role") == Role.NON_PERSONAL,
+            "special": SPECIAL_LABELS.get(decision.get("special_category") or "", ""),
             "treatment": TREATMENT_LABELS.get(decision.get("treatment"), ""),
         }
     return suggestions

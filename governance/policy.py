@@ -88,6 +88,15 @@ def first(*refusals: Refusal | None) -> Refusal | None:
     return next((r for r in refusals if r is not None), None)
 
 
+def visible_text(value: str | None) -> str:
+    """What a reader sees of ``value``: without invisible format characters (zero-width spaces
+    and joiners, bidi marks, BOM: Unicode category Cf) and without surrounding whitespace. A
+    note that is only invisible characters is no note; the stored text is left as written."""
+    import unicodedata
+
+    return "".join(c for c in (value or "") if unicodedata.category(c) != "Cf").strip()
+
+
 # --- sign-offs ---------------------------------------------------------------------------------
 
 MSG_SIGNOFF_NOTE = "Write the note that goes on record with your sign-off."
@@ -99,8 +108,67 @@ def signoff_problems(items: list[tuple[str, str]], *, note: str, confirmed: Any)
     approval and purpose activation): a note, and every item of the checklist confirmed.
     ``items`` come from the app's own rule (``signoff_checklist``); empty when complete."""
     problems: dict[str, str] = {}
-    if not (note or "").strip():
+    if not visible_text(note):
         problems["note"] = MSG_SIGNOFF_NOTE
     if {key for key, _ in items} - set(confirmed or ()):
         problems["checklist"] = MSG_SIGNOFF_CHECKLIST
     return problems
+
+
+MSG_SIGNOFF_STALE = (
+    "What you reviewed changed: below is {what} version {version} as it is now. Read it again "
+    "before you sign off."
+)
+
+
+def fingerprint(document: Any) -> str:
+    """A digest of what a person saw (a review's classification, a purpose's contents): a
+    sign-off or confirmation carries it so that it is of *that*, not of whatever is there when
+    the form arrives."""
+    import hashlib
+    import json
+
+    return hashlib.sha256(
+        json.dumps(document, sort_keys=True, default=str, separators=(",", ":")).encode()
+    ).hexdigest()
+
+
+def stale_signoff(
+    *,
+    seen_version: int | None,
+    seen_fingerprint: str | None,
+    version: int,
+    current_fingerprint: str,
+    what: str,
+) -> Refusal | None:
+    """A sign-off names the version (and fingerprint) it was made on; when either is given and
+    differs from what is there now, it is refused (409) — the signer must look again. Neither
+    given (an API client that names nothing) is not stale."""
+    if seen_version is None and not seen_fingerprint:
+        return None
+    if (seen_version is not None and seen_version != version) or (
+        seen_fingerprint and seen_fingerprint != current_fingerprint
+    ):
+        return conflict(
+            MSG_SIGNOFF_STALE.format(what=what, version=version),
+            version=version,
+            stale_signoff=True,
+        )
+    return None
+
+
+# --- free text ---------------------------------------------------------------------------------
+
+# How much a person may write where others must read it (approvers' inboxes, request pages):
+# long enough for any honest reason, short enough that a page of them stays a page.
+MAX_JUSTIFICATION = 4_000
+MAX_NOTE = 2_000  # comments, approval notes, reasons
+MSG_TEXT_TOO_LONG = "Keep it to {limit:,} characters or fewer (this has {length:,})."
+
+
+def text_too_long(value: str | None, *, limit: int) -> str | None:
+    """The message when ``value`` (as it will be stored: stripped) is longer than ``limit``."""
+    length = len((value or "").strip())
+    if length > limit:
+        return MSG_TEXT_TOO_LONG.format(limit=limit, length=length)
+    return None

@@ -121,3 +121,21 @@ def test_holds_and_erasure_requests_page_in_constant_queries(client, petra, alic
     assert few == many
     page = text(client.get("/retention/erasure-requests/?sort=-id"))
     assert "Page 1 of 2" in page
+
+
+def test_history_hides_ids_and_summarizes_snapshots(client, alice):
+    from datasets import services
+    from governance.audit.humanize import readable
+    from governance.audit.models import LedgerEntry
+    from tests.datasets.factories import ANSWERS
+
+    dataset = make_dataset(alice, slug="tickets", fields=BASIC_FIELDS)
+    services.dataset_submit(actor=alice, dataset=dataset, **ANSWERS)
+    created = LedgerEntry.objects.filter(
+        content_type__model="datasetreview", event="model.created"
+    ).get()
+    # when
+    changes = {c.label: c.after for c in readable([created])[0].changes}
+    # then no id, and the snapshot reads as the fields' names
+    assert "Id" not in changes and "ID" not in changes
+    assert changes["Fields snapshot"] == "2 fields: ticket_id, email"

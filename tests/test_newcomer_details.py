@@ -33,3 +33,23 @@ def test_the_licence_is_an_spdx_expression_not_a_table():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert project["project"]["license"] == "Apache-2.0"
     assert project["build-system"]["requires"] == ["setuptools>=77"]
+
+
+@pytest.mark.django_db
+def test_a_failed_form_has_an_error_summary_an_error_title_and_described_fields(client, bob):
+    """Issue 17 review: after a failed submit the page starts with a summary of the problems
+    (role=alert, links to the fields), the title says "Error:", and each field's
+    aria-describedby names an error list that exists."""
+    import re
+
+    client.force_login(bob)
+    response = client.post("/access/request/", {"principal": "self", "justification": "short"})
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert re.search(r"<title>Error: ", page)
+    summary = page.split('data-testid="error-summary"')[1].split("</div>")[0]
+    assert 'href="#id_justification"' in summary
+    described = " ".join(re.findall(r'aria-describedby="([^"]*)"', page)).split()
+    assert "id_justification_error" in described
+    for target in described:
+        assert f'id="{target}"' in page, target

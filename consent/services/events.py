@@ -341,7 +341,7 @@ def _event_summary(event: ConsentEvent) -> dict:
 
 
 def _record(
-    data: Sequence[EventInput], actor: User | None
+    data: Sequence[EventInput], actor: User | None, *, only_given: bool = False
 ) -> tuple[list[Item], list[ConsentEvent], list[int]]:
     """Check every item, then write the new ones. Raises nothing itself: the callers turn the
     items' errors into one error (single event) or a per-item report (batch)."""
@@ -358,6 +358,8 @@ def _record(
     _match_replays(acceptable, actor)
     new = [i for i in acceptable if not i.errors and i.replay_of is None and i.same_as is None]
     _resolve_purposes(new)
+    if only_given:
+        _refuse_nothing_to_withdraw(new, now)
     if any(i.errors for i in items):
         return items, [], []
     _insert(new, actor, recorded_at)
@@ -369,6 +371,24 @@ def _record(
             lambda: signals.consent_withdrawn.send(sender=ConsentEvent, event_ids=withdrawn)
         )
     return items, events, withdrawn
+
+
+def _refuse_nothing_to_withdraw(items: list[Item], now: datetime) -> None:
+    """Withdrawals of consent that is not given now are refused (``policy.withdrawal_refusal``).
+    The subjects are locked already, so two withdrawals sent at once (two tabs) are decided one
+    after the other and the second sees the first."""
+    for item in items:
+        if item.errors or item.data.status not in WITHDRAWALS or item.purpose is None:
+            continue
+        state = (
+            ConsentState.objects.select_related("purpose")
+            .filter(subject=item.subject, purpose=item.purpose)
+            .first()
+        )
+        refusal = policy.withdrawal_refusal(state, at=now)
+        if refusal is not None:
+            item.conflict = True
+            item.fail("status", refusal.message)
 
 
 def _results(items: list[Item]) -> list[Recorded]:
@@ -385,10 +405,11 @@ def _results(items: list[Item]) -> list[Recorded]:
 
 
 @transaction.atomic(durable=True)
-def consent_record(*, event: EventInput, actor: User | None) -> Recorded:
+def consent_record(*, event: EventInput, actor: User | None, only_given: bool = False) -> Recorded:
     """Record one consent event, or answer a replay (same source, same idempotency key, same
-    body) with the original event and write nothing."""
-    items, created, _ = _record([event], actor)
+    body) with the original event and write nothing. With ``only_given``, a withdrawal of
+    consent that is not given now is refused (409)."""
+    items, created, _ = _record([event], actor, only_given=only_given)
     item = items[0]
     if item.errors:
         name, messages = next(iter(item.errors.items()))
@@ -453,8 +474,11 @@ def consent_withdraw(
     evidence: Mapping[str, str] | None = None,
 ) -> Recorded:
     """Withdraw consent (GDPR Art. 7(3)): one call, the same shape as giving, no notice
-    needed. Later events win by occurred_at, so an older grant arriving late cannot undo it."""
+    needed. Later events win by occurred_at, so an older grant arriving late cannot undo it.
+    Only consent that is given now is withdrawn: otherwise 409, nothing recorded
+    (``policy.withdrawal_refusal``; a replay of the same key still answers the original)."""
     return consent_record(
+        only_given=True,
         event=EventInput(
             subject_id=subject_id,
             purpose=purpose,

@@ -304,13 +304,16 @@ def purpose_activate(
     actor: User | None,
     note: str = "",
     checklist: Iterable[str] | None = None,
+    fingerprint: str | None = None,
 ) -> Purpose:
     """The privacy officer's legal sign-off, never by whoever created or submitted this
     version. Retires the version this one replaces. Through the portal it comes with a note
     and every item of ``policy.activation_checklist`` confirmed (``checklist``); both are
-    kept on record."""
+    kept on record. ``fingerprint`` names the contents signed off (``policy.signoff_subject``;
+    the portal always gives it): a purpose changed since is refused (409)."""
     purpose = _locked(purpose)
     require(policy.may_activate(actor, purpose))
+    require(policy.stale_activation_refusal(purpose, seen_fingerprint=fingerprint))
     note = (note or "").strip()
     if checklist is not None:
         checklist = sorted(set(checklist))

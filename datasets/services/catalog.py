@@ -26,7 +26,6 @@ from governance.policy import require
 
 SLUG = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 TAG = re.compile(r"^[a-z0-9][a-z0-9-]{0,49}$")
-FIELD_NAME = re.compile(r"^[^\s].{0,199}$")
 CATEGORY_KEY = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 
 MSG_CREATE_FORBIDDEN = policy.MSG_CREATE_FORBIDDEN
@@ -38,7 +37,6 @@ MSG_TAG_INVALID = "Tags are lowercase letters, digits and hyphens (at most 50 ch
 MSG_STEWARD_NOT_ELIGIBLE = policy.MSG_STEWARD_NOT_ELIGIBLE
 MSG_NO_STEWARD = "A dataset needs at least one steward."
 MSG_OWNER_NOT_PERSON = "The owner must be an active person."
-MSG_FIELD_NAME_INVALID = "A field name is 1-200 characters and does not start with a space."
 MSG_FIELD_EXISTS = "This dataset already has a field with that name."
 MSG_ROLE_INVALID = "Unknown attribute role."
 MSG_TREATMENT_INVALID = "Unknown treatment."
@@ -47,6 +45,10 @@ MSG_SPECIAL_REQUIRED = (
     "Category {category} is special-category data ({special}); set the special category."
 )
 MSG_TREATMENT_REQUIRED = "Choose how the field must be treated before training."
+MSG_NON_PERSONAL_SPECIAL = (
+    "Data that is not personal cannot be in a special category: choose a personal role "
+    "(sensitive attribute) or no special category."
+)
 MSG_CATEGORY_FORBIDDEN = policy.MSG_CATEGORY_FORBIDDEN
 MSG_CATEGORY_KEY_INVALID = (
     "A category key is a dot path of lowercase words, e.g. user.contact.email."
@@ -304,8 +306,8 @@ def field_create(
 
 def _field_add(*, dataset: Dataset, name: str, data_type: str = "", description: str = "") -> Field:
     name = (name or "").strip()
-    if not FIELD_NAME.match(name):
-        raise ApplicationError(MSG_FIELD_NAME_INVALID, {"field": "name"})
+    if problem := policy.field_name_problem(name):
+        raise ApplicationError(problem, {"field": "name"})
     if dataset.fields.filter(name=name).exists():
         raise Conflict(MSG_FIELD_EXISTS, {"field": "name"})
     position = dataset.fields.count()
@@ -327,6 +329,9 @@ def validate_classification(
         raise ApplicationError(MSG_ROLE_INVALID, {"field": "role"})
     if special_category not in dict(Special.CHOICES):
         raise ApplicationError(MSG_SPECIAL_INVALID, {"field": "special_category"})
+    if role == Role.NON_PERSONAL and special_category:
+        # Special categories (Art. 9) are personal data by definition: the two contradict.
+        raise ApplicationError(MSG_NON_PERSONAL_SPECIAL, {"field": "special_category"})
     if not treatment:
         raise ApplicationError(MSG_TREATMENT_REQUIRED, {"field": "treatment"})
     if treatment not in Field.Treatment.values:

@@ -15,7 +15,7 @@ from datasets.services.common import lock_locations
 from governance.accounts.models import User
 from governance.audit import services as audit
 from governance.errors import ApplicationError, Conflict
-from governance.policy import require, signoff_problems
+from governance.policy import require, signoff_problems, visible_text
 
 MIN_ANSWER = 10
 MSG_TRANSITION = "A dataset that is {status} cannot be {verb}."
@@ -125,13 +125,22 @@ def dataset_submit(
 @audit.records_refusal("dataset.approval_refused", target="dataset", actor="actor")
 @transaction.atomic
 def dataset_approve(
-    *, actor: User, dataset: Dataset, note: str = "", checklist: Iterable[str] | None = None
+    *,
+    actor: User,
+    dataset: Dataset,
+    note: str = "",
+    checklist: Iterable[str] | None = None,
+    version: int | None = None,
+    fingerprint: str | None = None,
 ) -> Dataset:
     """Legal sign-off by a privacy officer, never by the person who submitted the review.
     Restricted data needs a note; through the portal every item of
-    ``policy.signoff_checklist`` is confirmed too (``checklist``), and both go on record."""
+    ``policy.signoff_checklist`` is confirmed too (``checklist``), and both go on record.
+    ``version`` and ``fingerprint`` name what was reviewed (the portal always gives both, the
+    API the version if its client names one): a sign-off of anything else is refused (409)."""
     dataset = _lock(dataset)
     require(policy.may_approve(actor, dataset))
+    require(policy.stale_signoff_refusal(dataset, version=version, seen_fingerprint=fingerprint))
     note = (note or "").strip()
     problems = {}
     if checklist is not None:
@@ -139,7 +148,7 @@ def dataset_approve(
         problems = signoff_problems(
             policy.signoff_checklist(dataset), note=note, confirmed=checklist
         )
-    elif policy.approval_note_required(dataset) and not note:
+    elif policy.approval_note_required(dataset) and not visible_text(note):
         problems = {"note": policy.MSG_RESTRICTED_NOTE}
     if problems:
         field, message = next(iter(problems.items()))

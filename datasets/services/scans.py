@@ -319,6 +319,11 @@ def _save_results(*, scan_id: int, sample, proposals) -> Scan:
             # is reported, not added.
             unlisted.append(proposal.column)
             continue
+        if field is None and policy.field_name_problem(proposal.column):
+            # A column name that cannot be a field's name (a path, hidden characters) is
+            # reported, not added: the steward renames the column or adds the field by hand.
+            unlisted.append(proposal.column)
+            continue
         if field is None:
             values = [row.get(proposal.column) for row in sample.rows]
             field = _field_add(dataset=dataset, name=proposal.column, data_type=_infer_type(values))

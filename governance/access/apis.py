@@ -287,9 +287,9 @@ class _RequiredTextInput(serializers.Serializer):
     class Meta:
         ref_name = "AccessRequiredTextInput"
 
-    text = serializers.RegexField(
-        r"\S", max_length=10_000, error_messages={"invalid": "Give a reason."}
-    )
+    # The length is the service's rule (``governance.policy.MAX_NOTE``), checked there for
+    # every door with the same message.
+    text = serializers.RegexField(r"\S", error_messages={"invalid": "Give a reason."})
 
 
 def _request_action(name, call, *, text_required: bool = False):

@@ -130,6 +130,14 @@ class AccessRequest(models.Model):
     # sha256 of the normalized body, so the same key with another body is told apart.
     idempotency_key = models.CharField(max_length=200, blank=True, default="")
     request_fingerprint = models.CharField(max_length=64, blank=True, default="")
+    renews = models.ForeignKey(
+        "Grant",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="renewals",
+        help_text="The grant this request renews: its conditions carry over to the new grant.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -35,6 +35,7 @@ from governance.accounts import selectors as accounts
 from governance.accounts.models import User
 from governance.accounts.principal import Principal
 from governance.accounts.roles import Role
+from governance.policy import MAX_JUSTIFICATION
 from governance.portal import attempt, domain_errors, refuse
 
 MSG_DATASET_ACCESS_FORBIDDEN = policy.MSG_DATASET_ACCESS_FORBIDDEN
@@ -159,9 +160,10 @@ class AccessRequestForm(forms.Form):
     )
     justification = forms.CharField(
         required=False,
-        widget=forms.Textarea(attrs={"rows": 3}),
-        help_text="What you will train or analyse, and why these fields (at least 20 "
-        "characters). Approvers read this.",
+        # The browser stops at the limit; the service (``MAX_JUSTIFICATION``) refuses more.
+        widget=forms.Textarea(attrs={"rows": 3, "maxlength": MAX_JUSTIFICATION}),
+        help_text=f"What you will train or analyse, and why these fields (20 to "
+        f"{MAX_JUSTIFICATION:,} characters). Approvers read this.",
     )
     principal = forms.ChoiceField(label="Access for")
 
@@ -363,15 +365,32 @@ def request_create(request):
         datasets=datasets,
         principals=_principal_choices(user),
     )
-    if request.method == "POST" and form.is_valid() and not form.cleaned_data["dataset"]:
-        form.add_error("dataset", MSG_CHOOSE_DATASET)
+    picking = request.method == "POST" and "pick" in request.POST
+    if picking:
+        # Without JavaScript, "Show its fields and purposes" posts the form back: the same
+        # page, filled in as it was, with the chosen dataset's fields and purposes (no errors).
+        form = AccessRequestForm(
+            initial={
+                "dataset": request.POST.get("dataset", ""),
+                "purpose": request.POST.get("purpose", ""),
+                "fields": request.POST.getlist("fields"),
+                "principal": request.POST.get("principal", "self"),
+                "duration_days": request.POST.get("duration_days", ""),
+                "justification": request.POST.get("justification", ""),
+            },
+            datasets=datasets,
+            principals=_principal_choices(user),
+        )
     elif request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         done, created = attempt(
             request,
             lambda: services.access_request_create(
                 requester=user,
-                dataset=catalog.dataset_get_for(viewer=user, slug=data["dataset"]),
+                # No dataset: the service reports that and every other problem at once.
+                dataset=catalog.dataset_get_for(viewer=user, slug=data["dataset"])
+                if data["dataset"]
+                else None,
                 purpose_slug=data["purpose"],
                 fields=data["fields"],
                 duration_days=_whole_number(data["duration_days"]),
@@ -405,7 +424,7 @@ def request_create(request):
     )
 
 
-MSG_CHOOSE_DATASET = "Choose the dataset you need."
+MSG_CHOOSE_DATASET = services.grants.MSG_CHOOSE_DATASET
 
 
 def _whole_number(value) -> int | None:
@@ -457,7 +476,7 @@ def _picker_context(
 def inbox(request):
     """Pending requests that wait for this user's approval."""
     waiting = selectors.requests_inbox(user=request.user).select_related(
-        "principal_user__service_account", "steward_approved_by", "privacy_approved_by"
+        "principal_user__service_account", "steward_approved_by", "privacy_approved_by", "renews"
     )
     return render(request, "access/inbox.html", {"requests": _with_principals(waiting)})
 
@@ -754,6 +773,7 @@ def grant_renew(request, pk):
             duration_days=min(original.duration_days, limit),
             justification=f"Renewal of grant #{grant.pk}: {original.justification}"[:4000],
             principal=_principal_value(user, Principal.of_row(grant)) or "self",
+            renews=grant,
         ),
         success=lambda r: f"Renewal requested: request {r.pk} waits for the approvers.",
     )

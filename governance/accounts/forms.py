@@ -74,10 +74,15 @@ class ServiceAccountRotateForm(_Understood):
 
 
 class ServiceAccountRequestForm(forms.Form):
+    """The rules (name format, a description of the job) are the service's, which reports
+    every problem at once; the form only carries the input."""
+
     name = forms.CharField(
-        max_length=64, help_text="Lowercase letters, digits and hyphens, e.g. fraud-model-training"
+        required=False,
+        help_text="Lowercase letters, digits and hyphens, e.g. fraud-model-training",
     )
     description = forms.CharField(
+        required=False,
         widget=forms.Textarea(attrs={"rows": 3}),
         label="What will it run?",
         help_text="The job, the datasets it will read and for which purpose. "

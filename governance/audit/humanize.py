@@ -79,6 +79,8 @@ def readable(entries) -> list[Readable]:
             if str(before) in EMPTY and str(after) in EMPTY:
                 continue
             model_field = _model_field(entry, name)
+            if name == "id" or getattr(model_field, "primary_key", False):
+                continue  # a row's own id tells a reader nothing
             label = name.replace("_", " ").capitalize()
             if model_field is not None:
                 label = str(getattr(model_field, "verbose_name", name)).capitalize()
@@ -113,4 +115,38 @@ def _show(model_field, value, names) -> str:
         return str(dict(model_field.flatchoices).get(value, value))
     if isinstance(model_field, models.BooleanField):
         return {"True": "yes", "False": "no"}.get(value, value)
+    if isinstance(model_field, models.JSONField):
+        return _summary(value)
     return value[:120]
+
+
+def _summary(value: str) -> str:
+    """A stored document (a snapshot, a list of conditions) in a few words: how many items and
+    their names where they have one, instead of its raw text. auditlog stores JSON fields as
+    Python's repr or as JSON; either is read without evaluating anything."""
+    import ast
+    import json
+
+    try:
+        document = json.loads(value)
+    except ValueError:
+        try:
+            document = ast.literal_eval(value)
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return value[:120]
+    if isinstance(document, list):
+        names = [
+            str(item.get("name") or item.get("key") or item.get("slug") or "")
+            for item in document
+            if isinstance(item, dict)
+        ]
+        names = [n for n in names if n]
+        if names and len(names) == len(document):
+            shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+            return f"{len(document)} field{'s' if len(document) != 1 else ''}: {shown}"
+        if all(isinstance(item, str | int | float) for item in document):
+            return ", ".join(str(item) for item in document[:8])[:120] or "—"
+        return f"{len(document)} item{'s' if len(document) != 1 else ''}"
+    if isinstance(document, dict):
+        return f"{len(document)} entr{'ies' if len(document) != 1 else 'y'}"
+    return str(document)[:120]

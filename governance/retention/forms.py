@@ -105,6 +105,9 @@ class RunConfirmForm(forms.Form):
     kind = forms.ChoiceField(choices=RetentionRun.Kind.choices, widget=forms.HiddenInput)
     expected_rows = forms.IntegerField(min_value=0, required=False, widget=forms.HiddenInput)
     expected_files = forms.IntegerField(min_value=0, required=False, widget=forms.HiddenInput)
+    # The criteria (and the latest run) the counts were read under: a stale page or a second
+    # post of the same page is refused by the service (retention.policy.confirmation_refusal).
+    fingerprint = forms.CharField(max_length=64, required=False, widget=forms.HiddenInput)
     confirm = forms.CharField(max_length=100, required=False, label="Type the dataset's slug")
     understood = forms.BooleanField(
         required=False, label="I understand that the deleted rows cannot be brought back."

@@ -107,3 +107,56 @@ def acting_on(prefix: str = "") -> Q:
     """Datasets retention may act on (the filter form of the status half of
     ``store_refusal``; the location half is re-checked per run)."""
     return Q(**{f"{prefix}status": Dataset.Status.APPROVED})
+
+
+MSG_CONFIRMED_CHANGED = (
+    "What you confirmed changed: now {rows} row(s) and {files} file(s). Check the new counts "
+    "and confirm again."
+)
+
+# What a "Run now" confirmation is about, apart from the counts: the criteria that pick the
+# rows. The cutoff is left out (it moves with the clock; the counts catch what it adds).
+_FINGERPRINTED = (
+    "kind",
+    "action",
+    "max_age_days",
+    "max_age_source",
+    "grace_days",
+    "expires_at",
+    "expired",
+    "purposes",
+    "dataset_holds",
+    "namespace",
+)
+
+
+def confirmation_fingerprint(summary: dict, *, last_run: int | None) -> str:
+    """A digest of the criteria a person confirms, and of the dataset's latest run when they
+    looked: a confirmation is for one run, so once any run has started since, it is stale."""
+    import hashlib
+    import json
+
+    document = {key: summary.get(key) for key in _FINGERPRINTED}
+    document["last_run"] = last_run
+    return hashlib.sha256(json.dumps(document, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def confirmation_refusal(confirmed: dict, fresh: dict) -> Refusal | None:
+    """A run started from a confirmation page deletes no more than the person confirmed: the
+    criteria (fingerprint) must be the ones they saw and the store's counts no higher.
+    ``fresh`` is a dry run made just now (``services.retention_preview``)."""
+    totals = fresh["totals"]
+    if (
+        confirmed.get("fingerprint") != fresh["fingerprint"]
+        or confirmed.get("rows") is None
+        or confirmed.get("files") is None
+        or totals["rows"] > confirmed["rows"]
+        or totals["files"] > confirmed["files"]
+    ):
+        return conflict(
+            MSG_CONFIRMED_CHANGED.format(rows=totals["rows"], files=totals["files"]),
+            rows=totals["rows"],
+            files=totals["files"],
+            stale_confirmation=True,
+        )
+    return None

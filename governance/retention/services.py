@@ -626,6 +626,11 @@ def run_start(
     active = RetentionRun.objects.filter(dataset=dataset, status__in=["queued", "running"]).first()
     if active is not None:
         raise Conflict(MSG_RUN_ACTIVE.format(run=active.pk), {"run": active.pk})
+    if confirmed is not None:
+        # The portal's confirmation page: compare what the person saw with a dry run made now,
+        # under the dataset's lock (ADR 0012 addendum).
+        fresh = retention_preview(dataset=dataset, viewer=actor, kind=kind)
+        require(policy.confirmation_refusal(confirmed, fresh))
     run = run_create(
         dataset=dataset,
         kind=kind,
@@ -658,8 +663,13 @@ def retention_preview(
     require(policy.store_refusal(dataset))
     plan = planning.plan_for(dataset)
     summary = _plan_summary(plan, kind)
+    last_run = RetentionRun.objects.filter(dataset=dataset).order_by("-pk").first()
     result: dict = {
         "dataset": dataset.slug,
+        # What a confirmation of this preview is about (the portal's "Run now" carries it).
+        "fingerprint": policy.confirmation_fingerprint(
+            summary, last_run=last_run.pk if last_run else None
+        ),
         "at": plan.now,
         "kind": kind,
         "held": plan.is_held,

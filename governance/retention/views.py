@@ -3,6 +3,7 @@ run history), run detail with its certificate, legal holds, erasure requests wit
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404
 from django.shortcuts import redirect, render
@@ -10,7 +11,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from datasets import policy as catalog
 from datasets.models import Dataset
-from governance.errors import ApplicationError, NotPermitted
+from governance.errors import ApplicationError, NotFound, NotPermitted
 from governance.portal import attempt, domain_errors, refuse
 from governance.retention import planning, selectors, services
 from governance.retention import policy as rules
@@ -180,23 +181,31 @@ def run_start(request, slug):
         slug=dataset.slug,
         initial={"kind": kind},
     )
+    changed = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         confirmed = {
             "rows": data["expected_rows"],
             "files": data["expected_files"],
+            "fingerprint": data["fingerprint"],
             "typed_slug": True,
         }
-        done, run = attempt(
-            request,
-            lambda: services.run_start(
+        try:
+            run = services.run_start(
                 dataset=dataset, actor=request.user, kind=data["kind"], confirmed=confirmed
-            ),
-            success=lambda r: f"Run {r.pk} queued.",
-        )
-        if not done:
-            return redirect("retention:dataset", slug=dataset.slug)
-        return redirect("retention:run", pk=run.pk)
+            )
+        except (NotPermitted, NotFound):
+            raise
+        except ApplicationError as problem:
+            if not problem.extra.get("stale_confirmation"):
+                messages.error(request, problem.message)
+                return redirect("retention:dataset", slug=dataset.slug)
+            # What the page showed is out of date: show the new counts and ask again.
+            changed = problem.message
+            form = RunConfirmForm(slug=dataset.slug, initial={"kind": kind})
+        else:
+            messages.success(request, f"Run {run.pk} queued.")
+            return redirect("retention:run", pk=run.pk)
     error, result = None, None
     try:
         result = services.retention_preview(dataset=dataset, viewer=request.user, kind=kind)
@@ -211,13 +220,21 @@ def run_start(request, slug):
                 "kind": kind,
                 "expected_rows": result["totals"]["rows"],
                 "expected_files": result["totals"]["files"],
+                "fingerprint": result["fingerprint"],
             },
         )
     return render(
         request,
         "retention/confirm_run.html",
-        {"dataset": dataset, "preview": result, "error": error, "form": form, "kind": kind},
-        status=400 if form.is_bound else 200,
+        {
+            "dataset": dataset,
+            "preview": result,
+            "error": error,
+            "form": form,
+            "kind": kind,
+            "changed": changed,
+        },
+        status=409 if changed else 400 if form.is_bound else 200,
     )
 
 

@@ -14,6 +14,43 @@
       toggle.setAttribute("aria-expanded", open ? "false" : "true");
       menu.classList.toggle("open", !open);
     });
+    // Escape closes the open menu and gives the focus back to its button.
+    document.addEventListener("keydown", function (event) {
+      if (event.key !== "Escape" || toggle.getAttribute("aria-expanded") !== "true") return;
+      toggle.setAttribute("aria-expanded", "false");
+      menu.classList.remove("open");
+      toggle.focus();
+    });
+  }
+
+  // After a failed submit the error summary (role=alert) takes the focus, so keyboard and
+  // screen-reader users start at the list of problems; its links lead to the fields.
+  function errorSummary() {
+    var summary = document.querySelector("[data-error-summary]");
+    if (summary) summary.focus();
+  }
+
+  // A decision made in place (review queue) replaces its card: the focus moves to the next
+  // undecided card, or to the progress line when none is left, instead of falling to <body>.
+  function focusAfterDecision(event) {
+    var card = event.detail && event.detail.target;
+    if (!card || !card.id || card.id.indexOf("suggestion-") !== 0) return;
+    var swapped = document.getElementById(card.id);
+    if (!swapped) return;
+    if (swapped.querySelector("[data-testid='decision-error']")) {
+      // Refused: stay on the card, whose error says why.
+      swapped.setAttribute("tabindex", "-1");
+      swapped.focus();
+      return;
+    }
+    var next = swapped.nextElementSibling;
+    while (next && !(next.matches("article.suggestion") && !next.classList.contains("decided"))) {
+      next = next.nextElementSibling;
+    }
+    var target = next || document.getElementById("queue-progress");
+    if (!target) return;
+    if (!target.hasAttribute("tabindex")) target.setAttribute("tabindex", "-1");
+    target.focus();
   }
 
   function scrollingTables(root) {
@@ -85,7 +122,9 @@
   document.addEventListener("DOMContentLoaded", function () {
     navigation();
     enhance(document);
+    errorSummary();
   });
+  document.addEventListener("htmx:afterSwap", focusAfterDecision);
   document.addEventListener("htmx:afterSettle", function (event) {
     enhance(event.target.parentElement || document);
   });

@@ -192,6 +192,39 @@ def test_one_click_renewal_asks_again_with_the_same_terms(
     assert AccessRequest.objects.count() == 2
 
 
+def test_a_renewal_carries_the_grants_conditions_to_the_approver_and_the_new_grant(
+    client, bob, alice, tickets, approved_for_routing
+):
+    # given a grant approved with a condition
+    request = services.access_request_create(
+        requester=bob,
+        dataset=tickets,
+        purpose_slug="ticket-routing",
+        fields=["email"],
+        duration_days=20,
+        justification=JUSTIFICATION,
+    )
+    services.access_request_approve(actor=alice, request=request, note="Aggregates only.")
+    grant = Grant.objects.get()
+    # when bob renews it in one click
+    client.force_login(bob)
+    client.post(f"/access/grants/{grant.pk}/renew/")
+    renewal = AccessRequest.objects.exclude(pk=request.pk).get()
+    # then the approver sees the conditions that come with it
+    client.force_login(alice)
+    inbox = text(client.get("/access/inbox/"))
+    assert f"Renews grant #{grant.pk}, whose conditions carry over:" in inbox
+    assert '<q data-testid="carried-condition">Aggregates only.</q>' in inbox
+    detail = text(client.get(f"/access/requests/{renewal.pk}/"))
+    assert '<q data-testid="carried-condition">Aggregates only.</q>' in detail
+    # and approving it without a note keeps them on the new grant
+    services.access_request_approve(actor=alice, request=renewal)
+    renewed = Grant.objects.get(request=renewal)
+    assert renewed.conditions == [
+        {"as": "steward", "by": "alice", "note": "Aggregates only.", "carried_from": grant.pk}
+    ]
+
+
 def test_request_and_grant_lists_sort_filter_and_page_in_constant_queries(
     client, petra, bob, alice, tickets, approved_for_routing, django_assert_num_queries
 ):

@@ -34,6 +34,7 @@ from governance.access.services.grants import (
     MSG_SELF_APPROVAL,
 )
 from governance.audit.models import LedgerEntry
+from governance.errors import ApplicationError
 from tests.access.conftest import SURVEY_FIELDS, request_and_approve
 from tests.accounts.factories import UserFactory, make_service_account
 from tests.consent.factories import make_purpose
@@ -726,3 +727,63 @@ def test_an_auditor_sees_every_page_read_only(client, audrey, bob, alice, grant,
         assert post_forms(response) == [], url
         if expected:
             assert expected in text(response), url
+
+
+def test_long_justifications_and_comments_are_refused_naming_the_limit(
+    client, bob, alice, tickets, approved_for_routing
+):
+    # given
+    client.force_login(bob)
+    # when the justification is 200,000 characters
+    response = client.post("/access/request/", request_data(justification="x" * 200_000))
+    # then the form names the limit and nothing is created
+    assert response.status_code == 400
+    assert "Keep it to 4,000 characters or fewer (this has 200,000)." in text(response)
+    assert not AccessRequest.objects.exists()
+    # and a comment or an approval note over 2,000 characters is refused by every door
+    created = services.access_request_create(
+        requester=bob,
+        dataset=tickets,
+        purpose_slug="ticket-routing",
+        fields=["email"],
+        duration_days=30,
+        justification=JUSTIFICATION,
+    )
+    api = client.post(
+        f"/api/v1/access/requests/{created.pk}/comment",
+        {"text": "y" * 2_001},
+        content_type="application/json",
+    )
+    assert api.status_code == 400
+    assert "Keep it to 2,000 characters or fewer (this has 2,001)." in api.content.decode()
+    assert not created.comments.exists()
+    with pytest.raises(ApplicationError) as refused:
+        services.access_request_approve(actor=alice, request=created, note="z" * 2_001)
+    assert refused.value.extra["field"] == "note"
+    created.refresh_from_db()
+    assert created.status == "pending"
+
+
+def test_without_javascript_choosing_a_dataset_shows_its_fields_and_purposes_and_every_error(
+    client, bob, tickets, approved_for_routing
+):
+    client.force_login(bob)
+    # when the form is sent with nothing chosen, every problem shows at once
+    empty = client.post("/access/request/", {"principal": "self", "justification": "short"})
+    assert empty.status_code == 400
+    page = text(empty)
+    for message in ("Choose the dataset you need.", MSG_JUSTIFICATION, "No active purpose"):
+        assert message in page
+    # when "Show its fields and purposes" is pressed (no htmx), the same page lists them
+    picked = client.post(
+        "/access/request/",
+        {"dataset": "support-tickets", "pick": "1", "justification": "kept as typed"},
+    )
+    assert picked.status_code == 200
+    page = text(picked)
+    assert '<input type="checkbox" name="fields" value="email"' in page
+    assert '<select name="purpose" id="id_purpose" data-testid="purpose-select" >' in page
+    assert '<option value="ticket-routing"' in page
+    assert "kept as typed" in page
+    assert 'data-testid="error-summary"' not in page
+    assert not AccessRequest.objects.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 import pytest
@@ -195,3 +196,19 @@ def test_the_demo_retention_speaks_the_namespace_and_ids_of_the_demo_consent(
             ids |= {row["customer_id"] for row in csv.DictReader(handle)}
     known = set(Subject.objects.filter(namespace="shop").values_list("external_id", flat=True))
     assert ids and ids <= known
+
+
+@pytest.mark.django_db
+def test_a_service_account_request_shows_every_problem_at_once_and_keeps_the_input(client, bob):
+    from governance.accounts.models import ServiceAccountRequest
+    from governance.accounts.services import MSG_NAME_INVALID, MSG_SA_REQUEST_DESCRIPTION
+
+    client.force_login(bob)
+    response = client.post(
+        "/accounts/service-accounts/request/", {"name": "Bad Name!", "description": ""}
+    )
+    assert response.status_code == 400
+    page = html.unescape(response.content.decode())
+    assert MSG_NAME_INVALID in page and MSG_SA_REQUEST_DESCRIPTION in page
+    assert 'value="Bad Name!"' in page
+    assert not ServiceAccountRequest.objects.exists()

@@ -288,7 +288,13 @@ def build(tmp_path: Path, settings) -> World:
         actor=bob, name="bobs-next-job", description="Trains the next ticket router model."
     )
 
+    # What "Run now" shows for tickets (the run form posts back what was confirmed).
+    shown = retention.retention_preview(dataset=tickets, viewer=alice, kind="retention")
+
     world.ids = {
+        "RUN_ROWS": shown["totals"]["rows"],
+        "RUN_FILES": shown["totals"]["files"],
+        "RUN_FINGERPRINT": shown["fingerprint"],
         "SAREQ": sa_request.pk,
         "D": tickets.slug,
         "DRAFT": drafty.slug,

@@ -305,3 +305,85 @@ def test_the_dashboard_has_a_consent_panel(client, petra):
     # made by the system (actor None), so petra may activate it: not hers to sign off
     activate = [i for i in panel["todo"] if i.get("testid") == "activate-purpose"]
     assert [i["url"] for i in activate] == ["/consent/purposes/other/v1/#sign-off"]
+
+
+def _hidden(page: str) -> dict[str, str]:
+    import re
+
+    found = {}
+    for tag in re.findall(r"<input[^>]*>", page):
+        if 'type="hidden"' in tag and "csrfmiddlewaretoken" not in tag:
+            value = re.search(r'value="([^"]*)"', tag)
+            found[re.search(r'name="([^"]*)"', tag).group(1)] = value.group(1) if value else ""
+    return found
+
+
+def test_a_stale_activation_form_is_refused_after_the_purpose_changed(client, alice, petra):
+    from consent import services
+
+    # given a submitted purpose that petra opens for sign-off
+    client.force_login(alice)
+    client.post("/consent/purposes/new/", _form())
+    client.post(
+        "/consent/purposes/churn-model/v1/notices/new/", {"text": "We use...", "language": "en"}
+    )
+    client.post("/consent/purposes/churn-model/v1/submit/")
+    client.force_login(petra)
+    seen = _hidden(client.get("/consent/purposes/churn-model/v1/").content.decode())
+    assert seen["fingerprint"]
+    # and it is returned, its categories and retention changed, and submitted again
+    purpose = Purpose.objects.get()
+    services.purpose_return(purpose=purpose, actor=petra, reason="Narrow it.")
+    services.purpose_update(
+        purpose=Purpose.objects.get(),
+        actor=alice,
+        data_categories=["user.behavior.purchase_history", "user.contact.email"],
+        retention_days=3650,
+    )
+    services.purpose_submit(purpose=Purpose.objects.get(), actor=alice)
+    # when petra's old form is posted
+    items = ["legal_basis", "minimal", "retention", "notice"]
+    response = client.post(
+        "/consent/purposes/churn-model/v1/activate/",
+        {**seen, "checklist": items, "note": "Read it."},
+    )
+    # then nothing is activated and the page shows the purpose as it is now
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert "What you reviewed changed: below is purpose version 1 as it is now." in page
+    assert _hidden(page)["fingerprint"] != seen["fingerprint"]
+    assert Purpose.objects.get().status == "submitted"
+    assert not LedgerEntry.objects.filter(event="purpose.activated").exists()
+
+
+def test_a_withdrawal_from_a_second_tab_or_of_withdrawn_consent_is_refused(client, alice):
+    # given consent that was given, and two tabs on the withdrawal page
+    make_purpose("churn-model", owner=alice)
+    record("c-1", "given", occurred_at=at(2026, 1, 1))
+    client.force_login(alice)
+    url = "/consent/subjects/shop/c-1/withdraw/churn-model/"
+    form = {"channel": "email", "reference": "TICKET-4711", "understood": "on"}
+    # when the first tab withdraws, then the second
+    first = client.post(url, {**form, "idempotency_key": "portal-tab-1"})
+    second = client.post(url, {**form, "idempotency_key": "portal-tab-2"})
+    # then one withdrawal is recorded and the second tab is told there is nothing to withdraw
+    assert first.status_code == 302
+    assert second.status_code == 409
+    assert "There is no given consent to withdraw: it is withdrawn." in second.content.decode()
+    assert ConsentEvent.objects.filter(status="withdrawn").count() == 1
+    # and the page for withdrawn consent says so instead of offering the form
+    page = client.get(url).content.decode()
+    assert "There is no given consent to withdraw: it is withdrawn." in page
+    assert 'data-testid="withdraw-form"' not in page
+
+
+def test_the_purpose_page_has_no_duplicate_ids(client, alice, petra):
+    import re
+    from collections import Counter
+
+    make_purpose("churn-model", status="submitted", owner=alice)
+    client.force_login(petra)
+    page = client.get("/consent/purposes/churn-model/v1/").content.decode()
+    ids = Counter(re.findall(r'\sid="([^"]+)"', page))
+    assert "id_return_reason" in ids and "id_retire_reason" in ids
+    assert [i for i, n in ids.items() if n > 1] == []

@@ -136,3 +136,47 @@ def test_submit_is_disabled_until_every_field_is_classified(client, alice):
     assert 'data-testid="send-for-review" disabled' in submit
     empty = make_dataset(alice, slug="empty")
     assert "Describe the dataset's fields" in text(client.get(f"/datasets/{empty.slug}/"))
+
+
+def test_not_personal_with_a_special_category_is_refused_and_a_saved_edit_shows_what_was_saved(
+    client,
+    alice,
+    tickets,  # noqa: F811
+):
+    from datasets.models import Field
+
+    dataset = make_dataset(alice, slug="tickets")
+    result = scan(alice, dataset, tickets)
+    email = _suggestion(result, "email")
+    client.force_login(alice)
+    contradiction = {
+        "suggestion": email.pk,
+        "decision": "edit",
+        "role": "non_personal",
+        "special_category": "political_opinions",
+        "treatment": "keep",
+    }
+    # when the review queue's Edit saves a contradiction
+    refused = text(client.post("/datasets/tickets/review/", contradiction, HTTP_HX_REQUEST="true"))
+    # then it is refused inside the card and nothing changes
+    assert "Data that is not personal cannot be in a special category" in refused
+    email.refresh_from_db()
+    assert email.status == "suggested"
+    # and the field's own edit form refuses it too
+    page = client.post(
+        "/datasets/tickets/fields/email/edit/",
+        {"role": "non_personal", "special_category": "political_opinions", "treatment": "keep"},
+    )
+    assert "Data that is not personal cannot be in a special category" in text(page)
+    assert Field.objects.get(dataset=dataset, name="email").special_category == ""
+    # when a consistent edit is saved in place, the card shows what was saved
+    saved = text(
+        client.post(
+            "/datasets/tickets/review/",
+            {**contradiction, "special_category": "", "treatment": "drop"},
+            HTTP_HX_REQUEST="true",
+        )
+    )
+    header = saved.split("</header>")[0]
+    assert "not personal · Not personal data" in header
+    assert "treat: Drop" in header

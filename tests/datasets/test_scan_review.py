@@ -334,3 +334,14 @@ def test_the_queue_puts_possible_special_categories_first(alice, tickets):
     queue = selectors.suggestion_queue(viewer=alice, dataset=dataset)
 
     assert [s.field.name for s in queue] == ["religion", "email", "card", "ticket_id"]
+
+
+def test_a_column_whose_name_could_be_a_path_is_reported_not_added(alice, samples):
+    path = write_csv(samples / "paths.csv", ["id", "a/../b"], [[i, i] for i in range(10)])
+    dataset = make_dataset(alice, slug="paths")
+    # when
+    result = scan(alice, dataset, path)
+    # then the scan succeeds, adds the other column and reports this one
+    assert result.status == "succeeded"
+    assert list(dataset.fields.values_list("name", flat=True)) == ["id"]
+    assert result.summary["unlisted_columns"] == ["a/../b"]

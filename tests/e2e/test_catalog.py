@@ -41,6 +41,9 @@ def test_steward_scans_watches_progress_and_accepts(
     # decided in place: the suggestion says so, and the page did not reload (htmx)
     expect(email).to_contain_text("Accepted by alice")
     assert page.evaluate("window.__samePage === true")
+    # the focus moved on (to the next card or the progress line), not back to <body>
+    focused = page.evaluate("document.activeElement.id")
+    assert focused.startswith("suggestion-") or focused == "queue-progress", focused
     field = Field.objects.get(dataset__slug="tickets", name="email")
     assert (field.category.key, field.classified_by.username) == ("user.contact.email", "alice")
 
@@ -63,6 +66,10 @@ def test_privacy_officer_approves_a_dataset_in_review(live_server, page: Page):
     sign_off.get_by_test_id("approve").click()
     expect(page.get_by_test_id("checklist-error")).to_be_visible()
     expect(page.get_by_test_id("note-error")).to_be_visible()
+    # the page starts with a focused summary of the problems, and the title says so
+    expect(page.get_by_test_id("error-summary")).to_be_focused()
+    expect(page.get_by_test_id("error-summary")).to_have_attribute("role", "alert")
+    assert page.title().startswith("Error: ")
     for box in page.get_by_test_id("sign-off").locator("input[name=checklist]").all():
         box.check()
     page.get_by_test_id("sign-off").locator("textarea[name=note]").fill("Minimised as described.")

@@ -378,13 +378,9 @@ def test_run_now_queues_a_run_and_its_page_polls_until_the_certificate_shows(
     assert "Tick the box" in text(refused)
     assert not RetentionRun.objects.exists()
     # when
-    confirmed = {
-        "kind": "retention",
-        "confirm": "shop-events",
-        "understood": "on",
-        "expected_rows": str(len(expired)),
-        "expected_files": "0",
-    }
+    shown = hidden_inputs(confirm)
+    assert (shown["expected_rows"], shown["expected_files"]) == (str(len(expired)), "0")
+    confirmed = {**shown, "confirm": "shop-events", "understood": "on"}
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         response = client.post(f"{PAGE}run", confirmed)
     # then
@@ -393,6 +389,7 @@ def test_run_now_queues_a_run_and_its_page_polls_until_the_certificate_shows(
     assert queued_event.additional_data["confirmed_preview"] == {
         "rows": len(expired),
         "files": 0,
+        "fingerprint": shown["fingerprint"],
         "typed_slug": True,
     }
     assert (run.status, run.trigger, run.requested_by) == ("queued", "manual", alice)
@@ -712,3 +709,59 @@ def test_the_auditor_reads_requests_without_the_forms(
         audrey,
         services.MSG_PRIVACY_ONLY,
     )
+
+
+def hidden_inputs(page: str) -> dict[str, str]:
+    """The hidden fields of a page's forms, as a browser would post them back."""
+    found = {}
+    for tag in re.findall(r"<input[^>]*>", page):
+        if 'type="hidden"' in tag and "csrfmiddlewaretoken" not in tag:
+            name = re.search(r'name="([^"]*)"', tag).group(1)
+            value = re.search(r'value="([^"]*)"', tag)
+            found[name] = value.group(1) if value else ""
+    return found
+
+
+def test_a_stale_run_now_page_is_refused_with_the_new_counts_and_a_posted_form_runs_once(
+    client, store, events_dataset, policy, alice, django_capture_on_commit_callbacks
+):
+    # given alice opens "Run now" under a 180-day policy
+    store.fill(2000, subjects=20)
+    client = logged_in(client, alice)
+    stale = hidden_inputs(text(client.get(f"{PAGE}run")))
+    assert stale["expected_rows"] == str(len(expired_rows(2000)))
+    assert stale["fingerprint"]
+    # and someone tightens the policy before she submits
+    set_policy(dataset=events_dataset, actor=alice, max_age_days=90)
+    now_rows = len(expired_rows(2000, max_age=90))
+    # when she submits the page she saw
+    posted = {**stale, "confirm": "shop-events", "understood": "on"}
+    response = client.post(f"{PAGE}run", posted)
+    # then nothing runs; the page says what changed and asks again with the new counts
+    assert response.status_code == 409
+    page = text(response)
+    assert f"What you confirmed changed: now {now_rows} row(s) and 0 file(s)." in page
+    assert f"Delete {now_rows} row(s) now" in page
+    assert hidden_inputs(page)["expected_rows"] == str(now_rows)
+    assert not RetentionRun.objects.exists()
+    # when she confirms the new counts, one run starts; posting the same form again starts none
+    fresh = {**hidden_inputs(page), "confirm": "shop-events", "understood": "on"}
+    with django_capture_on_commit_callbacks(execute=False):
+        assert client.post(f"{PAGE}run", fresh).status_code == 302
+    run = RetentionRun.objects.get()
+    runner.run_execute(run_id=run.pk)
+    replay = client.post(f"{PAGE}run", fresh)
+    assert replay.status_code == 409
+    assert "What you confirmed changed" in text(replay)
+    assert RetentionRun.objects.count() == 1
+
+
+def test_the_preview_button_is_a_plain_get_form_that_works_without_javascript(
+    client, store, events_dataset, policy, alice
+):
+    from django.urls import reverse
+
+    url = reverse("retention:preview", args=["shop-events"])
+    page = text(logged_in(client, alice).get(PAGE))
+    assert f'<form method="get" action="{url}" class="inline-form"><button type="submit"' in page
+    assert "<h1>Dry run of" in text(client.get(url))

@@ -33,7 +33,7 @@ from governance.accounts.principal import Principal
 from governance.accounts.roles import Role
 from governance.audit import services as audit
 from governance.errors import ApplicationError, Conflict, NotFound, NotPermitted
-from governance.policy import require
+from governance.policy import MAX_JUSTIFICATION, MAX_NOTE, require, text_too_long
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +49,8 @@ MSG_FIELDS_UNCLASSIFIED = (
     "stewards classify them (in a new review) first."
 )
 MSG_DURATION = "The duration must be 1-{max} days for a {sensitivity} dataset."
+MSG_DURATION_ANY = "The duration is a whole number of days, at least 1."
+MSG_CHOOSE_DATASET = "Choose the dataset you need."
 MSG_JUSTIFICATION = "Explain why you need this access (at least 20 characters)."
 MSG_DUPLICATE_PENDING = (
     "Request {id} for this principal, dataset and purpose is still waiting for approval; "
@@ -76,6 +78,12 @@ MSG_ACK_FORBIDDEN = policy.MSG_ACK_FORBIDDEN
 MSG_RETIRED = "The dataset is retired."
 
 
+def _justification_problem(justification: str) -> str | None:
+    if len((justification or "").strip()) < 20:
+        return MSG_JUSTIFICATION
+    return text_too_long(justification, limit=MAX_JUSTIFICATION)
+
+
 def _max_days(dataset: Dataset) -> int:
     return settings.ACCESS_MAX_GRANT_DAYS[dataset.sensitivity]
 
@@ -100,10 +108,26 @@ def _check_fields(dataset: Dataset, fields: list[str]) -> list[str]:
     return fields
 
 
+MSG_RENEWS_OTHER = "A renewal is of a grant of the same dataset and purpose."
+
+
+def carried_conditions(request: AccessRequest) -> list[dict]:
+    """The conditions of the grant a renewal renews, marked with where they come from: a
+    renewal repeats the terms, conditions included (shown to the approvers before they
+    decide)."""
+    if request.renews_id is None:
+        return []
+    return [
+        {**{k: v for k, v in c.items() if k != "carried_from"}, "carried_from": request.renews_id}
+        for c in request.renews.conditions
+    ]
+
+
 def approval_conditions(request: AccessRequest) -> list[dict]:
-    """The approvers' notes, in the order they approved: they become the grant's conditions
-    and are shown with its terms wherever the grant is."""
-    conditions = []
+    """The conditions carried from a renewed grant, then the approvers' notes in the order
+    they approved: they become the grant's conditions and are shown with its terms wherever
+    the grant is."""
+    conditions = carried_conditions(request)
     if request.steward_note and request.steward_approved_by_id:
         conditions.append(
             {
@@ -137,13 +161,14 @@ def _approvers(request: AccessRequest) -> list[User]:
 def access_request_create(
     *,
     requester: User,
-    dataset: Dataset,
+    dataset: Dataset | None,
     purpose_slug: str,
     fields: list[str],
     duration_days: int,
     justification: str,
     principal: str = "self",
     idempotency_key: str | None = "",
+    renews: Grant | None = None,
 ) -> AccessRequest:
     """Ask for access. Safe to retry: with an `idempotency_key`, the same body again returns
     the request created the first time (marked `replayed`), another body is a conflict; and a
@@ -157,6 +182,18 @@ def access_request_create(
         len(idempotency_key) <= 200 and idempotency_key.isascii() and idempotency_key.isprintable()
     ):
         raise ApplicationError(MSG_IDEMPOTENCY_KEY, {"field": "idempotency_key"})
+    if dataset is None:  # the portal's form sent without a dataset: say what else is missing
+        problems = {"dataset": MSG_CHOOSE_DATASET}
+        purpose = purpose_current(purpose_slug) if purpose_slug else None
+        if purpose is None or purpose.status != Purpose.Status.ACTIVE:
+            problems["purpose"] = MSG_PURPOSE
+        if not [f for f in fields or [] if f and f.strip()]:
+            problems["fields"] = MSG_FIELDS_EMPTY
+        if not isinstance(duration_days, int) or duration_days < 1:
+            problems["duration_days"] = MSG_DURATION_ANY
+        if problem := _justification_problem(justification):
+            problems["justification"] = problem
+        raise ApplicationError(problems["dataset"], {"field": "dataset", "fields": problems})
     fingerprint = _fingerprint(
         dataset.slug, purpose_slug, fields, duration_days, justification, principal
     )
@@ -196,8 +233,12 @@ def access_request_create(
     limit = _max_days(dataset)
     if not isinstance(duration_days, int) or not 1 <= duration_days <= limit:
         problems["duration_days"] = MSG_DURATION.format(max=limit, sensitivity=dataset.sensitivity)
-    if len((justification or "").strip()) < 20:
-        problems["justification"] = MSG_JUSTIFICATION
+    if problem := _justification_problem(justification):
+        problems["justification"] = problem
+    if renews is not None and (
+        renews.dataset_id != dataset.pk or renews.purpose_slug != purpose_slug
+    ):
+        problems["renews"] = MSG_RENEWS_OTHER
     if problems:
         field, message = next(iter(problems.items()))
         extra = {"field": field, "fields": problems}
@@ -230,6 +271,7 @@ def access_request_create(
                 duration_days=duration_days,
                 justification=justification.strip(),
                 needs_privacy_officer=dataset.sensitivity == Dataset.Sensitivity.RESTRICTED,
+                renews=renews,
             )
     except IntegrityError:
         if not idempotency_key:
@@ -290,6 +332,8 @@ def access_request_approve(*, actor: User, request: AccessRequest, note: str = "
     now = timezone.now()
     capacity = policy.approval_capacity(actor, request)
     note = (note or "").strip()
+    if too_long := text_too_long(note, limit=MAX_NOTE):
+        raise ApplicationError(too_long, {"field": "note"})
     if capacity == "steward":
         request.steward_approved_by, request.steward_approved_at = actor, now
         request.steward_note = note
@@ -384,6 +428,8 @@ def access_request_deny(*, actor: User, request: AccessRequest, reason: str) -> 
     require(policy.may_deny(actor, request))
     if not (reason or "").strip():
         raise ApplicationError(MSG_REASON, {"field": "reason"})
+    if too_long := text_too_long(reason, limit=MAX_NOTE):
+        raise ApplicationError(too_long, {"field": "reason"})
     request.status = AccessRequest.Status.DENIED
     request.decided_by, request.decided_at = actor, timezone.now()
     request.decision_reason = reason.strip()
@@ -417,6 +463,8 @@ def access_request_comment(*, actor: User, request: AccessRequest, body: str) ->
     require(policy.may_comment(actor, request))
     if not (body or "").strip():
         raise ApplicationError(MSG_COMMENT_EMPTY, {"field": "body"})
+    if too_long := text_too_long(body, limit=MAX_NOTE):
+        raise ApplicationError(too_long, {"field": "body"})
     comment = RequestComment.objects.create(request=request, author=actor, body=body.strip())
     audit.record(action="access.request_commented", target=request, actor=actor)
     others = [u.email for u in [request.requester, *_approvers(request)] if u.pk != actor.pk]
@@ -512,6 +560,8 @@ def grant_revoke(*, actor: User, grant: Grant, reason: str) -> Grant:
         raise Conflict(MSG_GRANT_NOT_ACTIVE.format(status=grant.state_display.lower()))
     if not (reason or "").strip():
         raise ApplicationError(MSG_REASON, {"field": "reason"})
+    if too_long := text_too_long(reason, limit=MAX_NOTE):
+        raise ApplicationError(too_long, {"field": "reason"})
     grant.status = Grant.Status.REVOKED
     grant.revoked_at, grant.revoked_by = timezone.now(), actor
     grant.revoked_reason = reason.strip()

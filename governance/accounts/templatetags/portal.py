@@ -26,6 +26,23 @@ def sort_th(listing, key: str, label: str):
     )
 
 
+@register.simple_tag(takes_context=True)
+def forms_with_errors(context) -> list:
+    """Every bound form on the page that failed (any name: ``form``, ``signoff_form``…): the
+    base template prefixes the title with "Error: " and puts one summary of their errors,
+    linked to the fields, at the top of the page."""
+    from django.forms import BaseForm
+
+    found, seen = [], set()
+    for layer in context.dicts:
+        for value in layer.values():
+            if isinstance(value, BaseForm) and id(value) not in seen and value.is_bound:
+                seen.add(id(value))
+                if value.errors:
+                    found.append(value)
+    return found
+
+
 @register.inclusion_tag("_pagination.html")
 def pagination(listing):
     return {"listing": listing, "page": listing.page}
