@@ -83,19 +83,9 @@ def request_problem(request) -> InputRefused | None:
     for name, value in request.COOKIES.items():
         if problem := text_problem(f"{name}={value}", f"cookie {name[:100]!r}"):
             return problem
-    authorization = request.META.get("HTTP_AUTHORIZATION", "")
-    if authorization[:6].lower() == "basic ":
-        import base64
-        import binascii
-        from urllib.parse import unquote_plus
-
-        try:
-            credentials = base64.b64decode(authorization[6:].strip(), validate=True)
-        except (binascii.Error, ValueError):
-            credentials = b""
-        decoded = unquote_plus(credentials.decode("utf-8", "replace"))
-        if problem := text_problem(decoded, "the Basic credentials"):
-            return problem
+    credentials = basic_credentials(request)
+    if credentials and (problem := text_problem(":".join(credentials), "the Basic credentials")):
+        return problem
     content_type = request.META.get("CONTENT_TYPE", "").lower()
     if request.method == "POST" and content_type.startswith(_FORM_TYPES):
         for name, values in request.POST.lists():
@@ -109,6 +99,26 @@ def request_problem(request) -> InputRefused | None:
 
 
 # --- JSON ----------------------------------------------------------------------------------
+
+
+def basic_credentials(request) -> tuple[str, str] | None:
+    """The (client id, secret) of an HTTP Basic ``Authorization`` header, form-decoded as
+    RFC 6749 2.3.1 encodes them; None without one or when it does not decode."""
+    import base64
+    import binascii
+    from urllib.parse import unquote_plus
+
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    if header[:6].lower() != "basic ":
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+    if ":" not in decoded:
+        return None
+    client_id, secret = decoded.split(":", 1)
+    return unquote_plus(client_id), unquote_plus(secret)
 
 
 def load_json(raw: bytes | str) -> Any:

@@ -5,11 +5,8 @@ authentication like a wrong password at the portal, and the alert scan counts bo
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 import json
-from urllib.parse import unquote_plus
 
 from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
@@ -17,6 +14,7 @@ from oauth2_provider import views as oauth2_views
 from oauth2_provider.models import get_application_model
 
 from governance.audit import services as audit
+from governance.inputs import basic_credentials
 
 CLIENT_ID_LIMIT = 100
 
@@ -30,14 +28,8 @@ def _printable(value: str) -> str:
 def client_id_of(request) -> str:
     """The client id a token request names: HTTP Basic credentials first (RFC 6749 2.3.1),
     then the form field."""
-    header = request.META.get("HTTP_AUTHORIZATION", "")
-    if header[:6].lower() == "basic ":
-        try:
-            decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            decoded = ""
-        if ":" in decoded:
-            return _printable(unquote_plus(decoded.split(":", 1)[0]))
+    if credentials := basic_credentials(request):
+        return _printable(credentials[0])
     return _printable(str(request.POST.get("client_id", "")))
 
 
@@ -141,15 +133,10 @@ def _authenticated_client_id(request) -> str:
     import hashlib
 
     header = request.META.get("HTTP_AUTHORIZATION", "")
-    if header[:6].lower() == "basic ":
-        try:
-            decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-        except (binascii.Error, UnicodeDecodeError):
-            decoded = ""
-        if ":" in decoded:
-            client_id, secret = (unquote_plus(part) for part in decoded.split(":", 1))
-            if _secret_matches(client_id, secret):
-                return client_id
+    if credentials := basic_credentials(request):
+        client_id, secret = credentials
+        if _secret_matches(client_id, secret):
+            return client_id
     data = request.POST if request.method == "POST" else request.GET
     client_id, secret = str(data.get("client_id", "")), str(data.get("client_secret", ""))
     if client_id and _secret_matches(client_id, secret):
