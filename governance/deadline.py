@@ -3,8 +3,8 @@
 Connect, pool and statement timeouts bound a database that refuses or answers slowly. They do
 not bound one that stops answering with the connection open (a frozen network path, a host
 that is gone without a reset): the client waits on its socket for a reply that never comes.
-``database_deadline`` bounds that too: a timer shuts the request's database socket down when
-the deadline passes, so the call waiting on it fails at once (``OperationalError``), the
+``database_deadline`` bounds that too: a watchdog thread shuts the request's database socket
+down when the deadline passes, so the call waiting on it fails at once (``OperationalError``), the
 caller's fail-closed handling answers 503, and the broken connection is discarded by the pool.
 
 ``DeadlineMiddleware`` puts every request under the deadline of the longest matching prefix in
@@ -15,11 +15,14 @@ and export (5 s; the export's stream re-arms one per chunk, see
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import os
 import socket
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from django.conf import settings
@@ -45,6 +48,55 @@ def _interrupt(wrapper) -> None:
         duplicate.close()
 
 
+class _Watchdog:
+    """One thread per process fires every armed deadline, instead of a timer thread started
+    (and cancelled) by every request: starting a thread cost more than the rest of an
+    authenticated no-op (issue 14). Cancelled deadlines are dropped when they come due."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._due: list[tuple[float, int, list]] = []
+        self._order = itertools.count()
+        self._owner: int | None = None  # the process that started the thread (not a fork)
+
+    def arm(self, seconds: float, fire: Callable[[], None]) -> list:
+        """Call ``fire`` (in the watchdog's thread) after ``seconds`` unless disarmed."""
+        handle = [fire]
+        when = time.monotonic() + seconds
+        with self._wake:
+            if self._owner != os.getpid():
+                self._owner = os.getpid()
+                self._due = []
+                threading.Thread(target=self._run, name="database-deadline", daemon=True).start()
+            heapq.heappush(self._due, (when, next(self._order), handle))
+            if self._due[0][2] is handle:
+                self._wake.notify()
+        return handle
+
+    def disarm(self, handle: list) -> None:
+        # Under the lock the watchdog fires with: once this returns, the deadline cannot fire
+        # on a connection the request has already given back to the pool.
+        with self._wake:
+            handle[0] = None
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._due or self._due[0][0] > time.monotonic():
+                    timeout = self._due[0][0] - time.monotonic() if self._due else None
+                    self._wake.wait(timeout)
+                _, _, handle = heapq.heappop(self._due)
+                if handle[0] is None:
+                    continue
+                try:
+                    handle[0]()
+                except Exception:  # the watchdog outlives any one request's failure
+                    logger.exception("database deadline: interrupting failed")
+
+
+_watchdog = _Watchdog()
+
+
 @contextmanager
 def database_deadline(seconds: float | None) -> Iterator[threading.Event]:
     """Within the block, a database call still waiting after ``seconds`` fails instead of
@@ -53,7 +105,7 @@ def database_deadline(seconds: float | None) -> Iterator[threading.Event]:
     if not seconds or seconds <= 0:
         yield expired
         return
-    # The connection wrappers of *this* thread, captured now: the timer runs in another one.
+    # The connection wrappers of *this* thread, captured now: the watchdog runs in another one.
     wrappers = [connections[alias] for alias in connections]
 
     def expire() -> None:
@@ -62,13 +114,11 @@ def database_deadline(seconds: float | None) -> Iterator[threading.Event]:
         for wrapper in wrappers:
             _interrupt(wrapper)
 
-    timer = threading.Timer(seconds, expire)
-    timer.daemon = True
-    timer.start()
+    handle = _watchdog.arm(seconds, expire)
     try:
         yield expired
     finally:
-        timer.cancel()
+        _watchdog.disarm(handle)
 
 
 def deadline_for(path: str) -> float | None:

@@ -1,13 +1,13 @@
 from __future__ import annotations
 
-import contextvars
-
+from auditlog.context import auditlog_value
 from auditlog.middleware import AuditlogMiddleware
 from django.conf import settings
 
 from governance.audit.context import (
     REQUEST_ID_HEADER,
     new_request_id,
+    reset_request_id,
     set_request_id,
 )
 
@@ -20,19 +20,23 @@ class RequestIdMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        # Run the request in a copy of the context: auditlog sets its actor context variable
-        # and never resets it, so without this a thread's next job (another request, a
-        # command) would inherit the previous caller as its actor.
-        return contextvars.copy_context().run(self._handle, request)
-
-    def _handle(self, request):
+        # auditlog sets its actor context variable and never resets it: without the reset
+        # below, a thread's next job (another request, a command) would inherit the previous
+        # caller as its actor. The variables are reset rather than the request run in a copy of
+        # the context: a copy would also discard what Django keeps per context for the process
+        # (the cache client and its Redis connection pool), so every request would connect to
+        # Redis again.
+        actor_token = auditlog_value.set({})
         request_id = new_request_id(request.headers.get(REQUEST_ID_HEADER))
         request.request_id = request_id
-        set_request_id(request_id)
-        response = self.get_response(request)
+        id_token = set_request_id(request_id)
+        try:
+            response = self.get_response(request)
+        finally:
+            reset_request_id(id_token)
+            auditlog_value.reset(actor_token)
         response[REQUEST_ID_HEADER] = request_id
         return response
-
 
 def client_address(request) -> str | None:
     """The caller's address as the deployment can vouch for it. Behind the reverse proxy
