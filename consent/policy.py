@@ -117,6 +117,13 @@ def purpose_current(slug: str) -> Purpose | None:
     )
 
 
+# The same choice as ``purpose_current``, as SQL for the check's one-statement fact gathering:
+# the ORDER BY of ``consent_purpose`` rows of one slug (LIMIT 1 takes the current one).
+# Parameter: %(active)s (``Purpose.Status.ACTIVE``). tests/access/test_check_facts.py proves
+# both forms agree.
+PURPOSE_CURRENT_ORDER_SQL = "CASE WHEN status = %(active)s THEN 0 ELSE 1 END, version DESC"
+
+
 def purpose_in_force(*, slug: str, at: datetime, consent_only: bool = True) -> Purpose:
     """The version of ``slug`` that was active at ``at``: what a question about that moment is
     answered with. Raises a domain error naming the purpose when there is none."""

@@ -6,9 +6,15 @@ from django.contrib.staticfiles import handlers as staticfiles_handlers
 from django.core.cache import cache
 from django.db import connections
 from django.test import Client, TransactionTestCase
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from tests.accounts.factories import UserFactory
+
+# Hypothesis fails an example that takes longer than 200 ms by default: a timing test, which
+# flakes on a busy 2-core machine. Speed lives in `make bench`; property tests assert behaviour.
+hypothesis_settings.register_profile("suite", deadline=None)
+hypothesis_settings.load_profile("suite")
 
 
 def pytest_configure(config):

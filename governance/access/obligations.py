@@ -46,11 +46,20 @@ def budget_obligation(requirement: BudgetRequirement) -> dict:
     }
 
 
+_UNREAD = object()
+
+
 def complete(
-    decision: rules.Decision, *, dataset: Dataset, purpose: Purpose, purpose_slug: str
+    decision: rules.Decision,
+    *,
+    dataset: Dataset,
+    purpose: Purpose,
+    purpose_slug: str,
+    requirement=_UNREAD,
 ) -> tuple[rules.Decision, dict]:
     """The allow with its consent filter and privacy budget obligations; and what the ledger
-    entry of the decision should name (the snapshot, the budget requirement)."""
+    entry of the decision should name (the snapshot, the budget requirement). ``requirement``:
+    the ``live_requirement``, when the caller read it with its facts."""
     extra: dict = {}
     named: dict = {}
     if any(t == "pseudonymize" for t in decision.obligations.get("fields", {}).values()):
@@ -66,7 +75,8 @@ def complete(
             "export_endpoint": f"{EXPORT_ENDPOINT}?snapshot={snapshot.pk}",
         }
         named["consent_snapshot"] = str(snapshot.pk)
-    requirement = live_requirement(dataset=dataset, purpose_slug=purpose_slug)
+    if requirement is _UNREAD:
+        requirement = live_requirement(dataset=dataset, purpose_slug=purpose_slug)
     if requirement is not None:
         extra["privacy_budget"] = budget_obligation(requirement)
         if dataset.event_time_field:

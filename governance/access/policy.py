@@ -93,6 +93,17 @@ def grants_usable_by(user: User, prefix: str = "") -> Q:
     return Q(**{f"{prefix}principal_user": user}) | Q(**{f"{prefix}principal_group__in": groups})
 
 
+# The same rule as ``grants_usable_by``, as SQL for the check's one-statement fact gathering
+# (governance/access/services/check.py). Parameters: %(user)s, %(roles)s (``Role.values``).
+# tests/access/test_check_facts.py proves both forms select the same grants.
+GRANTS_USABLE_BY_SQL = (
+    "(principal_user_id = %(user)s OR principal_group_id IN ("
+    "SELECT ug.group_id FROM accounts_user_groups ug "
+    "JOIN auth_group ag ON ag.id = ug.group_id "
+    "WHERE ug.user_id = %(user)s AND ag.name = ANY(%(roles)s)))"
+)
+
+
 def accountable_for(grant: Grant, caller: User) -> User:
     """Who must acknowledge ``grant`` for ``caller`` to use it: a person grantee themself, a
     service account's owner, or for a role grant the calling member (or their owner)."""

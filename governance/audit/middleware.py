@@ -38,6 +38,7 @@ class RequestIdMiddleware:
         response[REQUEST_ID_HEADER] = request_id
         return response
 
+
 def client_address(request) -> str | None:
     """The caller's address as the deployment can vouch for it. Behind the reverse proxy
     (USE_X_FORWARDED_FOR), the right-most X-Forwarded-For entry: the one our proxy appended.

@@ -231,7 +231,7 @@ def test_a_database_failure_is_a_503_never_an_allow(api_client, job, monkeypatch
     def broken(*args, **kwargs):
         raise DatabaseError("connection lost")
 
-    monkeypatch.setattr("governance.access.services.check.gather_facts", broken)
+    monkeypatch.setattr("governance.access.services.check._gather", broken)
     response = call(api_client, token, {"dataset": "support-tickets", "purpose": "ticket-routing"})
     assert response.status_code == 503
     error = response.json()["error"]
@@ -250,9 +250,9 @@ def test_the_check_gathers_facts_with_a_fixed_number_of_queries(
     call(api_client, token, {"dataset": "support-tickets", "purpose": "ticket-routing"})
     from governance.access.services.check import check_access
 
-    # the statement and lock timeouts, 6 reads, the privacy-budget lookup of an allow, the
-    # ledger insert, and the savepoint
-    with django_assert_num_queries(11):
+    # the statement and lock timeouts, one statement that reads every fact (the privacy
+    # budget's requirement included), the ledger insert, and the savepoint
+    with django_assert_num_queries(5):
         result = check_access(
             principal=account.user, dataset_slug="support-tickets", purpose_slug="ticket-routing"
         )
@@ -263,7 +263,7 @@ def test_the_check_gathers_facts_with_a_fixed_number_of_queries(
         catalog.field_create(
             actor=alice, dataset=account.user.grants.first().dataset, name=f"extra_{i}"
         )
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(5):
         result = check_access(
             principal=account.user, dataset_slug="support-tickets", purpose_slug="ticket-routing"
         )
@@ -357,8 +357,8 @@ def test_a_consent_based_allow_that_reuses_its_snapshot_costs_one_more_statement
     first = check_access(
         principal=churn_job.user, dataset_slug="support-tickets", purpose_slug="churn-model"
     )
-    # the eleven of an allow, and one statement that finds the snapshot still answers
-    with django_assert_num_queries(12):
+    # the five of an allow, and one statement that finds the snapshot still answers
+    with django_assert_num_queries(6):
         again = check_access(
             principal=churn_job.user, dataset_slug="support-tickets", purpose_slug="churn-model"
         )
