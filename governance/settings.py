@@ -509,6 +509,8 @@ OAUTH2_PROVIDER = {
         minimum=60,
     ),
     "SCOPES": {"read": "Read governance data", "write": "Record events and decisions"},
+    # Reads a token's service account with the token (one query per API call, not two).
+    "OAUTH2_VALIDATOR_CLASS": "governance.accounts.oauth.ServiceAccountValidator",
     "DEFAULT_SCOPES": ["read", "write"],
     "PKCE_REQUIRED": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,

@@ -207,6 +207,49 @@ def test_revoked_service_account_token_is_refused(api_client, ada, bob):
     assert_error(response, 401, "authentication_failed")
 
 
+def test_a_job_token_is_read_with_its_service_account_and_owner_in_one_statement(bob):
+    from django.db import connection
+    from django.test import RequestFactory
+    from django.test.utils import CaptureQueriesContext
+    from rest_framework.request import Request
+
+    from governance.accounts.authentication import BearerTokenAuthentication
+
+    account, _ = make_service_account(bob, name="one-read")
+    token = _token_for(account)
+    request = Request(RequestFactory().get("/api/v1/me", HTTP_AUTHORIZATION=f"Bearer {token}"))
+    with CaptureQueriesContext(connection) as queries:
+        user, _ = BearerTokenAuthentication().authenticate(request)
+        owner = user.service_account.owner
+    assert (user, owner) == (account.user, bob)
+    assert len(queries.captured_queries) == 1
+
+
+def test_a_token_of_an_application_that_is_no_service_account_is_refused(api_client, db):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from oauth2_provider.models import AccessToken, Application, set_token_value
+
+    application = Application.objects.create(
+        name="not-a-job",
+        client_type=Application.CLIENT_CONFIDENTIAL,
+        authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+    )
+    token = AccessToken(
+        application=application,
+        user=None,
+        scope="read write",
+        expires=timezone.now() + timedelta(hours=1),
+    )
+    set_token_value(token, "a-token-of-no-service-account")
+    token.save()
+    response = api_client.get(
+        "/api/v1/me", HTTP_AUTHORIZATION="Bearer a-token-of-no-service-account"
+    )
+    assert_error(response, 401, "authentication_failed")
+
+
 def test_openapi_schema_describes_me_and_the_oauth2_scheme(client, db):
     response = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
     assert response.status_code == 200

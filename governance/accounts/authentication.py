@@ -33,7 +33,7 @@ class BearerTokenAuthentication(OAuth2Authentication):
             raise exceptions.AuthenticationFailed(MSG_INVALID_TOKEN)
         user, token = result
         if user is None:
-            service_account = service_account_for_application(application_id=token.application_id)
+            service_account = _service_account_of(token)
             if service_account is None or not service_account.is_active:
                 raise exceptions.AuthenticationFailed(MSG_INVALID_TOKEN)
             user = service_account.user
@@ -41,6 +41,15 @@ class BearerTokenAuthentication(OAuth2Authentication):
             raise exceptions.AuthenticationFailed(MSG_INACTIVE)
         bind_actor(user)
         return user, token
+
+
+def _service_account_of(token):
+    """The token's service account: read with the token (``ServiceAccountValidator``), or
+    looked up when another validator read it."""
+    application = token.application
+    if application is not None and "service_account" in application._state.fields_cache:
+        return application._state.fields_cache["service_account"]
+    return service_account_for_application(application_id=token.application_id)
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):
