@@ -19,13 +19,13 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 class ServiceAccountValidator(OAuth2Validator):
     def _load_access_token(self, token):
         checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
-        return (
-            get_access_token_model()
-            .objects.select_related(
+        model = get_access_token_model()
+        # ``get`` on the unique checksum: no ORDER BY to build, as ``first`` would.
+        try:
+            return model.objects.select_related(
                 "user",
                 "application__service_account__user",
                 "application__service_account__owner",
-            )
-            .filter(token_checksum=checksum)
-            .first()
-        )
+            ).get(token_checksum=checksum)
+        except model.DoesNotExist:
+            return None
