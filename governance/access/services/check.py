@@ -66,6 +66,7 @@ class _Rows:
     approval_found: bool
     training_expires_at: datetime | None
     requirement: BudgetRequirement | None
+    roles: list[str] | None = None  # of the accountable person (None: nobody is)
 
 
 def gather_facts(
@@ -178,8 +179,9 @@ def _read_with_orm(
     one-statement read is tested against)."""
     dataset = Dataset.objects.filter(slug=dataset_slug).first()
     purpose = purpose_current(purpose_slug)
+    roles = acknowledger.roles if acknowledger is not None else None
     if dataset is None:
-        return _Rows(dataset, purpose, [], [], set(), False, None, None)
+        return _Rows(dataset, purpose, [], [], set(), False, None, None, roles)
     field_rows = list(
         Field.objects.filter(dataset=dataset).values_list(
             "name", "treatment", "category__key", "special_category"
@@ -221,6 +223,7 @@ def _read_with_orm(
         approval_found,
         training_expires_at,
         obligations.live_requirement(dataset=dataset, purpose_slug=purpose_slug),
+        roles,
     )
 
 
@@ -319,7 +322,10 @@ SELECT {_columns(Dataset, "d")}, {_columns(Purpose, "p")}, {_columns(BudgetRequi
           AND pa.purpose_slug = %(purpose)s AND pa.revoked_at IS NULL),
   (SELECT max(ta.expires_at) FROM {t["TrainingAttestation"]} ta
    WHERE ta.user_id = %(acknowledger)s AND ta.completed_at <= %(now)s
-     AND ta.expires_at > %(now)s)
+     AND ta.expires_at > %(now)s),
+  (SELECT array_agg(ag.name ORDER BY ag.name) FROM accounts_user_groups ug
+   JOIN auth_group ag ON ag.id = ug.group_id
+   WHERE ug.user_id = %(acknowledger)s AND ag.name = ANY(%(roles)s))
 FROM (SELECT 1) AS one LEFT JOIN d ON true LEFT JOIN p ON true LEFT JOIN r ON true"""  # noqa: S608
     return _ONE_STATEMENT
 
@@ -348,9 +354,18 @@ def _read_in_one_statement(
     dataset = _instance(Dataset, dataset_values)
     purpose = _instance(Purpose, purpose_values)
     requirement = _instance(BudgetRequirement, requirement_values)
-    (fields, ids, slugs, statuses, starts, ends, grant_fields, acks, approval, training) = row[at:]
+    (fields, ids, slugs, statuses, starts, ends, grant_fields, acks, approval, training, roles) = (
+        row[at:]
+    )
+    if acknowledger is not None:
+        # The accountable person's roles decide whether the principal may act
+        # (``principal_usable``): read here, so that rule asks no query of its own.
+        acknowledger.remember_roles(roles or ())
+        roles = acknowledger.roles
+    else:
+        roles = None
     if dataset is None:
-        return _Rows(None, purpose, [], [], set(), False, None, None)
+        return _Rows(None, purpose, [], [], set(), False, None, None, roles)
     grant_rows = [
         {
             "id": ids[i],
@@ -377,6 +392,7 @@ def _read_in_one_statement(
         bool(approval),
         training,
         requirement,
+        roles,
     )
 
 
