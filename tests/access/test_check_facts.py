@@ -136,3 +136,22 @@ def test_the_world_has_what_the_comparison_needs(world, bob):
     assert rows.purpose.status == Purpose.Status.ACTIVE
     assert rows.field_rows
     assert rows.roles == ["engineer"]
+
+
+def test_the_facts_in_the_ledger_are_asdict_of_the_facts(world, bob):
+    from dataclasses import asdict
+
+    from governance.access.services.check import _facts_for_ledger, gather_facts
+
+    facts, _, _ = gather_facts(
+        principal=bob,
+        dataset_slug="support-tickets",
+        purpose_slug="ticket-routing",
+        fields=["email"],
+        now=world["now"],
+    )
+    assert facts.grants and facts.dataset_fields and facts.purpose_categories
+    expected = asdict(facts)
+    expected["dataset_categories"] = sorted(facts.dataset_categories)
+    expected["purpose_categories"] = sorted(facts.purpose_categories)
+    assert _facts_for_ledger(facts) == expected

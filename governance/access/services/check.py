@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 
 from django.db import connection, transaction
@@ -396,8 +397,17 @@ def _read_in_one_statement(
     )
 
 
+_FACT_NAMES = tuple(f.name for f in dataclass_fields(rules.Facts))
+_GRANT_NAMES = tuple(f.name for f in dataclass_fields(rules.GrantFact))
+
+
 def _facts_for_ledger(facts: rules.Facts) -> dict:
-    data = asdict(facts)
+    """``asdict(facts)`` without its deep copies (the facts are frozen and only encoded)."""
+    data = {name: getattr(facts, name) for name in _FACT_NAMES}
+    data["dataset_fields"] = dict(facts.dataset_fields)
+    data["grants"] = tuple(
+        {name: getattr(grant, name) for name in _GRANT_NAMES} for grant in facts.grants
+    )
     data["dataset_categories"] = sorted(facts.dataset_categories)
     data["purpose_categories"] = sorted(facts.purpose_categories)
     return data
