@@ -323,16 +323,14 @@ def _aware(value) -> datetime:
 
 
 def holds_for(dataset: Dataset, namespace: str) -> tuple[list[LegalHold], list[LegalHold]]:
-    active = LegalHold.objects.filter(released_at__isnull=True).select_related(
-        "dataset", "placed_by"
-    )
-    dataset_holds = list(active.filter(dataset=dataset, external_id=""))
-    subject_holds = list(
-        active.exclude(external_id="")
-        .filter(namespace=namespace)
-        .filter(Q(dataset__isnull=True) | Q(dataset=dataset))
-    )
-    return dataset_holds, subject_holds
+    """The active holds on ``dataset``: on the whole dataset, and on subjects of ``namespace``
+    (in this dataset or in every dataset). One query: a run reads them before every batch."""
+    on_dataset = Q(dataset=dataset, external_id="")
+    on_subjects = ~Q(external_id="") & Q(namespace=namespace)
+    on_subjects &= Q(dataset__isnull=True) | Q(dataset=dataset)
+    active = LegalHold.objects.filter(released_at__isnull=True).filter(on_dataset | on_subjects)
+    holds = list(active.select_related("dataset", "placed_by"))
+    return [h for h in holds if not h.external_id], [h for h in holds if h.external_id]
 
 
 def plan_for(dataset: Dataset, *, now: datetime | None = None) -> Plan:
