@@ -324,13 +324,15 @@ def _aware(value) -> datetime:
 
 def holds_for(dataset: Dataset, namespace: str) -> tuple[list[LegalHold], list[LegalHold]]:
     """The active holds on ``dataset``: on the whole dataset, and on subjects of ``namespace``
-    (in this dataset or in every dataset). One query: a run reads them before every batch."""
-    on_dataset = Q(dataset=dataset, external_id="")
-    on_subjects = ~Q(external_id="") & Q(namespace=namespace)
-    on_subjects &= Q(dataset__isnull=True) | Q(dataset=dataset)
-    active = LegalHold.objects.filter(released_at__isnull=True).filter(on_dataset | on_subjects)
+    (in this dataset or in every dataset). One short query: a run reads them before every
+    batch."""
+    active = LegalHold.objects.filter(released_at__isnull=True).filter(
+        Q(dataset=dataset) | Q(dataset__isnull=True)
+    )
     holds = list(active.select_related("dataset", "placed_by"))
-    return [h for h in holds if not h.external_id], [h for h in holds if h.external_id]
+    dataset_holds = [h for h in holds if not h.external_id and h.dataset_id == dataset.pk]
+    subject_holds = [h for h in holds if h.external_id and h.namespace == namespace]
+    return dataset_holds, subject_holds
 
 
 def plan_for(dataset: Dataset, *, now: datetime | None = None) -> Plan:
