@@ -338,7 +338,7 @@ def _drain(
         )
         changed = None
         with hold_lock(shared=True):
-            dataset_holds, subject_holds = planning.holds_for(run.dataset, namespace)
+            dataset_holds, subject_holds = planning.holds_for(run.dataset, namespace, related=False)
             newly_held = {h.external_id for h in subject_holds} - criteria.keep_subject_ids
             if not dataset_holds and not newly_held:
                 changed = connector.apply(batch, criteria)
