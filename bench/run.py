@@ -295,10 +295,14 @@ EXPLANATIONS: dict[str, str] = {
         "(which is the point of verifying), and the links are read beside the entries."
     ),
     "retention": (
-        "A run has fixed costs a raw DELETE does not: policy, holds and location checks, the "
-        "plan, the journal row and hold lock of each batch, the verification count after the "
-        "last batch, the certificate and its ledger events. They shrink with table size (see "
-        "the scaling points); per row, the batch delete itself is close to the floor's."
+        "No per-row Python work is left (keys are journaled in PostgreSQL's own text forms, "
+        "ADR 0015 retention addendum): the profile is waiting on the databases. The store does "
+        "about twice the floor's work: each batch is read once to journal its keys and again "
+        "by the DELETE (the floor reads once), and the verification count after the last batch "
+        "walks the deleted rows' index entries. Per batch the registry adds the journal row, "
+        "the hold lock and holds query and the mark-done commit (ORM statements, a few ms each "
+        "under load); per run the policy, location and hold checks, the certificate and its "
+        "ledger events. They shrink with table size (see the scaling points)."
     ),
     "ingest": (
         "Per event: DRF validation of every item, creating and locking every subject (SELECT "

@@ -350,7 +350,12 @@ def may_extend_taxonomy(user: User | None) -> Refusal | None:
 
 
 def location_of(dataset: Dataset, **changes) -> Location:
-    values = {name: changes.get(name, getattr(dataset, name)) for name in LOCATION_ATTRIBUTES}
+    # Only the attributes that place the data: ``location_claims`` loads just these, and
+    # reading another (deferred) one would cost a query per dataset.
+    values = {
+        name: changes[name] if name in changes else getattr(dataset, name)
+        for name in ("storage_kind", "location", "connection")
+    }
     return physical_location(
         storage_kind=values["storage_kind"],
         location=values["location"],

@@ -12,6 +12,7 @@ Every statement is built from ``psycopg.sql.Identifier``s and carries values as 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, time
@@ -69,6 +70,13 @@ _TIME_TYPES = {
     "timestamp with time zone",
 }
 _TEXT_TYPES = {"text", "character varying", "character"}
+_INTEGER_TYPES = {"smallint", "integer", "bigint"}
+# The text forms PostgreSQL writes for a batch's keys, read back only to list them (tests,
+# support), never to build SQL: one range of an int8multirange ("[low,high)", canonical), and
+# one element of an array (array_out: a double-quoted string with backslash escapes, or a
+# bare word).
+_RANGE = re.compile(r"\[(-?\d+),(-?\d+)\)")
+_ARRAY_ELEMENT = re.compile(r'"((?:[^"\\]|\\.)*)"|([^{},"]+)')
 
 
 class PostgresTableConnector(Connector):
@@ -313,35 +321,87 @@ class PostgresTableConnector(Connector):
         self.check(criteria, operation)
         shape = self.shape()
         pk = sql.Identifier(shape["pk"])
+        pk_type = sql.SQL(shape["pk_type"])
         where, params = self._where(criteria, operation)
+        # The batch's keys, written by PostgreSQL as text that it reads back as exactly these
+        # keys: integer keys as a multirange (runs of consecutive keys, usually a few hundred
+        # bytes for 10,000 keys), any other key type as an array of that type. No key passes
+        # through Python one by one (ADR 0015, retention addendum).
+        if self._integer_keys():
+            keys = sql.SQL("range_agg(int8range(k::bigint, k::bigint, '[]'))::text")
+        else:
+            keys = sql.SQL("array_agg(k ORDER BY k)::text")
         last = None
         while True:
             # Keyset pagination: every batch starts after the last planned key, so a row the
             # store refuses to change (a trigger, a concurrent writer) cannot loop a run.
-            after = sql.SQL("") if last is None else sql.SQL(" AND {} > %s").format(pk)
-            query = sql.SQL("SELECT {} FROM {} WHERE {}{} ORDER BY {} LIMIT %s").format(
-                pk, self._relation(), where, after, pk
+            after = sql.SQL("") if last is None else sql.SQL(" AND {} > %s::{}").format(pk, pk_type)
+            query = sql.SQL(
+                "SELECT count(*), min(k)::text, max(k)::text, {} "
+                "FROM (SELECT {} AS k FROM {} WHERE {}{} ORDER BY {} LIMIT %s) AS batch"
+            ).format(keys, pk, self._relation(), where, after, pk)
+            rows, first, last, encoded = self._run(
+                query, [*params, *([last] if last is not None else []), batch_size], fetch="one"
             )
-            keys = [
-                row[0]
-                for row in self._run(
-                    query, [*params, *([last] if last is not None else []), batch_size]
-                )
-            ]
-            if not keys:
+            if not rows:
                 return
-            last = keys[-1]
             yield Batch(
-                payload={"operation": operation, "keys": [_jsonable(k) for k in keys]},
-                rows=len(keys),
+                payload={
+                    "operation": operation,
+                    "key_ranges" if self._integer_keys() else "key_array": encoded,
+                    "first_key": first,
+                    "last_key": last,
+                },
+                rows=rows,
             )
+            if rows < batch_size:
+                # That was the last batch. Rows that arrive from now on are found by the
+                # runner's ``remaining`` check, which plans again (from the first key).
+                return
+
+    def _integer_keys(self) -> bool:
+        """Integer keys are journaled as multiranges (PostgreSQL 14 and later)."""
+        multiranges = self._connection().info.server_version >= 140000
+        return multiranges and self.shape()["pk_type"] in _INTEGER_TYPES
+
+    @staticmethod
+    def batch_keys(batch: Batch) -> list:
+        """The batch's primary keys in key order (for tests and support): integers for an
+        integer key, else their text. Journals written before the compact forms hold a list."""
+        payload = batch.payload
+        if "key_ranges" in payload:
+            return [
+                key
+                for low, high in _RANGE.findall(payload["key_ranges"])
+                for key in range(int(low), int(high))
+            ]
+        if "key_array" in payload:
+            return [
+                re.sub(r"\\(.)", r"\1", quoted) if quoted else bare
+                for quoted, bare in _ARRAY_ELEMENT.findall(payload["key_array"])
+            ]
+        return list(payload["keys"])
 
     def _keys(self, batch: Batch) -> tuple[sql.Composable, list]:
+        """The batch's rows: its journaled keys and, true of every one of them and a hint for
+        the planner, between its first and last key, so that the statement walks one range of
+        the primary-key index (never a scan by the criteria, and no lookup per key)."""
         shape = self.shape()
-        condition = sql.SQL("{} = ANY(%s::{}[])").format(
-            sql.Identifier(shape["pk"]), sql.SQL(shape["pk_type"])
+        pk, pk_type = sql.Identifier(shape["pk"]), sql.SQL(shape["pk_type"])
+        payload = batch.payload
+        if "key_ranges" in payload:
+            keys = sql.SQL("{}::bigint <@ %s::int8multirange").format(pk)
+            encoded = payload["key_ranges"]
+        elif "key_array" in payload:
+            keys = sql.SQL("{} = ANY(%s::{}[])").format(pk, pk_type)
+            encoded = payload["key_array"]
+        else:  # journaled before the compact forms: a JSON list of keys
+            condition = sql.SQL("{} = ANY(%s::{}[])").format(pk, pk_type)
+            return condition, [payload["keys"]]
+        condition = sql.SQL("{} AND {} >= %s::{} AND {} <= %s::{}").format(
+            keys, pk, pk_type, pk, pk_type
         )
-        return condition, [batch.payload["keys"]]
+        return condition, [encoded, payload["first_key"], payload["last_key"]]
 
     def apply(self, batch: Batch, criteria: Criteria) -> int:
         # The batch's keys AND the criteria, keep list included: a row that stopped matching
@@ -426,10 +486,6 @@ class PostgresTableConnector(Connector):
         if operation == ANONYMIZE:
             what += " that still hold an identifier"
         return f'SELECT count(*) on "{self._schema}"."{self._table}" of {what}, after the run.'
-
-
-def _jsonable(value):
-    return value if isinstance(value, int | str) else str(value)
 
 
 def _aware(value) -> datetime | None:

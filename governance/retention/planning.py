@@ -322,16 +322,20 @@ def _aware(value) -> datetime:
     return value
 
 
-def holds_for(dataset: Dataset, namespace: str) -> tuple[list[LegalHold], list[LegalHold]]:
-    active = LegalHold.objects.filter(released_at__isnull=True).select_related(
-        "dataset", "placed_by"
+def holds_for(
+    dataset: Dataset, namespace: str, *, related: bool = True
+) -> tuple[list[LegalHold], list[LegalHold]]:
+    """The active holds on ``dataset``: on the whole dataset, and on subjects of ``namespace``
+    (in this dataset or in every dataset). One short query: a run reads them before every
+    batch, without their dataset and author (``related=False``), which it does not show."""
+    active = LegalHold.objects.filter(released_at__isnull=True).filter(
+        Q(dataset=dataset) | Q(dataset__isnull=True)
     )
-    dataset_holds = list(active.filter(dataset=dataset, external_id=""))
-    subject_holds = list(
-        active.exclude(external_id="")
-        .filter(namespace=namespace)
-        .filter(Q(dataset__isnull=True) | Q(dataset=dataset))
-    )
+    if related:
+        active = active.select_related("dataset", "placed_by")
+    holds = list(active)
+    dataset_holds = [h for h in holds if not h.external_id and h.dataset_id == dataset.pk]
+    subject_holds = [h for h in holds if h.external_id and h.namespace == namespace]
     return dataset_holds, subject_holds
 
 
