@@ -654,6 +654,12 @@ def _size_key(checkpoint: Mapping) -> int:
 
 def _db_links() -> Iterator[dict]:
     names = ("position", "entry_id", "entry_hash", "chain_hash")
+    if connection.vendor != "postgresql":
+        for link in (
+            ChainLink.objects.order_by("position").values_list(*names).iterator(chunk_size=2000)
+        ):
+            yield dict(zip(names, link, strict=True))
+        return
     with connection.chunked_cursor() as cursor:
         cursor.execute(
             "SELECT position, entry_id, entry_hash, chain_hash FROM audit_chainlink "
@@ -760,24 +766,27 @@ def _pg_sealed_entries() -> Iterator[tuple[int, bytes]]:
 
 def verify_database() -> VerifyResult:
     """Verify what is sealed in the live database (unsealed entries are not judged; count
-    them with ``unsealed_count``). Entries, links and checkpoints are read from one snapshot
-    (REPEATABLE READ on PostgreSQL when not inside a caller's transaction), so a sealer
+    them with ``unsealed_count``). On PostgreSQL, entries, links and checkpoints are read from
+    one snapshot (REPEATABLE READ when not inside a caller's transaction), so a sealer
     committing meanwhile cannot make a link appear without its entry."""
-    outermost = not connection.in_atomic_block
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            if outermost:
-                with connection.cursor() as cursor:
-                    cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            entries = _pg_sealed_entries()
-        else:
-            entries = _db_entries(LedgerEntry.objects.filter(link__isnull=False))
+
+    def run(entries: Iterable[tuple[int, bytes]]) -> VerifyResult:
         return verify(
             entries_iter=entries,
             links_iter=_db_links(),
             checkpoints=[checkpoint_document(c) for c in Checkpoint.objects.order_by("id")],
             public_jwks=checkpoint_public_keys(),
         )
+
+    if connection.vendor != "postgresql":
+        # No transaction: SQLite's IMMEDIATE transactions (settings) would hold off writers.
+        return run(_db_entries(LedgerEntry.objects.filter(link__isnull=False)))
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return run(_pg_sealed_entries())
 
 
 def describe(result: VerifyResult) -> str:

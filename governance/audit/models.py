@@ -146,9 +146,6 @@ class LedgerEntry(AbstractLogEntry):
             return super()._do_insert(manager, using, fields, returning_fields, raw)
         from governance.audit.chain import canonical_parts
 
-        parts = canonical_parts(self)
-        if parts is None:
-            return super()._do_insert(manager, using, fields, returning_fields, raw)
         columns, params = [], []
         for field in fields:
             if field.attname == "entry_sha256":
@@ -158,6 +155,9 @@ class LedgerEntry(AbstractLogEntry):
                 return super()._do_insert(manager, using, fields, returning_fields, raw)
             columns.append(field.column)
             params.append(field.get_db_prep_save(value, connection=connection))
+        parts = canonical_parts(self)  # after pre_save: from the values being written
+        if parts is None:
+            return super()._do_insert(manager, using, fields, returning_fields, raw)
         quote = connection.ops.quote_name
         table = quote(self._meta.db_table)
         returning_fields = list(returning_fields or ())
