@@ -278,21 +278,29 @@ EXPLANATIONS: dict[str, str] = {
         "'whole machine' column)."
     ),
     "append": (
-        "One transaction per entry means one commit (WAL flush) per entry, for us and for the "
-        "floor alike, and this disk under load allows a few hundred a second. "
-        "2,000/s needs group commit: several decisions' entries in one commit, each answer "
-        "released after its commit (ADR 0015, section 5)."
+        "Three round trips per entry against the floor's one: psycopg sends the caller's BEGIN "
+        "on its own (it syncs even in pipeline mode), then the INSERT, then COMMIT; the floor's "
+        "autocommit INSERT is one. The INSERT itself is one statement (it takes the id from the "
+        "sequence and stores the entry hash in the same statement) and the Python around it is "
+        "a few percent of the profile: the rest is waiting for the server, whose WAL flush per "
+        "commit bounds both sides. 2,000/s needs group commit: several decisions' entries in "
+        "one commit, each answer released after its commit (ADR 0015, section 5)."
     ),
     "seal": (
-        "Building each entry's canonical JSON (json.dumps with sorted keys of the decoded row, "
-        "the timestamp format) costs several times the two SHA-256 calls the floor makes over "
-        "bytes already in memory; reading the rows adds the rest. Meeting 0.5x needs the hash "
-        "computed at append time into the row, so sealing reads 64 hex digits per entry "
-        "(ADR 0015, section 2)."
+        "Sealing reads the entry hashes stored at append time (no canonical JSON is rebuilt), "
+        "chains them and writes the links with one COPY; what remains is database work the "
+        "floor does not do: finding the unsealed entries (an anti-join over the whole ledger, "
+        "since a late commit can leave a hole below the last sealed id), writing 20,000 links "
+        "and the commit that makes them durable. The floor hashes bytes already in memory and "
+        "writes nothing (ADR 0015, ledger addendum)."
     ),
     "verify": (
-        "As for sealing: the canonical JSON of every entry is rebuilt from the decoded row "
-        "(which is the point of verifying), and the links are read beside the entries."
+        "Verification must rebuild every entry's canonical JSON from its content (that is what "
+        "it verifies): decoding the JSON columns and encoding the sorted document costs several "
+        "times the two SHA-256 calls of the floor, which hashes bytes already in memory. Rows "
+        "come from one server-side cursor with the timestamp formatted by PostgreSQL, one C "
+        "encoder is reused; what remains is the encoder, json decoding and reading the rows "
+        "(ADR 0015, ledger addendum)."
     ),
     "retention": (
         "No per-row Python work is left (keys are journaled in PostgreSQL's own text forms, "

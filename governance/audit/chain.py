@@ -33,6 +33,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import json.scanner
+import math
+import re
 import zipfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -86,13 +89,44 @@ def format_time(moment: datetime) -> str:
     """UTC, microseconds always present: 2026-11-28T01:08:00.000000Z."""
     if timezone.is_naive(moment):
         raise ValueError("timestamps in the chain must be aware datetimes")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    moment = moment.astimezone(UTC)
+    if moment.year < 1000:
+        # strftime's %Y does not pad such years on this platform, isoformat would: keep the
+        # bytes old chains were sealed with.
+        return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # The same bytes as strftime("%Y-%m-%dT%H:%M:%S.%fZ") (tests/audit pins it), at a
+    # fraction of the cost: "YYYY-MM-DDTHH:MM:SS.ffffff+00:00" without the offset.
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
+
+
+_CANONICAL_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
+def _no_default(value: Any) -> Any:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# json.dumps(..., sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+# builds a new encoder on every call; the hot paths (sealing, verification, appends) reuse one
+# C encoder (no circular-reference markers: the values come from JSON columns or from
+# json.loads, which cannot hold cycles). Same bytes (tests/audit/test_canonical.py).
+_c_make_encoder = getattr(json.encoder, "c_make_encoder", None)
+if _c_make_encoder is not None:
+    _c_encode = _c_make_encoder(
+        None, _no_default, json.encoder.encode_basestring, None, ":", ",", True, False, False
+    )
+
+    def _encode(value: Any) -> str:
+        return "".join(_c_encode(value, 0))
+
+else:  # pragma: no cover - CPython always has the C encoder
+    _encode = _CANONICAL_ENCODER.encode
 
 
 def canonical_json(value: Any) -> bytes:
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _CANONICAL_ENCODER.encode(value).encode("utf-8")
 
 
 def _content_type_label(content_type_id: int | None) -> str | None:
@@ -115,14 +149,135 @@ ENTRY_ATTNAMES = tuple(
 )
 
 
-def canonical_row(values: tuple) -> bytes:
-    """``canonical_entry`` of a row read as ``entry_values`` yields it (ENTRY_ATTNAMES order)."""
+def canonical_row(values: tuple, labels: dict | None = None) -> bytes:
+    """``canonical_entry`` of a row read as ``entry_values`` yields it (ENTRY_ATTNAMES order).
+    ``labels`` caches content type labels for one pass over many rows."""
     document = dict(zip(CANONICAL_FIELDS, values, strict=True))
-    document["id"] = values[0]
     document["timestamp"] = format_time(values[1])
     document["action"] = int(values[2])
-    document["content_type"] = _content_type_label(values[4])
-    return canonical_json(document)
+    content_type_id = values[4]
+    if labels is None or content_type_id is None:
+        document["content_type"] = _content_type_label(content_type_id)
+    else:
+        label = labels.get(content_type_id)
+        if label is None:
+            label = labels[content_type_id] = _content_type_label(content_type_id)
+        document["content_type"] = label
+    return _encode(document).encode("utf-8")
+
+
+# --- Hashing at write time ------------------------------------------------------------------
+
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+_IPV4 = re.compile(rf"{_OCTET}(?:\.{_OCTET}){{3}}")  # as PostgreSQL prints an inet host
+_INT_LIMIT = 2**63
+
+
+def _json_reads_back_alike(value: Any) -> bool:
+    """True when ``value``, stored in a JSON column and read back, yields the same canonical
+    JSON. PostgreSQL's jsonb keeps numbers as ``numeric``: a float printed with a positive
+    exponent (1e+16) comes back as an integer and -0.0 as 0.0, so those are left to the
+    sealer, which hashes what it reads."""
+    if value is None or isinstance(value, str | bool | int):
+        return True
+    if isinstance(value, float):
+        return -1e16 < value < 1e16 and not (value == 0 and math.copysign(1.0, value) < 0)
+    if isinstance(value, list | tuple):
+        return all(_json_reads_back_alike(item) for item in value)
+    if isinstance(value, dict):
+        return all(
+            isinstance(key, str) and _json_reads_back_alike(item) for key, item in value.items()
+        )
+    return False
+
+
+def _integer(value: Any) -> bool:
+    return (
+        isinstance(value, int) and not isinstance(value, bool) and -_INT_LIMIT <= value < _INT_LIMIT
+    )
+
+
+def _write_document(entry: LedgerEntry) -> dict | None:
+    """The canonical document of ``entry`` before it is inserted (without its id), from the
+    values about to be written — or None when a value might read back differently (the type
+    is not the column's own, an IPv6 address PostgreSQL may print otherwise, a float jsonb
+    would rewrite): then no hash is stored and the sealer computes it from the row."""
+    timestamp = entry.timestamp
+    if not isinstance(timestamp, datetime) or timezone.is_naive(timestamp):
+        return None
+    offset = timestamp.utcoffset()
+    if offset.seconds % 60 or offset.microseconds:
+        return None  # PostgreSQL keeps whole-minute offsets only
+    object_pk = entry.object_pk
+    if _integer(object_pk):
+        object_pk = str(object_pk)  # what CharField.to_python makes of it
+    remote_addr = entry.remote_addr
+    if remote_addr == "":
+        remote_addr = None  # GenericIPAddressField writes NULL for an empty address
+    checks = (
+        _integer(entry.action),
+        isinstance(entry.event, str),
+        entry.content_type_id is None or _integer(entry.content_type_id),
+        isinstance(object_pk, str),
+        entry.object_id is None or _integer(entry.object_id),
+        isinstance(entry.object_repr, str),
+        isinstance(entry.changes_text, str),
+        entry.actor_id is None or _integer(entry.actor_id),
+        isinstance(entry.actor_label, str),
+        entry.actor_email is None or isinstance(entry.actor_email, str),
+        entry.cid is None or isinstance(entry.cid, str),
+        remote_addr is None or (isinstance(remote_addr, str) and _IPV4.fullmatch(remote_addr)),
+        entry.remote_port is None or _integer(entry.remote_port),
+        _json_reads_back_alike(entry.changes),
+        _json_reads_back_alike(entry.serialized_data),
+        _json_reads_back_alike(entry.additional_data),
+    )
+    if not all(checks):
+        return None
+    return {
+        "action": int(entry.action),
+        "actor_email": entry.actor_email,
+        "actor_id": entry.actor_id,
+        "actor_label": entry.actor_label,
+        "additional_data": entry.additional_data,
+        "changes": entry.changes,
+        "changes_text": entry.changes_text,
+        "cid": entry.cid,
+        "content_type": _content_type_label(entry.content_type_id),
+        "event": entry.event,
+        "object_id": entry.object_id,
+        "object_pk": object_pk,
+        "object_repr": entry.object_repr,
+        "remote_addr": remote_addr,
+        "remote_port": entry.remote_port,
+        "serialized_data": entry.serialized_data,
+        "timestamp": format_time(timestamp),
+    }
+
+
+def canonical_parts(entry: LedgerEntry) -> tuple[bytes, bytes] | None:
+    """``(prefix, suffix)`` such that ``prefix + str(id) + suffix`` is the canonical entry of
+    ``entry`` once the database gives it ``id`` — so the INSERT that allocates the id can
+    store the entry's hash (``LedgerEntry.entry_sha256``). None when the bytes cannot be known
+    before the row is read back (see ``_write_document``)."""
+    try:
+        document = _write_document(entry)
+        if document is None:
+            return None
+        # "id" sorts between "event" and "object_id"; both halves always hold members.
+        before = _encode({k: v for k, v in document.items() if k < "id"})
+        after = _encode({k: v for k, v in document.items() if k > "id"})
+    except (TypeError, ValueError, RecursionError, OverflowError):
+        return None
+    return (before[:-1] + ',"id":').encode("utf-8"), ("," + after[1:]).encode("utf-8")
+
+
+def canonical_hash_of_new(entry: LedgerEntry, entry_id: int) -> str | None:
+    """The entry hash of ``entry`` once inserted under ``entry_id``, or None (see above)."""
+    parts = canonical_parts(entry)
+    if parts is None:
+        return None
+    return hashlib.sha256(parts[0] + str(entry_id).encode("ascii") + parts[1]).hexdigest()
 
 
 def entry_values(queryset):
@@ -193,23 +348,41 @@ def seal(*, limit: int = 5000) -> SealResult:
         _take_seal_lock()
         size, head = _head()
         rows = list(
-            entry_values(LedgerEntry.objects.filter(link__isnull=True).order_by("id"))[
-                : max(limit, 0)
-            ]
+            LedgerEntry.objects.filter(link__isnull=True)
+            .order_by("id")
+            .values_list("id", "entry_sha256")[: max(limit, 0)]
         )
+        computed = _hash_rows([pk for pk, stored in rows if not _is_hex64(stored)])
         now = timezone.now()
         links = []
         sha256 = hashlib.sha256
-        previous = bytes.fromhex(head)
-        for values in rows:
-            hashed = sha256(canonical_row(values)).digest()
+        fromhex = bytes.fromhex
+        previous = fromhex(head)
+        for entry_id, stored in rows:
+            # The hash the INSERT stored, or the row's own when there is none. Trusting the
+            # stored one gives nothing away: verification recomputes every entry from its
+            # content, so a row edited after its INSERT (or a forged hash) is reported there.
+            hashed = computed.get(entry_id) or fromhex(stored)
             previous = sha256(b"\x01" + previous + hashed).digest()
-            links.append((size, values[0], hashed.hex(), previous.hex(), now))
+            links.append((size, entry_id, hashed.hex(), previous.hex(), now))
             size += 1
         if links:
             head = links[-1][3]
         _insert_links(links)
     return SealResult(sealed=len(links), size=size, head=head)
+
+
+def _hash_rows(entry_ids: list[int]) -> dict[int, bytes]:
+    """Entry hashes computed from the rows themselves (entries written without a stored
+    hash: before migration 0004, by raw SQL, on SQLite, or with values that might read back
+    differently)."""
+    hashes: dict[int, bytes] = {}
+    labels: dict[int, str] = {}
+    for start in range(0, len(entry_ids), 500):
+        queryset = LedgerEntry.objects.filter(pk__in=entry_ids[start : start + 500])
+        for values in entry_values(queryset):
+            hashes[values[0]] = hashlib.sha256(canonical_row(values, labels)).digest()
+    return hashes
 
 
 def _insert_links(links: list[tuple]) -> None:
@@ -224,12 +397,20 @@ def _insert_links(links: list[tuple]) -> None:
         )
         return
     table = ChainLink._meta.db_table
+    # Integers, hex digits and one ISO timestamp (a seal's links share it): nothing COPY's text
+    # format would escape, so the rows go as text blocks (write_row adapts every value).
+    sealed_at = links[0][4].isoformat()
     with connection.cursor() as cursor:
         with cursor.cursor.copy(
             f"COPY {table} (position, entry_id, entry_hash, chain_hash, sealed_at) FROM STDIN"
         ) as copy:
-            for link in links:
-                copy.write_row(link)
+            for start in range(0, len(links), 10_000):
+                copy.write(
+                    "".join(
+                        f"{position}\t{entry_id}\t{hashed}\t{chained}\t{sealed_at}\n"
+                        for position, entry_id, hashed, chained, _ in links[start : start + 10_000]
+                    )
+                )
 
 
 def seal_all(*, limit: int = 5000, max_batches: int = 100) -> SealResult:
@@ -342,10 +523,11 @@ def _public_key(public_jwks: Mapping, kid: Any) -> Ed25519PublicKey | None:
     return None
 
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
 def _is_hex64(value: Any) -> bool:
-    return (
-        isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)
-    )
+    return isinstance(value, str) and _HEX64.fullmatch(value) is not None
 
 
 def verify(
@@ -471,28 +653,140 @@ def _size_key(checkpoint: Mapping) -> int:
 
 
 def _db_links() -> Iterator[dict]:
-    for link in (
-        ChainLink.objects.order_by("position")
-        .values_list("position", "entry_id", "entry_hash", "chain_hash")
-        .iterator(chunk_size=2000)
-    ):
-        yield dict(zip(("position", "entry_id", "entry_hash", "chain_hash"), link, strict=True))
+    names = ("position", "entry_id", "entry_hash", "chain_hash")
+    if connection.vendor != "postgresql":
+        for link in (
+            ChainLink.objects.order_by("position").values_list(*names).iterator(chunk_size=2000)
+        ):
+            yield dict(zip(names, link, strict=True))
+        return
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(
+            "SELECT position, entry_id, entry_hash, chain_hash FROM audit_chainlink "
+            "ORDER BY position"
+        )
+        while rows := cursor.fetchmany(5000):
+            for row in rows:
+                yield dict(zip(names, row))  # noqa: B905 (four columns, four names)
 
 
 def _db_entries(queryset) -> Iterator[tuple[int, bytes]]:
+    labels: dict[int, str] = {}
     for values in entry_values(queryset.order_by("id")).iterator(chunk_size=5000):
-        yield values[0], canonical_row(values)
+        yield values[0], canonical_row(values, labels)
+
+
+# The sealed entries' columns as PostgreSQL sends them for verification: the timestamp already
+# in the canonical format (years before 1000 excepted, see format_time), JSON columns as text
+# (decoded once here, as JSONField.from_db_value would), no model or field machinery per row.
+_PG_SEALED_ENTRIES = """
+SELECT e.id,
+       CASE WHEN e."timestamp" >= '1000-01-01T00:00:00Z'
+            THEN to_char(e."timestamp" AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')
+       END,
+       e.action, e.event, e.content_type_id, e.object_pk, e.object_id, e.object_repr,
+       e.changes, e.changes_text, e.serialized_data, e.additional_data, e.actor_id,
+       e.actor_label, e.actor_email, e.cid, e.remote_addr, e.remote_port
+  FROM audit_ledgerentry e
+ WHERE EXISTS (SELECT 1 FROM audit_chainlink l WHERE l.entry_id = e.id)
+"""
+
+
+def _pg_sealed_entries() -> Iterator[tuple[int, bytes]]:
+    """``_db_entries`` of every sealed entry, read with one server-side cursor (PostgreSQL).
+    Builds the same document as ``canonical_row`` (tests/audit pins both against each other)."""
+    encode = _encode
+    scan = json.scanner.make_scanner(json.JSONDecoder())
+
+    def loads(text: str) -> Any:
+        try:
+            value, end = scan(text, 0)  # json.loads minus its per-call set-up
+        except StopIteration:
+            end = -1
+        if end != len(text):
+            return json.loads(text)  # whatever json.loads makes of it, errors included
+        return value
+
+    labels: dict[int, str] = {}
+    with connection.chunked_cursor() as cursor:
+        cursor.execute(_PG_SEALED_ENTRIES)
+        while rows := cursor.fetchmany(5000):
+            for (
+                entry_id,
+                timestamp,
+                action,
+                event,
+                content_type_id,
+                object_pk,
+                object_id,
+                object_repr,
+                changes,
+                changes_text,
+                serialized_data,
+                additional_data,
+                actor_id,
+                actor_label,
+                actor_email,
+                cid,
+                remote_addr,
+                remote_port,
+            ) in rows:
+                if timestamp is None:  # before the year 1000: format it as format_time does
+                    timestamp = format_time(
+                        LedgerEntry.objects.values_list("timestamp", flat=True).get(pk=entry_id)
+                    )
+                if content_type_id is None:
+                    label = None
+                else:
+                    label = labels.get(content_type_id)
+                    if label is None:
+                        label = labels[content_type_id] = _content_type_label(content_type_id)
+                document = {
+                    "id": entry_id,
+                    "timestamp": timestamp,
+                    "action": action,
+                    "event": event,
+                    "content_type": label,
+                    "object_pk": object_pk,
+                    "object_id": object_id,
+                    "object_repr": object_repr,
+                    "changes": None if changes is None else loads(changes),
+                    "changes_text": changes_text,
+                    "serialized_data": None if serialized_data is None else loads(serialized_data),
+                    "additional_data": None if additional_data is None else loads(additional_data),
+                    "actor_id": actor_id,
+                    "actor_label": actor_label,
+                    "actor_email": actor_email,
+                    "cid": cid,
+                    "remote_addr": remote_addr,
+                    "remote_port": remote_port,
+                }
+                yield entry_id, encode(document).encode("utf-8")
 
 
 def verify_database() -> VerifyResult:
     """Verify what is sealed in the live database (unsealed entries are not judged; count
-    them with ``unsealed_count``)."""
-    return verify(
-        entries_iter=_db_entries(LedgerEntry.objects.filter(link__isnull=False)),
-        links_iter=_db_links(),
-        checkpoints=[checkpoint_document(c) for c in Checkpoint.objects.order_by("id")],
-        public_jwks=checkpoint_public_keys(),
-    )
+    them with ``unsealed_count``). On PostgreSQL, entries, links and checkpoints are read from
+    one snapshot (REPEATABLE READ when not inside a caller's transaction), so a sealer
+    committing meanwhile cannot make a link appear without its entry."""
+
+    def run(entries: Iterable[tuple[int, bytes]]) -> VerifyResult:
+        return verify(
+            entries_iter=entries,
+            links_iter=_db_links(),
+            checkpoints=[checkpoint_document(c) for c in Checkpoint.objects.order_by("id")],
+            public_jwks=checkpoint_public_keys(),
+        )
+
+    if connection.vendor != "postgresql":
+        # No transaction: SQLite's IMMEDIATE transactions (settings) would hold off writers.
+        return run(_db_entries(LedgerEntry.objects.filter(link__isnull=False)))
+    outermost = not connection.in_atomic_block
+    with transaction.atomic():
+        if outermost:
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        return run(_pg_sealed_entries())
 
 
 def describe(result: VerifyResult) -> str:
@@ -587,8 +881,9 @@ def _window_entries(window: tuple[int, int] | None) -> Iterator[tuple[int, bytes
     queryset = LedgerEntry.objects.filter(
         link__position__gte=window[0], link__position__lte=window[1]
     ).order_by("link__position")
+    labels: dict[int, str] = {}
     for values in entry_values(queryset).iterator(chunk_size=5000):
-        yield values[0], canonical_row(values)
+        yield values[0], canonical_row(values, labels)
 
 
 def _write_files(path: Path, files: Mapping[str, Iterable[bytes]]) -> None:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import re
 
-from auditlog.models import AbstractLogEntry
+from auditlog.models import AbstractLogEntry, LogEntryManager
 from django.conf import settings
-from django.db import models
+from django.db import connections, models
 
 EVENT_NAME = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)+$")
 
@@ -23,6 +23,33 @@ _MODEL_EVENTS = {
     AbstractLogEntry.Action.DELETE: "model.deleted",
     AbstractLogEntry.Action.ACCESS: "model.accessed",
 }
+
+
+def _sequence_sql(table: str) -> str:
+    return f"nextval(pg_get_serial_sequence('{table}', 'id'))"
+
+
+class LedgerEntryManager(LogEntryManager):
+    def bulk_create(self, objs, *args, **kwargs):
+        """On PostgreSQL, take the new entries' ids from the sequence first (one statement for
+        the batch), so each row is inserted with its entry hash (see ``entry_sha256``)."""
+        objs = list(objs)
+        connection = connections[self.db]
+        fresh = [obj for obj in objs if obj.pk is None and obj.entry_sha256 is None]
+        if fresh and connection.vendor == "postgresql":
+            from governance.audit.chain import canonical_hash_of_new
+
+            table = connection.ops.quote_name(self.model._meta.db_table)
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"SELECT {_sequence_sql(table)} FROM generate_series(1, %s)",  # noqa: S608
+                    [len(fresh)],
+                )
+                ids = [row[0] for row in cursor.fetchall()]
+            for obj, entry_id in zip(fresh, sorted(ids), strict=True):
+                obj.entry_sha256 = canonical_hash_of_new(obj, entry_id)
+                obj.id = entry_id
+        return super().bulk_create(objs, *args, **kwargs)
 
 
 class LedgerEntry(AbstractLogEntry):
@@ -61,6 +88,18 @@ class LedgerEntry(AbstractLogEntry):
         default="",
         help_text="The actor's username when the entry was written (kept if renamed).",
     )
+    entry_sha256 = models.CharField(
+        max_length=64,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="SHA-256 of the entry's canonical bytes, computed in the INSERT that gives it "
+        "its id, so the sealer need not rebuild them; NULL when it could not be known before "
+        "the row is read back (the sealer then hashes the row). Not part of the canonical "
+        "entry; verification always recomputes from the content.",
+    )
+
+    objects = LedgerEntryManager()
 
     class Meta(AbstractLogEntry.Meta):
         swappable = "AUDITLOG_LOGENTRY_MODEL"
@@ -90,6 +129,53 @@ class LedgerEntry(AbstractLogEntry):
         if self.actor_id and not self.actor_label:
             self.actor_label = getattr(self.actor, "username", "")[:150]
         super().save(*args, **kwargs)
+
+    def _do_insert(self, manager, using, fields, returning_fields, raw):
+        """On PostgreSQL, one INSERT takes the id from the sequence and stores the entry hash
+        over the canonical bytes with that id (``chain.canonical_parts``): no second round trip,
+        no UPDATE (the table refuses them). Anything unusual takes Django's own INSERT and
+        leaves ``entry_sha256`` NULL for the sealer to compute."""
+        connection = connections[using]
+        if (
+            connection.vendor != "postgresql"
+            or raw
+            or self.pk is not None
+            or self.entry_sha256 is not None
+            or any(field.primary_key for field in fields)
+        ):
+            return super()._do_insert(manager, using, fields, returning_fields, raw)
+        from governance.audit.chain import canonical_parts
+
+        columns, params = [], []
+        for field in fields:
+            if field.attname == "entry_sha256":
+                continue
+            value = field.pre_save(self, True)
+            if hasattr(value, "resolve_expression"):
+                return super()._do_insert(manager, using, fields, returning_fields, raw)
+            columns.append(field.column)
+            params.append(field.get_db_prep_save(value, connection=connection))
+        parts = canonical_parts(self)  # after pre_save: from the values being written
+        if parts is None:
+            return super()._do_insert(manager, using, fields, returning_fields, raw)
+        quote = connection.ops.quote_name
+        table = quote(self._meta.db_table)
+        returning_fields = list(returning_fields or ())
+        returning = "".join(f"{table}.{quote(f.column)}, " for f in returning_fields)
+        sql = (
+            f"WITH n AS (SELECT {_sequence_sql(table)} AS id) "  # noqa: S608
+            f"INSERT INTO {table} ({quote(self._meta.pk.column)}, "
+            f"{', '.join(quote(column) for column in columns)}, {quote('entry_sha256')}) "
+            f"VALUES ((SELECT id FROM n), {', '.join(['%s'] * len(columns))}, "
+            "encode(sha256(%s::bytea || convert_to((SELECT id FROM n)::text, 'UTF8') "
+            "|| %s::bytea), 'hex')) "
+            f"RETURNING {returning}{table}.{quote('entry_sha256')}"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [*params, parts[0], parts[1]])
+            row = cursor.fetchone()
+        self.entry_sha256 = row[-1]
+        return [row[:-1]] if returning_fields else []
 
 
 class ChainLink(models.Model):
