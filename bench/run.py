@@ -266,16 +266,19 @@ def row(
 # with the profile of this run). Update them when the code or the figures change.
 EXPLANATIONS: dict[str, str] = {
     "check": (
-        "The check's own work costs more than a whole authenticated no-op: about ten "
-        "statements through the ORM (grant, acknowledgement, purpose approval, fields, "
-        "purpose, privacy budget, training, the owner's roles, the ledger insert) and a commit, "
-        "then an Ed25519 lease. The profile is one round trip per statement (psycopg wait/send) "
-        "and Django query compilation. A token cache would not move this ratio: the bare floor "
-        "authenticates the same way. Meeting it needs a versioned cache of catalog facts "
-        "(bumped by a trigger in the same transaction as any change), the per-principal facts "
-        "in one statement, and group commit of ledger entries (ADR 0015, section 5). Absolute "
-        "rates in this run are depressed by another test suite on the same 2 cores (see the "
-        "'whole machine' column)."
+        "After the authentication both pay (one statement for the token, its service account "
+        "and owner; the throttle's Redis call), the check adds: BEGIN and the statement and "
+        "lock timeouts, one statement that reads every fact (dataset, purpose version, "
+        "fields, usable grants, acknowledgements, approval, training, budget requirement, the "
+        "owner's roles), the ledger insert with its entry hash, the COMMIT (one WAL flush per "
+        "decision), the decision, an Ed25519 lease and a larger answer. That is four more "
+        "round trips and the Python around them, against an authenticated no-op. Caching "
+        "tokens or facts would speed up the floor as much as the check (both authenticate the "
+        "same way) while every revoke, expiry and role change would need an invalidation "
+        "path; group commit across gunicorn's sync workers needs a ledger writer outside the "
+        "request processes. p99 at 8 connections on 2 sync workers is at least four service "
+        "times, so 25 ms needs about 6 ms per check with the database on the same 2 cores "
+        "(ADR 0015, addendum A)."
     ),
     "append": (
         "Three round trips per entry against the floor's one: psycopg sends the caller's BEGIN "
