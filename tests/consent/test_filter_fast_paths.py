@@ -140,3 +140,22 @@ def test_a_nul_in_a_long_list_of_ids_is_refused_naming_its_position(_small_limit
     with pytest.raises(inputs.InputRefused) as refused:
         inputs.check_document({"subject_ids": ids})
     assert refused.value.extra == {"where": "$.subject_ids[17]"}
+
+
+# --- the filter API's list of ids ----------------------------------------------------------------
+
+
+@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(
+        st.text(alphabet="ab \t\x00\x1cü\n", max_size=6)
+        | st.sampled_from(["c-1", "x" * 256, "x" * 257, ""])
+        | st.integers(),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_the_bulk_plain_id_check_takes_exactly_the_lists_the_per_id_check_takes(values):
+    from consent.apis.queries import _plain_id, _plain_ids
+
+    assert _plain_ids(values) == all(map(_plain_id, values))
