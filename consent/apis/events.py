@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import gc
-from contextlib import contextmanager
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers
@@ -14,7 +11,7 @@ from rest_framework.views import APIView
 
 from consent import selectors, services
 from consent.apis.common import EventOutputSerializer, StateOutputSerializer
-from consent.apis.formats import BoundedJSONParser, NDJSONParser
+from consent.apis.formats import BoundedJSONParser, NDJSONParser, cycle_collection_paused
 from consent.identifiers import DEFAULT_NAMESPACE
 from consent.models import ConsentState
 from consent.services import BATCH_LIMIT, EventInput
@@ -180,22 +177,6 @@ class _BatchValidation:
         )
 
 
-@contextmanager
-def _cycle_collection_paused():
-    """A 10,000-event batch allocates a few hundred thousand objects (inputs, items, events,
-    the answer) that live until the answer is sent; meanwhile CPython's cycle collector would
-    make several full passes over every live object of the process (a tenth of the batch's
-    time in the profile) to find cycles the batch does not make. Paused for the batch and
-    resumed afterwards, even on an error; nothing is freed later than it would be."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 def batch_events(items: list) -> list[EventInput]:
     """The batch's items as EventInputs, or BatchRejected naming every invalid item by index
     with the serializer's messages (nothing recorded)."""
@@ -323,7 +304,7 @@ class EventBatchApi(APIView):
             raise ApplicationError(
                 services.events.MSG_BATCH_TOO_LARGE.format(count=count), {"limit": BATCH_LIMIT}
             )
-        with _cycle_collection_paused():
+        with cycle_collection_paused():
             results = services.consent_record_batch(events=batch_events(items), actor=request.user)
             return self._answer(results)
 
