@@ -5,9 +5,10 @@ same locks, with one statement each instead of one object per row:
 
 1. subjects: the batch's (namespace, id) pairs are copied (``COPY``) into a temporary table,
    the new ones inserted in code-point order (``ON CONFLICT DO NOTHING``, as ``bulk_create``
-   with ``ignore_conflicts`` did), then every subject of the batch is locked in primary-key
-   order (``SELECT … FOR UPDATE``): two batches wait for each other, never deadlock, and no
-   update is lost;
+   with ``ignore_conflicts`` did), then the subjects that existed before are locked in
+   primary-key order (``SELECT … FOR UPDATE``; the ones just inserted are invisible to other
+   transactions until the commit, and an inserter of the same id waits on the unique index):
+   two batches wait for each other, never deadlock, and no update is lost;
 2. events: ids taken from the table's sequence and given out in submission order (the
    tie-break of the history is the id), the rows copied into a temporary table and inserted
    from it in one statement (the append-only triggers and constraints apply as to any insert;
