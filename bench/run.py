@@ -316,20 +316,22 @@ EXPLANATIONS: dict[str, str] = {
         "ledger events. They shrink with table size (see the scaling points)."
     ),
     "ingest": (
-        "Per event: DRF validation of every item, creating and locking every subject (SELECT "
-        "... FOR UPDATE in key order, against lost updates), the events and states through the "
-        "ORM, and per-item checks; the floor copies prepared rows into one table. Meeting 0.2x "
-        "needs a set-based path (one validation pass, COPY into a temporary table, subjects and "
-        "states derived in SQL). Under load a 10,000-event batch also passes the 10 s deadline "
-        "of /api/ (503): the bench gives the batch path 120 s; until the set-based path exists, "
-        "send batches of at most 2,000 events or raise REQUEST_DEADLINES for the batch path."
+        "The batch now takes the set-based path on PostgreSQL (ADR 0015, section 6): one "
+        "validation pass over plain dicts, COPY into temporary tables, subjects, events and "
+        "states in a few statements. What remains is work the floor (prepared rows copied "
+        "into one table without foreign keys) does not do: per event, the checks every event "
+        "passes (formats, clock, evidence, the replay fingerprint: canonical JSON + SHA-256) "
+        "and parsing the 10,000-object body; in the database, the subject inserts (unique "
+        "index, two CHECK regexes), the state upsert (four indexes) and, at commit, the "
+        "deferred foreign-key checks (seven per event: subject, purpose, notice, recorder; "
+        "the state's subject, purpose and event)."
     ),
     "filter": (
         "Around the same query the filter takes the consent watermark (two statements), checks "
-        "every id for direct identifiers, walks the body in the input guard, hashes the asked "
-        "and answered lists, and writes a snapshot and a ledger entry before answering. The "
-        "DRF per-id validation is gone (plain lists are taken as they are); what remains is in "
-        "the profile below."
+        "every id for direct identifiers (one regex pass over the joined ids), walks the body "
+        "in the input guard (flat lists checked at once), hashes the asked and answered lists "
+        "(one join each), and writes a snapshot and a ledger entry and commits before "
+        "answering; what remains is in the profile below."
     ),
 }
 
@@ -1183,8 +1185,11 @@ def bench_filter(setup: dict) -> list[dict]:
 
     ours(), floor()  # warm-up: plans, caches
     runs = max(SIZE["repeat"] * 2 - 1, 1)
-    ours_ms = statistics.median(ours() for _ in range(runs)) * 1000
-    floor_ms = statistics.median(floor() for _ in range(runs)) * 1000
+    # Rounds interleaved (ours, then the floor, then ours again …): on this shared machine the
+    # load moves within seconds, and two blocks one after the other can see different loads.
+    rounds = [(ours(), floor()) for _ in range(runs)]
+    ours_ms = statistics.median(ours_s for ours_s, _ in rounds) * 1000
+    floor_ms = statistics.median(floor_s for _, floor_s in rounds) * 1000
     profile = profile_top(ours)
     return [
         row(
@@ -1198,6 +1203,7 @@ def bench_filter(setup: dict) -> list[dict]:
             target="≤ 1.5× floor latency",
             target_ratio=1.5,
             better="lower",
+            details={"rounds_ms": [[round(o * 1000, 1), round(f * 1000, 1)] for o, f in rounds]},
             profile=profile,
         )
     ]

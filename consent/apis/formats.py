@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+from contextlib import contextmanager
 
 from django.conf import settings
 from rest_framework import renderers
@@ -28,6 +30,23 @@ def _refuse_oversized(parser_context: dict | None) -> None:
         raise PayloadTooLarge(MSG_TOO_LARGE, {"limit_bytes": MAX_BATCH_BYTES})
 
 
+@contextmanager
+def cycle_collection_paused():
+    """A 10,000-event batch (or a 100,000-id filter) allocates a few hundred thousand objects
+    (the parsed body, inputs, items, events, the answer) that live until the answer is sent;
+    meanwhile CPython's cycle collector would make several full passes over every live object
+    of the process (a tenth of the batch's time in the profile) to find cycles these objects
+    do not form. Paused while the body is parsed and while the batch is recorded, resumed
+    afterwards, even on an error."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class BoundedJSONParser(BaseParser):
     """application/json for large bodies (batches, filters): bounded by MAX_BATCH_BYTES instead
     of Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), which DRF applies to its own JSONParser
@@ -43,7 +62,8 @@ class BoundedJSONParser(BaseParser):
         body = stream.read(MAX_BATCH_BYTES + 1)
         if len(body) > MAX_BATCH_BYTES:
             raise PayloadTooLarge(MSG_TOO_LARGE, {"limit_bytes": MAX_BATCH_BYTES})
-        return inputs.load_json(body)
+        with cycle_collection_paused():
+            return inputs.load_json(body)
 
 
 class NDJSONBatch(list):

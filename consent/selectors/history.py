@@ -20,7 +20,7 @@ from django.conf import settings
 from django.db import connection
 
 from consent import policy
-from consent.identifiers import canonical_subject
+from consent.identifiers import canonical_subject, canonical_subjects
 from consent.models import ConsentEvent, Purpose, Subject
 
 EXPORT_CHUNK = 5000
@@ -252,6 +252,12 @@ def answer_digest(pairs: Iterable[tuple[str, str]]) -> str:
             lines.clear()
     digest.update("".join(lines).encode())
     return digest.hexdigest()
+
+
+def namespace_digest(namespace: str, external_ids: list[str]) -> str:
+    """``answer_digest`` of sorted ``external_ids`` all in ``namespace``: the same lines,
+    built with one join and hashed in one update (the filter hashes two lists per answer)."""
+    return hashlib.sha256(canonical_subjects(namespace, external_ids).encode()).hexdigest()
 
 
 def answer_unchanged(

@@ -25,6 +25,14 @@ CLOCK_SKEW = timedelta(minutes=5)
 IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,128}$")
 EVIDENCE_FIELDS = ("form_id", "reference", "user_agent", "ip_address")
 
+# (``TextChoices.values`` builds a new list on every read: read once.)
+_STATUSES = frozenset(ConsentStatus.values)
+_METHODS = frozenset(CollectionMethod.values)
+
+# The fingerprint's JSON: json.dumps(body, sort_keys=True, separators=(",", ":"), default=str),
+# with the encoder made once rather than per event.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str)
+
 MSG_STATUS = "Unknown consent status '{status}'; use one of: {choices}."
 MSG_METHOD = "Unknown collection method '{method}'; use one of: {choices}."
 MSG_OCCURRED_IN_FUTURE = (
@@ -69,6 +77,7 @@ class Item:
     fingerprint: str = ""
     occurred_at: datetime | None = None
     subject: Subject | None = None
+    subject_pk: int | None = None
     purpose: Purpose | None = None
     notice: NoticeVersion | None = None
     valid_until: datetime | None = None
@@ -91,11 +100,11 @@ def check_shape(item: Item, now: datetime) -> None:
         item.fail("namespace", problem)
     if problem := subject_id_problem(data.subject_id):
         item.fail("subject_id", problem)
-    if data.status not in ConsentStatus.values:
+    if data.status not in _STATUSES:
         item.fail(
             "status", MSG_STATUS.format(status=data.status, choices=", ".join(ConsentStatus.values))
         )
-    if data.collection_method not in CollectionMethod.values:
+    if data.collection_method not in _METHODS:
         item.fail(
             "collection_method",
             MSG_METHOD.format(
@@ -152,5 +161,5 @@ def _fingerprint(item: Item) -> str:
         "expires_at": iso(data.expires_at),
         "evidence": item.evidence,
     }
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    canonical = _CANONICAL.encode(body)
     return hashlib.sha256(canonical.encode()).hexdigest()

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -27,6 +27,7 @@ from consent import policy, signals
 from consent.identifiers import DEFAULT_NAMESPACE, add_months
 from consent.models import ConsentEvent, ConsentState, NoticeVersion, Purpose, Subject
 from consent.selectors import history
+from consent.services import event_rows
 from consent.services.event_checks import (  # noqa: F401  (messages re-exported for callers)
     CLOCK_SKEW,
     MSG_EVIDENCE_FIELDS,
@@ -180,6 +181,7 @@ def _resolve_purposes(items: list[Item]) -> None:
     ).order_by("purpose_id", "-version"):
         notices[notice.purpose_id].append(notice)
 
+    validity: dict[tuple, datetime] = {}
     for item in items:
         slug = item.data.purpose
         if slug not in versions:
@@ -208,7 +210,10 @@ def _resolve_purposes(items: list[Item]) -> None:
         item.purpose = purpose
         _resolve_notice(item, notices[purpose.pk])
         if item.data.status in VALID_FOR_PROCESSING and not item.errors:
-            until = add_months(item.occurred_at, purpose.consent_validity_months)
+            key = (item.occurred_at, purpose.consent_validity_months)
+            if key not in validity:  # a batch's events often share their moment
+                validity[key] = add_months(*key)
+            until = validity[key]
             if item.data.expires_at is not None:
                 until = min(until, item.data.expires_at)
             item.valid_until = until
@@ -341,10 +346,17 @@ def _event_summary(event: ConsentEvent) -> dict:
 
 
 def _record(
-    data: Sequence[EventInput], actor: User | None, *, only_given: bool = False
+    data: Sequence[EventInput],
+    actor: User | None,
+    *,
+    only_given: bool = False,
+    set_based: bool = False,
 ) -> tuple[list[Item], list[ConsentEvent], list[int]]:
     """Check every item, then write the new ones. Raises nothing itself: the callers turn the
-    items' errors into one error (single event) or a per-item report (batch)."""
+    items' errors into one error (single event) or a per-item report (batch).
+
+    ``set_based`` (a batch on PostgreSQL) makes the same writes, under the same locks, as set
+    operations (``consent.services.event_rows``); the checks are the same either way."""
     require(policy.may_record(actor))
     # Registered as an in-flight writer first: readers' snapshots stay below this moment until
     # these events are committed (consent.selectors.history.known_watermark).
@@ -354,7 +366,10 @@ def _record(
     for item in items:
         check_shape(item, now)
     acceptable = [i for i in items if not i.errors]
-    _lock_subjects(acceptable, now)
+    if set_based:
+        event_rows.lock_subjects(acceptable, now)
+    else:
+        _lock_subjects(acceptable, now)
     _match_replays(acceptable, actor)
     new = [i for i in acceptable if not i.errors and i.replay_of is None and i.same_as is None]
     _resolve_purposes(new)
@@ -362,9 +377,15 @@ def _record(
         _refuse_nothing_to_withdraw(new, now)
     if any(i.errors for i in items):
         return items, [], []
-    _insert(new, actor, recorded_at)
+    if set_based:
+        event_rows.insert_events(new, actor, recorded_at)
+        if new:
+            event_rows.apply_states(now)
+    else:
+        _insert(new, actor, recorded_at)
     events = [i.event for i in new]
-    _apply_states(events, now)
+    if not set_based:
+        _apply_states(events, now)
     withdrawn = _audit_withdrawals(events, actor)
     if withdrawn:
         transaction.on_commit(
@@ -425,6 +446,11 @@ def consent_record(*, event: EventInput, actor: User | None, only_given: bool = 
     return _results(items)[0]
 
 
+def _set_based() -> bool:
+    """Batches take the set-based writes on PostgreSQL; SQLite (``make run``) the ORM's."""
+    return connection.vendor == "postgresql"
+
+
 @transaction.atomic(durable=True)
 def consent_record_batch(*, events: Sequence[EventInput], actor: User | None) -> list[Recorded]:
     """Record up to BATCH_LIMIT events, all or nothing. Results are in submission order."""
@@ -434,7 +460,7 @@ def consent_record_batch(*, events: Sequence[EventInput], actor: User | None) ->
         raise ApplicationError(
             MSG_BATCH_TOO_LARGE.format(count=len(events)), {"limit": BATCH_LIMIT}
         )
-    items, created, withdrawn = _record(events, actor)
+    items, created, withdrawn = _record(events, actor, set_based=_set_based())
     rejected = [i for i in items if i.errors]
     if rejected:
         error = BatchConflict if all(i.conflict for i in rejected) else BatchRejected

@@ -19,7 +19,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from consent import policy
-from consent.identifiers import subject_id_problem
+from consent.identifiers import subject_id_problems
 from consent.models import ConsentSnapshot, Purpose, Subject
 from consent.policy import purpose_in_force
 from consent.selectors import history
@@ -116,8 +116,7 @@ def consent_filter(
         )
     problems = [
         {"index": i, "errors": {"subject_id": [problem]}}
-        for i, value in enumerate(subject_ids)
-        if (problem := subject_id_problem(value))
+        for i, problem in subject_id_problems(subject_ids)
     ]
     if problems:
         raise ApplicationError(
@@ -138,9 +137,9 @@ def consent_filter(
         as_of=as_of,
         known_at=known_at,
         requested_count=len(asked),
-        requested_sha256=history.answer_digest((namespace, x) for x in asked),
+        requested_sha256=history.namespace_digest(namespace, asked),
         count=len(answer),
-        sha256=history.answer_digest((namespace, x) for x in answer),
+        sha256=history.namespace_digest(namespace, answer),
         created_by=actor,
         created_at=now,
         completed_at=now,

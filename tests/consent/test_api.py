@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import uuid
@@ -12,6 +13,7 @@ from consent.identifiers import subject_id_problem
 from consent.models import ConsentEvent, ConsentSnapshot, ConsentState, Subject
 from consent.services import events as recording
 from governance.audit.models import LedgerEntry
+from governance.errors import Conflict
 from tests.accounts.factories import make_service_account
 from tests.consent.factories import at, grant, make_purpose, record
 from tests.test_api_shell import _token_for, assert_error
@@ -195,6 +197,24 @@ def test_a_json_array_batch_is_recorded_in_order(purpose, source_client):
     again = source_client.post(BATCH, batch, format="json")
     assert again.status_code == 200
     assert again.json()["replayed"] == 3
+
+
+def test_the_cycle_collector_runs_again_after_a_batch_recorded_refused_or_failed(
+    purpose, source_client, monkeypatch
+):
+    # given the collector running, as it does in every process
+    assert gc.isenabled()
+    # when a batch is recorded, one is refused, and one fails inside the service
+    assert source_client.post(BATCH, [_given(subject_id="c-1")], format="json").status_code == 201
+    refused = source_client.post(BATCH, [_given(subject_id="ana@example.org")], format="json")
+    assert refused.status_code == 400
+    monkeypatch.setattr(
+        "consent.services.consent_record_batch",
+        lambda **kwargs: (_ for _ in ()).throw(Conflict("busy")),
+    )
+    assert source_client.post(BATCH, [_given(subject_id="c-2")], format="json").status_code == 409
+    # then it was paused only while each batch ran
+    assert gc.isenabled()
 
 
 def test_a_batch_with_bad_items_reports_each_by_index_and_records_nothing(purpose, source_client):
