@@ -59,8 +59,9 @@ class _Watchdog:
         self._order = itertools.count()
         self._owner: int | None = None  # the process that started the thread (not a fork)
 
-    def arm(self, seconds: float, fire: Callable[[], None]) -> list:
-        """Call ``fire`` (in the watchdog's thread) after ``seconds`` unless disarmed."""
+    def arm(self, seconds: float, fire: Callable[[], str | None]) -> list:
+        """Call ``fire`` (in the watchdog's thread) after ``seconds`` unless disarmed; what it
+        returns is logged as a warning, outside the watchdog's lock."""
         handle = [fire]
         when = time.monotonic() + seconds
         with self._wake:
@@ -88,10 +89,17 @@ class _Watchdog:
                 _, _, handle = heapq.heappop(self._due)
                 if handle[0] is None:
                     continue
+                report, failure = None, None
                 try:
-                    handle[0]()
-                except Exception:  # the watchdog outlives any one request's failure
-                    logger.exception("database deadline: interrupting failed")
+                    report = handle[0]()
+                except Exception as error:  # the watchdog outlives any one request's failure
+                    failure = error
+            # Outside the lock: a slow log sink delays neither an interrupt nor any request
+            # arming or disarming its deadline.
+            if failure is not None:
+                logger.error("database deadline: interrupting failed", exc_info=failure)
+            elif report:
+                logger.warning(report)
 
 
 _watchdog = _Watchdog()
@@ -108,11 +116,12 @@ def database_deadline(seconds: float | None) -> Iterator[threading.Event]:
     # The connection wrappers of *this* thread, captured now: the watchdog runs in another one.
     wrappers = [connections[alias] for alias in connections]
 
-    def expire() -> None:
-        expired.set()
-        logger.warning("database deadline of %.1f s passed: interrupting", seconds)
+    def expire() -> str:
+        # The socket first: the 503 within the deadline must not wait for anything else.
         for wrapper in wrappers:
             _interrupt(wrapper)
+        expired.set()
+        return f"database deadline of {seconds:.1f} s passed: interrupted"
 
     handle = _watchdog.arm(seconds, expire)
     try:

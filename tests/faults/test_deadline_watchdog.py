@@ -6,6 +6,7 @@ tests/faults/test_database_faults.py.)"""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -49,9 +50,62 @@ def test_many_deadlines_share_one_thread():
 
 
 def test_the_request_deadline_sets_its_event_when_it_passes():
-    with database_deadline(0.05) as expired:
-        assert expired.wait(PATIENCE)
-    with database_deadline(60) as expired:
-        pass
-    time.sleep(0.01)
-    assert not expired.is_set()
+    # In a thread of its own: the deadline cuts the database connections of the thread that
+    # armed it, and this test's thread may hold one the next test needs.
+    outcome = {}
+
+    def request():
+        with database_deadline(0.05) as expired:
+            outcome["passed"] = expired.wait(PATIENCE)
+        with database_deadline(60) as expired:
+            pass
+        time.sleep(0.01)
+        outcome["spared"] = not expired.is_set()
+
+    thread = threading.Thread(target=request)
+    thread.start()
+    thread.join()
+    assert outcome == {"passed": True, "spared": True}
+
+
+def test_a_stalled_log_sink_delays_neither_the_interrupt_nor_other_requests():
+    # given a log handler on the deadline's logger that blocks until released
+    release, entered = threading.Event(), threading.Event()
+
+    class Stalled(logging.Handler):
+        def emit(self, record):
+            entered.set()
+            release.wait(3 * PATIENCE)  # longer than any wait below
+
+    logger = logging.getLogger("governance.deadline")
+    handler = Stalled(level=logging.WARNING)
+    logger.addHandler(handler)
+    try:
+        outcome = {}
+
+        def request():
+            with database_deadline(0.05) as expired:
+                outcome["cut"] = expired.wait(PATIENCE)
+
+        # when a deadline passes (its warning now stuck in the handler)
+        first = threading.Thread(target=request)
+        first.start()
+        first.join(PATIENCE)
+        # then it was cut before the warning was written
+        assert outcome == {"cut": True}
+        assert entered.wait(PATIENCE)
+        # and another request arms and disarms its deadline while the sink is still stuck
+        armed = threading.Event()
+
+        def arm_and_disarm():
+            with database_deadline(3):
+                pass
+            armed.set()
+
+        other = threading.Thread(target=arm_and_disarm)
+        other.start()
+        assert armed.wait(PATIENCE)
+        assert not release.is_set()
+    finally:
+        release.set()
+        logger.removeHandler(handler)
