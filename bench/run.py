@@ -295,7 +295,9 @@ EXPLANATIONS: dict[str, str] = {
         "floor does not do: finding the unsealed entries (an anti-join over the whole ledger, "
         "since a late commit can leave a hole below the last sealed id), writing 20,000 links "
         "and the commit that makes them durable. The floor hashes bytes already in memory and "
-        "writes nothing (ADR 0015, ledger addendum)."
+        "writes nothing (ADR 0015, ledger addendum). What would meet it: bound the search for "
+        "unsealed entries by the oldest running transaction (pg_snapshot_xmin) and the sequence "
+        "instead of the whole ledger."
     ),
     "verify": (
         "Verification must rebuild every entry's canonical JSON from its content (that is what "
@@ -303,7 +305,10 @@ EXPLANATIONS: dict[str, str] = {
         "times the two SHA-256 calls of the floor, which hashes bytes already in memory. Rows "
         "come from one server-side cursor with the timestamp formatted by PostgreSQL, one C "
         "encoder is reused; what remains is the encoder, json decoding and reading the rows "
-        "(ADR 0015, ledger addendum)."
+        "(ADR 0015, ledger addendum). What would meet it: a canonical form PostgreSQL produces "
+        "itself, hashed in SQL, as a new version of the chain format (old entries verified by the "
+        "old form); trusting PostgreSQL's JSON text as it is would weaken what verification "
+        "proves."
     ),
     "retention": (
         "No per-row Python work is left (keys are journaled in PostgreSQL's own text forms, "
@@ -313,7 +318,10 @@ EXPLANATIONS: dict[str, str] = {
         "walks the deleted rows' index entries. Per batch the registry adds the journal row, "
         "the hold lock and holds query and the mark-done commit (ORM statements, a few ms each "
         "under load); per run the policy, location and hold checks, the certificate and its "
-        "ledger events. They shrink with table size (see the scaling points)."
+        "ledger events. They shrink with table size (see the scaling points). What would meet it: "
+        "one registry commit per batch, marking a batch done in the statement that journals the "
+        "next, and the per-run queries compiled once; reading and deleting a batch in one "
+        "statement was tried and was slower here."
     ),
     "ingest": (
         "The batch now takes the set-based path on PostgreSQL (ADR 0015, section 6): one "
@@ -324,7 +332,9 @@ EXPLANATIONS: dict[str, str] = {
         "and parsing the 10,000-object body; in the database, the subject inserts (unique "
         "index, two CHECK regexes), the state upsert (four indexes) and, at commit, the "
         "deferred foreign-key checks (seven per event: subject, purpose, notice, recorder; "
-        "the state's subject, purpose and event)."
+        "the state's subject, purpose and event). What would meet it: a compiled JSON parser and "
+        "validator for the body (not among the dependencies); the database's per-row checks back "
+        "promises and stay."
     ),
     "filter": (
         "Around the same query the filter takes the consent watermark (two statements), checks "
