@@ -14,24 +14,12 @@ from django.db import connection
 from governance.audit import chain
 from governance.audit import services as audit
 from governance.audit.models import ChainLink, LedgerEntry
+from tests.audit.test_chain import _tamper
 
 
 @pytest.fixture(autouse=True)
 def _checkpoint_keys(settings, tmp_path):
     settings.AUDIT_CHECKPOINT_KEY_FILE = tmp_path / "keys" / "audit-checkpoint.jwks.json"
-
-
-def _tamper(sql: str, params: list) -> None:
-    """Run ``sql`` with the append-only triggers off, as an operator with superuser rights
-    could."""
-    with connection.cursor() as cursor:
-        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-        cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-        cursor.execute("SET session_replication_role = replica")
-        try:
-            cursor.execute(sql, params)
-        finally:
-            cursor.execute("SET session_replication_role = DEFAULT")
 
 
 def _recomputed(entry_id: int) -> str:
