@@ -278,7 +278,10 @@ EXPLANATIONS: dict[str, str] = {
         "path; group commit across gunicorn's sync workers needs a ledger writer outside the "
         "request processes. p99 at 8 connections on 2 sync workers is at least four service "
         "times, so 25 ms needs about 6 ms per check with the database on the same 2 cores "
-        "(ADR 0015, addendum A)."
+        "(ADR 0015, addendum A). What would meet it: group commit through a ledger writer "
+        "process (several decisions in one transaction, each answer released after its "
+        "commit), and the check served outside DRF's request cycle (parsers, negotiation, "
+        "serializers), which the floor keeps."
     ),
     "append": (
         "Three round trips per entry against the floor's one: psycopg sends the caller's BEGIN "
