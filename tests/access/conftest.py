@@ -4,7 +4,7 @@ import pytest
 
 from datasets import services as catalog
 from governance.access import services
-from tests.accounts.factories import UserFactory
+from tests.accounts.factories import UserFactory, make_service_account
 from tests.consent.factories import make_purpose
 from tests.datasets.factories import ANSWERS, make_dataset
 
@@ -89,3 +89,14 @@ def request_and_approve(
     services.access_request_approve(actor=approver, request=request)
     request.refresh_from_db()
     return request
+
+
+def router_job(bob, alice, tickets, fields=("ticket_id", "email")):
+    """A service account of bob's (``router-training``) with an acknowledged grant on
+    support-tickets for ticket-routing: (account, grant)."""
+    account, _ = make_service_account(bob, name="router-training")
+    request = request_and_approve(
+        bob, alice, tickets, fields=fields, principal="service_account:router-training"
+    )
+    services.grant_acknowledge(actor=bob, grant=request.grant)
+    return account, request.grant

@@ -8,7 +8,7 @@ from django.db import DatabaseError
 from governance.access import services
 from governance.access.leases import lease_verify
 from governance.audit.models import LedgerEntry
-from tests.access.conftest import request_and_approve
+from tests.access.conftest import request_and_approve, router_job
 from tests.accounts.factories import make_service_account
 from tests.test_api_shell import _token_for
 
@@ -16,16 +16,7 @@ from tests.test_api_shell import _token_for
 @pytest.fixture
 def job(bob, alice, approved_for_routing, tickets):
     """A service account of bob's with an acknowledged grant on support-tickets."""
-    account, _ = make_service_account(bob, name="router-training")
-    request = request_and_approve(
-        bob,
-        alice,
-        tickets,
-        fields=("ticket_id", "email", "message"),
-        principal="service_account:router-training",
-    )
-    services.grant_acknowledge(actor=bob, grant=request.grant)
-    return account, request.grant
+    return router_job(bob, alice, tickets, fields=("ticket_id", "email", "message"))
 
 
 def call(api_client, token, body, **extra):

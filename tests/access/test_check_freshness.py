@@ -14,9 +14,8 @@ from django.utils import timezone
 from governance.access import services
 from governance.access.models import PurposeApproval
 from governance.accounts.services import service_account_revoke, user_roles_set
-from tests.access.conftest import request_and_approve
+from tests.access.conftest import router_job
 from tests.access.test_check_api import call
-from tests.accounts.factories import make_service_account
 from tests.test_api_shell import _token_for
 
 BODY = {"dataset": "support-tickets", "purpose": "ticket-routing"}
@@ -25,16 +24,7 @@ BODY = {"dataset": "support-tickets", "purpose": "ticket-routing"}
 @pytest.fixture
 def job(bob, alice, approved_for_routing, tickets):
     """A service account of bob's with an acknowledged grant on support-tickets."""
-    account, _ = make_service_account(bob, name="router-training")
-    request = request_and_approve(
-        bob,
-        alice,
-        tickets,
-        fields=("ticket_id", "email"),
-        principal="service_account:router-training",
-    )
-    services.grant_acknowledge(actor=bob, grant=request.grant)
-    return account, request.grant
+    return router_job(bob, alice, tickets)
 
 
 def _codes(response) -> list[str]:

@@ -28,7 +28,7 @@ from governance.accounts.services import user_deactivate, user_roles_set
 from governance.audit.models import LedgerEntry
 from governance.retention import policy as retention_policy
 from governance.retention.models import RetentionRun
-from tests.access.conftest import request_and_approve
+from tests.access.conftest import request_and_approve, router_job
 from tests.accounts.factories import UserFactory, make_service_account
 from tests.datasets.factories import ANSWERS, make_dataset
 from tests.retention.conftest import EVENT_FIELDS, give_consent, set_policy, withdraw
@@ -345,15 +345,7 @@ def test_whoever_created_a_dataset_cannot_approve_it_even_if_someone_else_submit
 
 @pytest.fixture
 def job(bob, alice, approved_for_routing, tickets):
-    account, _ = make_service_account(bob, name="router-training")
-    request = request_and_approve(
-        bob,
-        alice,
-        tickets,
-        fields=("ticket_id", "email"),
-        principal="service_account:router-training",
-    )
-    access.grant_acknowledge(actor=bob, grant=request.grant)
+    account, _ = router_job(bob, alice, tickets)
     return account
 
 
